@@ -1,0 +1,384 @@
+"""The bounded queue under every connection.
+
+A :class:`Channel` joins the output ports feeding one input port (one or more
+*producers*, fan-in) to that input port (its one *consumer*). It is the only
+code in mimo that knows how waiting works:
+
+* ``push_nowait`` / ``pop_nowait`` / ``peek_nowait`` never touch the event loop;
+  the awaiting forms are the nowait forms plus a wait, and the loop is involved
+  only on the empty/non-empty and full/not-full transitions.
+* At most ``capacity`` items are buffered. Capacity 0 is a hand-over: a push
+  completes only while the consumer is waiting for an item.
+* The channel closes when its last producer closes (fan-in counting); the
+  consumer then drains what is buffered and gets :class:`EndOfStream`.
+* A consumer that leaves early *detaches* the channel: buffered items are
+  dropped, waiting producers wake, and later pushes are discarded. Whoever owns
+  the producing ports is told through ``on_detach``.
+* Cancellation is atomic: a cancelled ``pop`` takes no item (items leave the
+  buffer only when a pop returns) and a cancelled push enqueued nothing (items
+  enter the buffer only when a push succeeds).
+
+This module imports nothing of mimo's but its exceptions' home is the caller's:
+``EndOfStream`` is passed in so that the channel stays standalone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Final, Generic, Literal, Protocol, TypeVar
+
+T = TypeVar("T")
+
+#: Returned by :meth:`Channel.pop_nowait` and :meth:`Channel.peek_nowait` when
+#: nothing is buffered yet (the channel is still open).
+EMPTY: Final = object()
+
+WaitKind = Literal["push", "pop"]
+
+
+class WaitObserver(Protocol):
+    """Told when a task starts and stops waiting on a channel (slow path only)."""
+
+    def wait_started(self, channel: Channel[Any], kind: WaitKind, fut: asyncio.Future[None]) -> None:
+        ...
+
+    def wait_ended(self, channel: Channel[Any], kind: WaitKind, fut: asyncio.Future[None], seconds: float) -> None:
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStatistics:
+    """A snapshot of one channel.
+
+    ``high_water`` is the most items a producer was ever ahead of the consumer;
+    it never exceeds ``capacity``. ``push_wait_s`` / ``pop_wait_s`` add up the
+    time producers spent blocked by a full queue and the consumer spent waiting
+    on an empty one.
+    """
+
+    label: str
+    capacity: int
+    buffered: int
+    popped: int
+    dropped: int  # buffered when the consumer left, so never delivered
+    high_water: int
+    open_producers: int
+    detached: bool
+    waiting_pushers: int
+    waiting_popper: bool
+    push_wait_s: float
+    pop_wait_s: float
+
+
+class _Closed(Exception):
+    """Internal: raised into waiters when a channel has nothing more to give."""
+
+
+def check_capacity(capacity: object) -> int:
+    """Return ``capacity`` if it is an int >= 0, else raise ``ValueError``."""
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
+        raise ValueError(f"capacity must be an int >= 0 (0 hands items over directly), not {capacity!r}")
+    return capacity
+
+
+class Channel(Generic[T]):
+    """A bounded FIFO from one or more producers to one consumer."""
+
+    __slots__ = (
+        "_buf",
+        "_cap",
+        "_producers",
+        "_getter",
+        "_putters",
+        "_detached",
+        "_popped",
+        "_dropped",
+        "_high",
+        "_push_wait",
+        "_pop_wait",
+        "_end",
+        "label",
+        "observer",
+        "on_detach",
+    )
+
+    def __init__(
+        self,
+        capacity: int = 64,
+        *,
+        producers: int = 1,
+        label: str = "",
+        end: type[Exception] = _Closed,
+        observer: WaitObserver | None = None,
+    ) -> None:
+        self._cap = check_capacity(capacity)
+        self._buf: deque[T] = deque()
+        self._producers = producers
+        self._getter: asyncio.Future[None] | None = None
+        self._putters: deque[asyncio.Future[None]] = deque()
+        self._detached = False
+        self._popped = 0
+        self._dropped = 0
+        self._high = 0
+        self._push_wait = 0.0
+        self._pop_wait = 0.0
+        self._end = end
+        self.label = label
+        self.observer = observer
+        self.on_detach: list[Callable[[Channel[T]], None]] = []
+
+    # -- state --------------------------------------------------------------
+
+    @property
+    def capacity(self) -> int:
+        """The bound given at creation."""
+        return self._cap
+
+    @property
+    def closed(self) -> bool:
+        """True once every producer has closed: no item will be added."""
+        return self._producers <= 0
+
+    @property
+    def detached(self) -> bool:
+        """True once the consumer has left; pushes are discarded."""
+        return self._detached
+
+    def __len__(self) -> int:
+        return len(self._buf)
+
+    def statistics(self) -> ChannelStatistics:
+        """A frozen snapshot of this channel's counters and state."""
+        g = self._getter
+        return ChannelStatistics(
+            label=self.label,
+            capacity=self._cap,
+            buffered=len(self._buf),
+            popped=self._popped,
+            dropped=self._dropped,
+            high_water=self._high,
+            open_producers=max(self._producers, 0),
+            detached=self._detached,
+            waiting_pushers=sum(1 for f in self._putters if not f.done()),
+            waiting_popper=g is not None and not g.done(),
+            push_wait_s=self._push_wait,
+            pop_wait_s=self._pop_wait,
+        )
+
+    # -- producer side ------------------------------------------------------
+
+    def has_room(self) -> bool:
+        """True if ``push_nowait`` would accept an item now."""
+        if len(self._buf) < self._cap or self._detached:
+            return True
+        g = self._getter
+        return not self._buf and g is not None and not g.done()
+
+    def push_nowait(self, item: T) -> bool:
+        """Enqueue ``item`` if there is room and return True; else return False."""
+        buf = self._buf
+        n = len(buf)
+        if n < self._cap:
+            buf.append(item)
+            if n >= self._high:
+                self._high = n + 1
+            g = self._getter
+            if g is not None:
+                self._getter = None
+                if not g.done():
+                    g.set_result(None)
+            return True
+        if self._detached:
+            self._dropped += 1
+            return True
+        # Capacity 0 (or a full queue drained by a waiting consumer): hand over
+        # directly. The item is in the consumer's hands, so it is not "ahead".
+        g = self._getter
+        if not buf and g is not None and not g.done():
+            buf.append(item)
+            self._getter = None
+            g.set_result(None)
+            return True
+        return False
+
+    def push_many_nowait(self, items: Iterable[T]) -> int:
+        """Enqueue items while there is room; return how many were taken."""
+        n = 0
+        for item in items:
+            if not self.push_nowait(item):
+                break
+            n += 1
+        return n
+
+    async def push(self, item: T) -> None:
+        """Enqueue ``item``, waiting while the queue is full.
+
+        If cancelled while waiting, nothing was enqueued.
+        """
+        while not self.push_nowait(item):
+            await self.wait_room()
+
+    async def wait_room(self) -> None:
+        """Wait until ``push_nowait`` may succeed (a pop or a detach happened)."""
+        if self.has_room():
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._putters.append(fut)
+        obs = self.observer
+        if obs is not None:
+            obs.wait_started(self, "push", fut)
+        t0 = time.perf_counter()
+        try:
+            await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled():
+                # We were woken but will not use the room: pass it on.
+                self._wake_putter()
+            else:
+                try:
+                    self._putters.remove(fut)
+                except ValueError:
+                    pass
+            raise
+        finally:
+            dt = time.perf_counter() - t0
+            self._push_wait += dt
+            if obs is not None:
+                obs.wait_ended(self, "push", fut, dt)
+
+    def close_producer(self) -> None:
+        """One producer is done. The last one closes the channel."""
+        self._producers -= 1
+        if self._producers == 0:
+            self._wake_getter()
+
+    def _wake_putter(self) -> None:
+        putters = self._putters
+        while putters:
+            f = putters.popleft()
+            if not f.done():
+                f.set_result(None)
+                return
+
+    # -- consumer side ------------------------------------------------------
+
+    def pop_nowait(self) -> T | object:
+        """The next item, or :data:`EMPTY` if none is buffered yet.
+
+        Raises the channel's end exception when closed and drained.
+        """
+        buf = self._buf
+        if buf:
+            item = buf.popleft()
+            self._popped += 1
+            if self._putters:
+                self._wake_putter()
+            return item
+        if self._producers <= 0:
+            raise self._end()
+        return EMPTY
+
+    def peek_nowait(self) -> T | object:
+        """Like :meth:`pop_nowait` but leaves the item in place."""
+        buf = self._buf
+        if buf:
+            return buf[0]
+        if self._producers <= 0:
+            raise self._end()
+        return EMPTY
+
+    def pop_many_nowait(self, limit: int) -> list[T]:
+        """Up to ``limit`` buffered items (maybe none); the end exception if closed and drained."""
+        buf = self._buf
+        if not buf:
+            if self._producers <= 0:
+                raise self._end()
+            return []
+        if limit >= len(buf):
+            out = list(buf)
+            buf.clear()
+        else:
+            out = [buf.popleft() for _ in range(limit)]
+        self._popped += len(out)
+        putters = self._putters
+        while putters and len(buf) < self._cap:
+            before = len(putters)
+            self._wake_putter()
+            if len(putters) == before:
+                break
+        return out
+
+    async def pop(self) -> T:
+        """The next item, waiting while the queue is empty.
+
+        Raises the channel's end exception once closed and drained. If
+        cancelled while waiting, no item was taken.
+        """
+        while True:
+            item = self.pop_nowait()
+            if item is not EMPTY:
+                return item  # type: ignore[return-value]
+            await self.wait_item()
+
+    async def peek(self) -> T:
+        """The next item, left in place; waits like :meth:`pop`."""
+        while True:
+            item = self.peek_nowait()
+            if item is not EMPTY:
+                return item  # type: ignore[return-value]
+            await self.wait_item()
+
+    async def wait_item(self) -> None:
+        """Wait until an item is buffered or the channel closes."""
+        if self._buf or self._producers <= 0:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._getter = fut
+        # A hand-over producer (capacity 0) may be waiting for us to ask.
+        if self._putters:
+            self._wake_putter()
+        obs = self.observer
+        if obs is not None:
+            obs.wait_started(self, "pop", fut)
+        t0 = time.perf_counter()
+        try:
+            await fut
+        finally:
+            if self._getter is fut:
+                self._getter = None
+            dt = time.perf_counter() - t0
+            self._pop_wait += dt
+            if obs is not None:
+                obs.wait_ended(self, "pop", fut, dt)
+
+    def detach(self) -> None:
+        """The consumer has left: drop what is buffered, wake every producer.
+
+        Later pushes are accepted and discarded at once. Idempotent.
+        """
+        if self._detached:
+            return
+        self._detached = True
+        self._dropped += len(self._buf)
+        # A zero-length deque discards what is appended, so later pushes
+        # succeed at once without a check on the fast path.
+        self._buf = deque(maxlen=0)
+        self._wake_getter()
+        putters = self._putters
+        while putters:
+            f = putters.popleft()
+            if not f.done():
+                f.set_result(None)
+        for callback in self.on_detach:
+            callback(self)
+
+    def _wake_getter(self) -> None:
+        g = self._getter
+        if g is not None:
+            self._getter = None
+            if not g.done():
+                g.set_result(None)

@@ -1,0 +1,45 @@
+"""The exceptions mimo raises. All derive from :class:`MimoError`."""
+
+from __future__ import annotations
+
+
+class MimoError(Exception):
+    """Base class of every error mimo raises."""
+
+
+class WorkflowError(MimoError):
+    """The graph is wrong: an unknown or ambiguous port, a duplicate, a bad join.
+
+    Raised while the graph is built, before any stream runs.
+    """
+
+
+class EndOfStream(MimoError):
+    """An input port is closed and drained: no item will ever come.
+
+    Not an error condition. Escaping a stream's ``run`` it ends that stream
+    cleanly, so ``while True: x = await ins.x.pop()`` is a complete loop.
+    """
+
+
+class PortClosed(MimoError):
+    """``push`` on an output port that this stream has already closed."""
+
+
+class ConsumersGone(MimoError):
+    """Every consumer of every connected output of this stream has finished.
+
+    Raised by ``push``; nobody will read what the stream produces. Escaping the
+    stream's ``run`` it ends the stream quietly, like :class:`EndOfStream`.
+    """
+
+
+class DeadlockError(MimoError):
+    """Every live stream waits on a mimo port and none can move.
+
+    The message says which stream waits on which port, and why.
+    """
+
+
+#: Exceptions that end a stream cleanly when they escape its ``run``.
+CLEAN_EXITS = (EndOfStream, ConsumersGone)

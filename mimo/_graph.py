@@ -1,0 +1,248 @@
+"""The graph as plain data: nodes, edges, feeds, the checks, DOT and Mermaid.
+
+No asyncio here, and nothing of mimo's but its errors: the classic builder
+(:mod:`mimo._workflow`) and the DSL build a :class:`Graph`; the runtime and the
+executors consume one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from mimo._errors import WorkflowError
+
+DEFAULT_CAPACITY = 64
+
+
+class StreamLike(Protocol):
+    """What the graph needs to know of a stream."""
+
+    name: str
+    named: bool
+    in_types: dict[str, Any]
+    out_types: dict[str, Any]
+
+
+@dataclass(eq=False)
+class Node:
+    """One stream in one graph. The same stream may be several nodes."""
+
+    name: str
+    stream: Any
+
+    @property
+    def ins(self) -> tuple[str, ...]:
+        return tuple(self.stream.in_types)
+
+    @property
+    def outs(self) -> tuple[str, ...]:
+        return tuple(self.stream.out_types)
+
+    def __repr__(self) -> str:
+        return f"<Node {self.name!r}>"
+
+
+@dataclass(frozen=True, eq=False)
+class Edge:
+    """A join from ``src.out`` to ``dst.in_``."""
+
+    src: Node
+    out: str
+    dst: Node
+    in_: str
+
+    def __str__(self) -> str:
+        return f"{self.src.name}.{self.out} -> {self.dst.name}.{self.in_}"
+
+
+@dataclass(eq=False)
+class Graph:
+    """Nodes, edges and fed items; every check that needs no running."""
+
+    capacity: int = DEFAULT_CAPACITY
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    feeds: dict[tuple[Node, str], list[Any]] = field(default_factory=dict)
+
+    # -- building -----------------------------------------------------------
+
+    def add(self, stream: StreamLike, name: str | None = None) -> Node:
+        """Add ``stream`` as a new node, with a name unique in this graph.
+
+        A name given explicitly (to the stream or here) that another stream
+        already uses is a :class:`WorkflowError`; a default name gets a suffix.
+        """
+        explicit = name is not None or stream.named
+        base = name if name is not None else stream.name
+        for n in self.nodes:
+            if n.name == base and explicit and n.stream is not stream and (n.stream.named or name is not None):
+                raise WorkflowError(f"duplicate stream name {base!r}: two different streams are called that")
+        node = Node(self._free_name(base), stream)
+        self.nodes.append(node)
+        return node
+
+    def _free_name(self, base: str) -> str:
+        taken = {n.name for n in self.nodes}
+        if base not in taken:
+            return base
+        i = 2
+        while f"{base}_{i}" in taken:
+            i += 1
+        return f"{base}_{i}"
+
+    def node(self, name: str) -> Node:
+        """The node called ``name``."""
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise WorkflowError(_unknown("graph", "stream", name, [n.name for n in self.nodes]))
+
+    def port(self, node: Node, kind: Literal["input", "output"], name: str | None, *, role: str = "") -> str:
+        """Resolve a port name, or the only port when ``name`` is None."""
+        names = node.ins if kind == "input" else node.outs
+        if name is None:
+            if len(names) == 1:
+                return names[0]
+            what = f" {role}" if role else ""
+            if not names:
+                raise WorkflowError(f"stream {node.name!r} has no {kind} ports to use as{what} {kind}")
+            raise WorkflowError(
+                f"stream {node.name!r} has {len(names)} {kind} ports, so the{what} {kind} must be named: "
+                f"one of {', '.join(repr(n) for n in names)}"
+            )
+        if name not in names:
+            raise WorkflowError(_unknown(f"stream {node.name!r}", kind, name, list(names)))
+        return name
+
+    def connect(self, src: Node, out: str | None, dst: Node, in_: str | None) -> Edge:
+        """Join ``src.out`` to ``dst.in_``, checking names, duplicates and item types."""
+        self._own(src)
+        self._own(dst)
+        out = self.port(src, "output", out, role="source")
+        in_ = self.port(dst, "input", in_, role="target")
+        for e in self.edges:
+            if e.src is src and e.out == out and e.dst is dst and e.in_ == in_:
+                raise WorkflowError(f"{src.name}.{out} is already joined to {dst.name}.{in_}")
+        t_out = src.stream.out_types[out]
+        t_in = dst.stream.in_types[in_]
+        if not compatible(t_out, t_in):
+            raise WorkflowError(
+                f"cannot join {src.name}.{out} to {dst.name}.{in_}: "
+                f"{src.name}.{out} produces {type_name(t_out)}, {dst.name}.{in_} expects {type_name(t_in)}"
+            )
+        edge = Edge(src, out, dst, in_)
+        self.edges.append(edge)
+        return edge
+
+    def feed(self, node: Node, in_: str | None, item: Any) -> None:
+        """Queue ``item`` for ``node``'s input before the run."""
+        self._own(node)
+        in_ = self.port(node, "input", in_)
+        self.feeds.setdefault((node, in_), []).append(item)
+
+    def absorb(self, other: Graph) -> None:
+        """Take every node, edge and feed of ``other`` (whose nodes are distinct)."""
+        if other is self:
+            return
+        for n in other.nodes:
+            n.name = self._free_name(n.name)
+            self.nodes.append(n)
+        self.edges.extend(other.edges)
+        for key, items in other.feeds.items():
+            self.feeds.setdefault(key, []).extend(items)
+
+    def _own(self, node: Node) -> None:
+        if not any(n is node for n in self.nodes):
+            raise WorkflowError(f"stream {node.name!r} belongs to another workflow; add it to this one first")
+
+    # -- reading ------------------------------------------------------------
+
+    def inputs_of(self, node: Node, port: str) -> list[Edge]:
+        return [e for e in self.edges if e.dst is node and e.in_ == port]
+
+    def outputs_of(self, node: Node, port: str) -> list[Edge]:
+        return [e for e in self.edges if e.src is node and e.out == port]
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes)
+
+    def to_dot(self, name: str = "workflow", edge_labels: Mapping[Edge, str] | None = None) -> str:
+        """Graphviz DOT: one record per stream with its ports; deterministic."""
+        ids = {id(n): f"n{i}" for i, n in enumerate(self.nodes)}
+        lines = [
+            f"digraph {_dot_id(name)} {{",
+            "  rankdir=LR;",
+            '  node [shape=Mrecord, fontname="Helvetica"];',
+            '  edge [fontname="Helvetica", fontsize=10];',
+        ]
+        for n in self.nodes:
+            ins = "|".join(f"<i_{p}> {p}" for p in n.ins)
+            outs = "|".join(f"<o_{p}> {p}" for p in n.outs)
+            parts = [f"{{{ins}}}"] if ins else []
+            parts.append(_record_escape(n.name))
+            if outs:
+                parts.append(f"{{{outs}}}")
+            lines.append(f'  {ids[id(n)]} [label="{{{"|".join(parts)}}}"];')
+        for e in self.edges:
+            attrs = ""
+            if edge_labels and e in edge_labels:
+                attrs = f" [label={_dot_id(edge_labels[e])}]"
+            lines.append(f"  {ids[id(e.src)]}:o_{e.out} -> {ids[id(e.dst)]}:i_{e.in_}{attrs};")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def to_mermaid(self) -> str:
+        """A Mermaid flowchart of the graph; deterministic."""
+        ids = {id(n): f"n{i}" for i, n in enumerate(self.nodes)}
+        lines = ["flowchart LR"]
+        for n in self.nodes:
+            label = n.name.replace('"', "#quot;")
+            lines.append(f'  {ids[id(n)]}["{label}"]')
+        for e in self.edges:
+            lines.append(f'  {ids[id(e.src)]} -- "{e.out} → {e.in_}" --> {ids[id(e.dst)]}')
+        return "\n".join(lines) + "\n"
+
+
+def compatible(produced: Any, expected: Any) -> bool:
+    """False only when the item types certainly cannot match."""
+    if expected is object or expected is Any or produced is Any:
+        return True
+    a = typing.get_origin(produced) or produced
+    b = typing.get_origin(expected) or expected
+    if isinstance(a, type) and isinstance(b, type):
+        try:
+            return issubclass(a, b)
+        except TypeError:
+            return True
+    return True
+
+
+def type_name(t: Any) -> str:
+    if isinstance(t, type) and not typing.get_args(t):
+        return t.__qualname__
+    return repr(t).replace("typing.", "")
+
+
+def _unknown(owner: str, kind: str, name: str, names: list[str]) -> str:
+    msg = f"{owner} has no {kind} {name!r}"
+    close = difflib.get_close_matches(name, names, n=1)
+    if close:
+        return msg + f"; did you mean {close[0]!r}?"
+    if names:
+        return msg + f" (its {kind}s: {', '.join(repr(n) for n in names)})"
+    return msg + f" (it has no {kind}s)"
+
+
+def _dot_id(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _record_escape(s: str) -> str:
+    out = s.replace("\\", "\\\\")
+    for ch in '{}|<>"':
+        out = out.replace(ch, "\\" + ch)
+    return out.replace(" ", "\\ ")

@@ -1,0 +1,297 @@
+"""Input and output ports, and the ``ins`` / ``outs`` bundles a stream receives.
+
+Ports are thin views on channels (:mod:`mimo._channel`): an input port reads
+the one channel that feeds it; an output port writes every channel it is
+joined to (broadcast).
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Generic, TypeVar
+
+from mimo._channel import EMPTY, Channel
+from mimo._errors import ConsumersGone, EndOfStream, PortClosed
+
+T = TypeVar("T")
+P = TypeVar("P", "InputPort[Any]", "OutputPort[Any]")
+
+
+class PortTimes:
+    """Per-stream clocks that the ports add to on their slow paths."""
+
+    __slots__ = ("blocked_s", "starved_s")
+
+    def __init__(self) -> None:
+        self.blocked_s = 0.0
+        self.starved_s = 0.0
+
+
+class InputPort(Generic[T]):
+    """The receiving end of a connection, as a stream sees it.
+
+    ``await pop()`` takes the next item, ``await peek()`` looks at it without
+    taking it; both raise :class:`~mimo.EndOfStream` once every producer has
+    closed and the buffer is drained. ``async for item in port`` reads until
+    then. ``len(port)`` is the number of items buffered now, and ``closed`` is
+    True once no more items will arrive (some may still be buffered).
+    Cancelling a waiting ``pop`` takes no item.
+    """
+
+    __slots__ = ("name", "stream", "_ch", "_pop_nowait", "_times")
+
+    def __init__(self, name: str, stream: str, channel: Channel[T], times: PortTimes | None = None) -> None:
+        self.name = name
+        self.stream = stream
+        self._ch = channel
+        self._pop_nowait = channel.pop_nowait
+        self._times = times if times is not None else PortTimes()
+
+    def __repr__(self) -> str:
+        return f"<InputPort {self.stream}.{self.name} buffered={len(self._ch)} closed={self.closed}>"
+
+    async def pop(self) -> T:
+        """The next item; waits while none is buffered. ``EndOfStream`` at the end."""
+        item = self._pop_nowait()
+        if item is EMPTY:
+            return await self._pop_slow()
+        return item  # type: ignore[return-value]
+
+    def pop_nowait(self) -> T:
+        """The next item if one is buffered; ``LookupError`` if none is yet.
+
+        ``EndOfStream`` once closed and drained.
+        """
+        item = self._pop_nowait()
+        if item is EMPTY:
+            raise LookupError(f"no item buffered on {self.stream}.{self.name} yet")
+        return item  # type: ignore[return-value]
+
+    async def pop_many(self, limit: int = 1024) -> list[T]:
+        """Between 1 and ``limit`` items, waiting for the first; ``EndOfStream`` at the end."""
+        ch = self._ch
+        items = ch.pop_many_nowait(limit)
+        while not items:
+            await self._wait()
+            items = ch.pop_many_nowait(limit)
+        return items
+
+    async def _pop_slow(self) -> T:
+        ch = self._ch
+        while True:
+            await self._wait()
+            item = ch.pop_nowait()
+            if item is not EMPTY:
+                return item  # type: ignore[return-value]
+
+    async def _wait(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            await self._ch.wait_item()
+        finally:
+            self._times.starved_s += time.perf_counter() - t0
+
+    async def peek(self) -> T:
+        """The next item, left in place for the next ``pop``; waits like ``pop``."""
+        ch = self._ch
+        while True:
+            item = ch.peek_nowait()
+            if item is not EMPTY:
+                return item  # type: ignore[return-value]
+            await self._wait()
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            item = self._pop_nowait()
+            if item is EMPTY:
+                item = await self._pop_slow()
+        except EndOfStream:
+            raise StopAsyncIteration from None
+        return item  # type: ignore[return-value]
+
+    def __len__(self) -> int:
+        return len(self._ch)
+
+    @property
+    def closed(self) -> bool:
+        """True once every producer has closed; buffered items may remain."""
+        return self._ch.closed
+
+
+class OutputPort(Generic[T]):
+    """The sending end of a stream's output, joined to zero or more inputs.
+
+    ``await push(item)`` hands the item to every joined input (broadcast),
+    waiting while any of their queues is full (back-pressure); a cancelled push
+    delivered the item nowhere. ``close()`` ends this output early (idempotent);
+    a push after it raises :class:`~mimo.PortClosed`. An input whose stream has
+    finished is dropped from the broadcast; once no input of any connected
+    output of this stream remains, ``push`` raises :class:`~mimo.ConsumersGone`,
+    which ends the stream quietly. Items pushed to an output joined to nothing
+    are discarded (the run report still counts them).
+    """
+
+    __slots__ = ("name", "stream", "_chans", "_one", "_closed", "count", "_bundle", "_times")
+
+    def __init__(
+        self,
+        name: str,
+        stream: str,
+        channels: list[Channel[T]],
+        times: PortTimes | None = None,
+    ) -> None:
+        self.name = name
+        self.stream = stream
+        self._chans: list[Channel[T]] = list(channels)
+        self._closed = False
+        self.count = 0
+        self._bundle: Outs | None = None
+        self._times = times if times is not None else PortTimes()
+        self._one: Channel[T] | None = None
+        self._refresh()
+        for ch in self._chans:
+            ch.on_detach.append(self._on_detach)
+
+    def __repr__(self) -> str:
+        return f"<OutputPort {self.stream}.{self.name} consumers={len(self._chans)} closed={self._closed}>"
+
+    def _refresh(self) -> None:
+        self._one = self._chans[0] if len(self._chans) == 1 and not self._closed else None
+
+    def _on_detach(self, ch: Channel[Any]) -> None:
+        if ch in self._chans:
+            self._chans.remove(ch)
+            self._refresh()
+            if not self._chans and self._bundle is not None:
+                self._bundle._port_gone()
+
+    @property
+    def closed(self) -> bool:
+        """True once this output was closed (by ``close()`` or the stream's end)."""
+        return self._closed
+
+    async def push(self, item: T) -> None:
+        """Send ``item`` to every joined input, waiting while any queue is full."""
+        one = self._one
+        if one is not None and one.push_nowait(item):
+            self.count += 1
+            return
+        await self._push_slow(item)
+
+    async def _push_slow(self, item: T) -> None:
+        while True:
+            if self._closed:
+                raise PortClosed(f"push on output {self.stream}.{self.name} after it was closed")
+            chans = self._chans
+            if not chans:
+                bundle = self._bundle
+                if bundle is not None and bundle._all_gone():
+                    raise ConsumersGone(f"every consumer of {self.stream}'s outputs has finished")
+                self.count += 1  # joined to nothing (now): discarded
+                return
+            full = None
+            for ch in chans:
+                if not ch.has_room():
+                    full = ch
+                    break
+            if full is None:
+                # Every queue has room, so this broadcast is all-or-nothing.
+                for ch in chans:
+                    ch.push_nowait(item)
+                self.count += 1
+                return
+            t0 = time.perf_counter()
+            try:
+                await full.wait_room()
+            finally:
+                self._times.blocked_s += time.perf_counter() - t0
+
+    def close(self) -> None:
+        """End this output now; every joined input sees one producer fewer. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        chans, self._chans = self._chans, []
+        self._refresh()
+        for ch in chans:
+            ch.close_producer()
+
+
+class _Bundle(Generic[P]):
+    __slots__ = ("__dict__", "_Bundle__ports", "_Bundle__stream", "_Bundle__kind")
+
+    def __init__(self, stream: str, kind: str, ports: dict[str, P]) -> None:
+        self.__ports: dict[str, P] = ports
+        self.__stream = stream
+        self.__kind = kind
+        self.__dict__.update(ports)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(_unknown(self.__stream, self.__kind, name, list(self.__ports)))
+
+    def __getitem__(self, name: str) -> P:
+        try:
+            return self.__ports[name]
+        except KeyError:
+            raise KeyError(_unknown(self.__stream, self.__kind, name, list(self.__ports))) from None
+
+    def __iter__(self) -> Iterator[P]:
+        return iter(self.__ports.values())
+
+    def __len__(self) -> int:
+        return len(self.__ports)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.__ports
+
+    def __repr__(self) -> str:
+        return f"<{self.__kind}s of {self.__stream}: {', '.join(self.__ports)}>"
+
+
+class Ins(_Bundle[InputPort[Any]]):
+    """A stream's input ports: ``ins.NAME``, ``ins['NAME']``, iteration, ``len``."""
+
+    __slots__ = ()
+
+    def __init__(self, stream: str, ports: dict[str, InputPort[Any]]) -> None:
+        super().__init__(stream, "input", ports)
+
+
+class Outs(_Bundle[OutputPort[Any]]):
+    """A stream's output ports: ``outs.NAME``, ``outs['NAME']``, iteration, ``len``."""
+
+    # Mangled names, so that no port name can shadow them.
+    __slots__ = ("_Outs__connected", "_Outs__live")
+
+    def __init__(self, stream: str, ports: dict[str, OutputPort[Any]]) -> None:
+        super().__init__(stream, "output", ports)
+        connected = [p for p in ports.values() if p._chans]
+        self.__connected = len(connected)
+        self.__live = len(connected)
+        for p in connected:
+            p._bundle = self
+
+    def _port_gone(self) -> None:
+        self.__live -= 1
+
+    def _all_gone(self) -> bool:
+        return self.__connected > 0 and self.__live <= 0
+
+
+def _unknown(stream: str, kind: str, name: str, names: list[str]) -> str:
+    msg = f"stream {stream!r} has no {kind} {name!r}"
+    close = difflib.get_close_matches(name, names, n=1)
+    if close:
+        msg += f"; did you mean {close[0]!r}?"
+    elif names:
+        msg += f" (its {kind}s: {', '.join(names)})"
+    else:
+        msg += f" (it has no {kind}s)"
+    return msg

@@ -1,0 +1,212 @@
+"""Lowers a graph to channels and tasks and runs it.
+
+One task per stream (and one per fed input). The first failure cancels every
+other task; outside cancellation does the same; a run where every live task
+waits on a mimo port ends in :class:`DeadlockError`. In every case each task
+has finished, and its ``finally`` blocks have run, before the run returns or
+raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from mimo._channel import Channel, WaitKind
+from mimo._errors import CLEAN_EXITS, DeadlockError, EndOfStream
+from mimo._graph import Graph, Node
+from mimo._ports import InputPort, Ins, OutputPort, Outs, PortTimes
+from mimo._report import RunReport, StreamReport
+
+
+@dataclass(eq=False)
+class _StreamRun:
+    node: Node
+    ins: Ins
+    outs: Outs
+    times: PortTimes
+    start: float = 0.0
+    end: float = 0.0
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class _Monitor:
+    """Watches waits on channels to tell a deadlock from slow progress."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Future[None]) -> None:
+        self.loop = loop
+        self.stop = stop
+        self.live: dict[asyncio.Task[Any], str] = {}
+        self.waits: dict[asyncio.Future[None], tuple[asyncio.Task[Any] | None, Channel[Any], WaitKind]] = {}
+        self.error: DeadlockError | None = None
+        self._scheduled = False
+
+    def wait_started(self, channel: Channel[Any], kind: WaitKind, fut: asyncio.Future[None]) -> None:
+        self.waits[fut] = (asyncio.current_task(), channel, kind)
+        if len(self.waits) >= len(self.live):
+            self.schedule()
+
+    def wait_ended(self, channel: Channel[Any], kind: WaitKind, fut: asyncio.Future[None], seconds: float) -> None:
+        self.waits.pop(fut, None)
+
+    def schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            self.loop.call_soon(self.check)
+
+    def check(self) -> None:
+        self._scheduled = False
+        if not self.live or self.stop.done():
+            return
+        # A future that is done has been woken: its task can move.
+        stuck = {t: (ch, kind) for f, (t, ch, kind) in self.waits.items() if not f.done() and t is not None}
+        if not all(t in stuck for t in self.live):
+            return
+        lines = []
+        for task, name in self.live.items():
+            ch, kind = stuck[task]
+            st = ch.statistics()
+            if kind == "push":
+                why = f"waits to push into {st.label} (full: {st.buffered} of {st.capacity})"
+            else:
+                why = f"waits to pop from {st.label} (empty; {st.open_producers} producer(s) still open)"
+            lines.append(f"  {name!r} {why}")
+        self.error = DeadlockError("every stream is waiting on another and none can move:\n" + "\n".join(lines))
+        self.stop.set_result(None)
+
+
+async def run_graph(graph: Graph, *, capacity: int | None = None) -> RunReport:
+    """Run every stream of ``graph`` to completion and report on it."""
+    loop = asyncio.get_running_loop()
+    stop: asyncio.Future[None] = loop.create_future()
+    monitor = _Monitor(loop, stop)
+    cap = graph.capacity if capacity is None else capacity
+
+    chans: dict[tuple[Node, str], Channel[Any]] = {}
+    for node in graph.nodes:
+        for p in node.ins:
+            edges = graph.inputs_of(node, p)
+            fed = (node, p) in graph.feeds
+            sources = [f"{e.src.name}.{e.out}" for e in edges] + (["fed items"] if fed else [])
+            label = f"{', '.join(sources) or 'nothing'} -> {node.name}.{p}"
+            chans[(node, p)] = Channel(
+                cap, producers=len(sources), label=label, end=EndOfStream, observer=monitor
+            )
+
+    runs: list[_StreamRun] = []
+    for node in graph.nodes:
+        times = PortTimes()
+        ins = Ins(node.name, {p: InputPort(p, node.name, chans[(node, p)], times) for p in node.ins})
+        outs = Outs(
+            node.name,
+            {
+                p: OutputPort(p, node.name, [chans[(e.dst, e.in_)] for e in graph.outputs_of(node, p)], times)
+                for p in node.outs
+            },
+        )
+        runs.append(_StreamRun(node, ins, outs, times))
+
+    tasks: list[asyncio.Task[None]] = []
+    remaining = 0
+
+    def on_done(task: asyncio.Task[None]) -> None:
+        nonlocal remaining
+        remaining -= 1
+        monitor.live.pop(task, None)
+        if stop.done():
+            return
+        if (not task.cancelled() and task.exception() is not None) or remaining == 0:
+            stop.set_result(None)
+        else:
+            monitor.schedule()
+
+    def start(coro: Any, name: str) -> None:
+        nonlocal remaining
+        task = loop.create_task(coro, name=f"mimo:{name}")
+        tasks.append(task)
+        monitor.live[task] = name
+        remaining += 1
+        task.add_done_callback(on_done)
+
+    t0 = time.perf_counter()
+    for r in runs:
+        start(_run_stream(r), r.node.name)
+    for (node, p), items in graph.feeds.items():
+        start(_feed(chans[(node, p)], list(items)), f"items fed to {node.name}.{p}")
+    if not tasks:
+        return RunReport({}, time.perf_counter() - t0)
+
+    try:
+        await stop
+    finally:
+        # Reached on success, failure, deadlock and outside cancellation alike.
+        for t in tasks:
+            t.cancel()
+        while True:
+            try:
+                await asyncio.wait(tasks)
+                break
+            except asyncio.CancelledError:
+                continue  # a second Ctrl-C: finish tearing down all the same
+    elapsed = time.perf_counter() - t0
+
+    errors = [t.exception() for t in tasks if not t.cancelled() and t.exception() is not None]
+    if errors:
+        if len(errors) == 1:
+            raise errors[0]  # type: ignore[misc]
+        raise BaseExceptionGroup(f"{len(errors)} streams failed", errors)  # type: ignore[type-var]
+    if monitor.error is not None:
+        raise monitor.error
+
+    streams = {}
+    for r in runs:
+        life = r.end - r.start
+        blocked, starved = r.times.blocked_s, r.times.starved_s
+        streams[r.node.name] = StreamReport(
+            name=r.node.name,
+            items_in={p.name: p._ch.statistics().popped for p in r.ins},
+            items_out={p.name: p.count for p in r.outs},
+            elapsed_s=life,
+            busy_s=max(0.0, life - blocked - starved),
+            blocked_s=blocked,
+            starved_s=starved,
+        )
+    return RunReport(streams, elapsed)
+
+
+async def _run_stream(r: _StreamRun) -> None:
+    r.start = time.perf_counter()
+    try:
+        await r.node.stream.run(r.ins, r.outs)
+    except CLEAN_EXITS:
+        pass
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        _name_error(exc, r.node.name)
+        raise
+    finally:
+        r.end = time.perf_counter()
+    # Only a clean end closes outputs: after a failure nothing downstream
+    # should mistake a truncated stream for a complete one.
+    for out in r.outs:
+        out.close()
+    for inp in r.ins:
+        inp._ch.detach()
+
+
+async def _feed(ch: Channel[Any], items: list[Any]) -> None:
+    for item in items:
+        await ch.push(item)
+    ch.close_producer()
+
+
+def _name_error(exc: BaseException, name: str) -> None:
+    try:
+        exc.mimo_stream = name  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
+    if not any(n == f"in mimo stream {name!r}" for n in getattr(exc, "__notes__", ())):
+        exc.add_note(f"in mimo stream {name!r}")

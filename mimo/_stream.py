@@ -1,0 +1,157 @@
+"""Stream: a unit of work with named input and output ports."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import keyword
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, ClassVar
+
+from mimo._errors import ConsumersGone
+from mimo._ports import Ins, Outs
+
+#: ``fn(ins, outs, state)`` as given to ``Stream(fn=...)``.
+StreamFn = Callable[[Ins, Outs, Any], Awaitable[None]]
+
+PortSpec = Iterable[str] | Mapping[str, Any]
+
+
+def _is_async(fn: object) -> bool:
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
+    return not inspect.isfunction(fn) and inspect.iscoroutinefunction(call)
+
+
+def check_port_names(owner: str, kind: str, spec: PortSpec) -> dict[str, Any]:
+    """Validate port names; return them mapped to their item types (``object`` if untyped)."""
+    if isinstance(spec, str):
+        raise TypeError(f"stream {owner!r}: {kind} ports must be a list of names, not the string {spec!r}")
+    if isinstance(spec, Mapping):
+        items = list(spec.items())
+    else:
+        items = [(name, object) for name in spec]
+    ports: dict[str, Any] = {}
+    for name, typ in items:
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise TypeError(
+                f"stream {owner!r}: {kind} port name {name!r} is not a valid Python identifier "
+                "(ports are reached as attributes, ins.NAME)"
+            )
+        if name.startswith("_"):
+            raise TypeError(f"stream {owner!r}: {kind} port name {name!r} may not start with '_' (reserved)")
+        if name in ports:
+            raise TypeError(f"stream {owner!r}: {kind} port {name!r} is declared twice")
+        ports[name] = typ
+    return ports
+
+
+class Stream:
+    """A unit of work with named input ports (``IN``) and output ports (``OUT``).
+
+    Define one by subclassing and writing ``async def run(self, ins, outs)``,
+    or by passing ``fn``, an ``async def fn(ins, outs, state)``. ``ins`` and
+    ``outs`` override the class's ``IN`` and ``OUT``; either may be a list of
+    names or a mapping of name to item type. ``name`` defaults to ``fn``'s name
+    or the class name. ``state`` is handed to ``fn`` as its third argument and
+    kept as ``stream.state`` (a fresh dict by default).
+
+    With neither ``fn`` nor its own ``run``, a stream forwards input *i* to
+    output *i*; with no inputs it produces nothing, with no outputs it drains.
+
+    A ``Stream`` is a definition: it can be added to many workflows and runs
+    afresh, with fresh queues, each time a workflow runs.
+    """
+
+    IN: ClassVar[PortSpec] = ()
+    OUT: ClassVar[PortSpec] = ()
+
+    def __init__(
+        self,
+        ins: PortSpec | None = None,
+        outs: PortSpec | None = None,
+        fn: StreamFn | None = None,
+        name: str | None = None,
+        state: Any = None,
+    ) -> None:
+        own_run = type(self).run is not Stream.run
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"stream name must be a str, not {name!r}")
+        self.name: str = name or getattr(fn, "__name__", None) or type(self).__name__
+        #: True if the name was given explicitly (a clash is then an error).
+        self.named = name is not None
+        if fn is not None:
+            if not callable(fn) or not _is_async(fn):
+                raise TypeError(
+                    f"stream {self.name!r}: fn must be an async function "
+                    f"(async def {self.name}(ins, outs, state)), got {fn!r}"
+                )
+            if inspect.isasyncgenfunction(fn):
+                raise TypeError(f"stream {self.name!r}: fn is an async generator; push items with outs.NAME.push")
+        elif own_run and not inspect.iscoroutinefunction(type(self).run):
+            raise TypeError(f"stream {self.name!r}: {type(self).__name__}.run must be defined with 'async def'")
+        self.fn = fn
+        self.in_types: dict[str, Any] = check_port_names(self.name, "input", type(self).IN if ins is None else ins)
+        self.out_types: dict[str, Any] = check_port_names(
+            self.name, "output", type(self).OUT if outs is None else outs
+        )
+        if fn is None and not own_run and self.in_types and self.out_types:
+            if len(self.in_types) != len(self.out_types):
+                raise TypeError(
+                    f"stream {self.name!r} has no fn and no run of its own, so it forwards input i to "
+                    f"output i, but it has {len(self.in_types)} inputs and {len(self.out_types)} outputs"
+                )
+        self.state: Any = {} if state is None else state
+
+    @property
+    def ins(self) -> tuple[str, ...]:
+        """The input port names, in declaration order."""
+        return tuple(self.in_types)
+
+    @property
+    def outs(self) -> tuple[str, ...]:
+        """The output port names, in declaration order."""
+        return tuple(self.out_types)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} ins={list(self.in_types)} outs={list(self.out_types)}>"
+
+    async def run(self, ins: Ins, outs: Outs) -> None:
+        """The stream's work. Override it, or pass ``fn``; the default forwards."""
+        if self.fn is not None:
+            await self.fn(ins, outs, self.state)
+            return
+        await forward(ins, outs)
+
+
+async def forward(ins: Ins, outs: Outs) -> None:
+    """Copy input *i* to output *i*; drain inputs if there are no outputs."""
+    inputs = list(ins)
+    if not inputs:
+        return
+    outputs = list(outs)
+    if not outputs:
+
+        async def drain(port: Any) -> None:
+            async for _ in port:
+                pass
+
+        jobs = [drain(p) for p in inputs]
+    else:
+
+        async def copy(src: Any, dst: Any) -> None:
+            try:
+                async for item in src:
+                    await dst.push(item)
+            except ConsumersGone:
+                pass
+
+        jobs = [copy(i, o) for i, o in zip(inputs, outputs)]
+    if len(jobs) == 1:
+        await jobs[0]
+        return
+    # Each pair moves at its own pace; a task group leaves no task behind.
+    async with asyncio.TaskGroup() as group:
+        for job in jobs:
+            group.create_task(job)

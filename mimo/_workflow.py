@@ -1,0 +1,142 @@
+"""Workflow and Step: the classic builder over :mod:`mimo._graph`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from mimo._channel import check_capacity
+from mimo._errors import WorkflowError
+from mimo._graph import DEFAULT_CAPACITY, Graph, Node
+from mimo._report import RunReport
+from mimo._runtime import run_graph
+from mimo._stream import Stream
+
+
+class Step:
+    """A stream placed in a workflow; returned by :meth:`Workflow.add_stream`."""
+
+    __slots__ = ("workflow", "node")
+
+    def __init__(self, workflow: Workflow, node: Node) -> None:
+        self.workflow = workflow
+        self.node = node
+
+    @property
+    def stream(self) -> Stream:
+        """The stream this step runs."""
+        return self.node.stream  # type: ignore[no-any-return]
+
+    @property
+    def name(self) -> str:
+        """The step's name, unique in its workflow."""
+        return self.node.name
+
+    def __repr__(self) -> str:
+        return f"<Step {self.node.name!r}>"
+
+    def pipe(self, other: Step | Stream, output: str | None = None, input: str | None = None) -> Step:
+        """Join this step's ``output`` to ``other``'s ``input`` and return ``other``.
+
+        A name may be left out when the step has exactly one such port;
+        otherwise a :class:`WorkflowError` lists the candidates. A plain
+        ``Stream`` is added to this workflow first. Returns the target step, so
+        ``a.pipe(b).pipe(c)`` chains.
+        """
+        if isinstance(other, Stream):
+            other = self.workflow.add_stream(other)
+        if not isinstance(other, Step):
+            raise TypeError(f"pipe() needs a Step or a Stream, not {other!r}")
+        if other.workflow is not self.workflow:
+            raise WorkflowError(
+                f"cannot pipe {self.name!r} to {other.name!r}: they belong to two different workflows"
+            )
+        self.workflow.graph.connect(self.node, output, other.node, input)
+        return other
+
+    def push(self, item: Any, input: str | None = None) -> None:
+        """Feed ``item`` to this step's ``input`` before the run.
+
+        Fed items come first, in order; an input fed this way and joined to
+        nothing ends after them. Fed items are kept for every later run.
+        """
+        self.workflow.graph.feed(self.node, input, item)
+
+
+class Workflow:
+    """A graph of streams joined by bounded queues; a blueprint that can run many times.
+
+    ``capacity`` bounds every queue: a producer is at most that many items
+    ahead of each of its consumers (0 hands each item over directly).
+    """
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, name: str = "workflow") -> None:
+        self.graph = Graph(check_capacity(capacity))
+        self.name = name
+
+    @classmethod
+    def from_graph(cls, graph: Graph, name: str = "workflow") -> Workflow:
+        """A workflow over an existing graph (shared, not copied)."""
+        wf = cls(graph.capacity, name)
+        wf.graph = graph
+        return wf
+
+    @property
+    def capacity(self) -> int:
+        """The bound of every queue."""
+        return self.graph.capacity
+
+    @property
+    def steps(self) -> list[Step]:
+        """Every step, in the order added."""
+        return [Step(self, n) for n in self.graph.nodes]
+
+    def step(self, name: str) -> Step:
+        """The step called ``name``."""
+        return Step(self, self.graph.node(name))
+
+    def add_stream(self, stream: Stream, name: str | None = None) -> Step:
+        """Place ``stream`` in this workflow and return its :class:`Step`.
+
+        The same stream may be added more than once; each is its own step.
+        """
+        if not isinstance(stream, Stream):
+            raise TypeError(f"add_stream() needs a Stream, not {stream!r}")
+        return Step(self, self.graph.add(stream, name))
+
+    def to_dot(self) -> str:
+        """The graph in Graphviz DOT; the same graph always gives the same text."""
+        return self.graph.to_dot(self.name)
+
+    def to_mermaid(self) -> str:
+        """The graph as a Mermaid flowchart."""
+        return self.graph.to_mermaid()
+
+    def __str__(self) -> str:
+        return self.to_dot()
+
+    def __repr__(self) -> str:
+        return f"<Workflow {self.name!r}: {len(self.graph.nodes)} streams, {len(self.graph.edges)} joins>"
+
+    async def run_async(self, *, capacity: int | None = None) -> RunReport:
+        """Run every stream to completion in the running event loop; return the report.
+
+        The first stream to raise fails the run: every other stream is
+        cancelled, and the exception (with the stream's name in a note and in
+        ``exc.mimo_stream``) is raised here; several are raised as an
+        ``ExceptionGroup``. A run where no stream can move raises
+        :class:`DeadlockError`.
+        """
+        if capacity is not None:
+            check_capacity(capacity)
+        return await run_graph(self.graph, capacity=capacity)
+
+    def run(self, *, capacity: int | None = None) -> RunReport:
+        """Run the workflow to completion (see :meth:`run_async`); blocks until done."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.run_async(capacity=capacity))
+        raise RuntimeError(
+            "Workflow.run() was called inside a running event loop; use 'await workflow.run_async()' there"
+        )
