@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -23,6 +23,10 @@ class StreamReport:
     busy_s: float
     blocked_s: float
     starved_s: float
+    #: Items waiting in each input queue when the report was taken.
+    buffered: dict[str, int] = field(default_factory=dict)
+    #: False while the stream is still running (in a live snapshot).
+    done: bool = True
 
     @property
     def total_in(self) -> int:
@@ -39,6 +43,8 @@ class RunReport:
 
     streams: dict[str, StreamReport]
     elapsed_s: float
+    #: The bound of every queue in the run.
+    capacity: int = 0
 
     def __getitem__(self, name: str) -> StreamReport:
         return self.streams[name]
@@ -48,7 +54,8 @@ class RunReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (dicts, numbers, strings) for programs and logs."""
-        return {"elapsed_s": self.elapsed_s, "streams": {n: asdict(s) for n, s in self.streams.items()}}
+        streams = {n: asdict(s) for n, s in self.streams.items()}
+        return {"elapsed_s": self.elapsed_s, "capacity": self.capacity, "streams": streams}
 
     def __str__(self) -> str:
         head = ("stream", "in", "out", "busy s", "blocked s", "starved s")

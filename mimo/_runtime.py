@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,8 +78,17 @@ class _Monitor:
         self.stop.set_result(None)
 
 
-async def run_graph(graph: Graph, *, capacity: int | None = None) -> RunReport:
-    """Run every stream of ``graph`` to completion and report on it."""
+#: Called once the run's tasks exist, with a function that reports the run so far.
+OnStart = Callable[[Callable[[], RunReport]], None]
+
+
+async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnStart | None = None) -> RunReport:
+    """Run every stream of ``graph`` to completion and report on it.
+
+    ``on_start`` (for progress displays) receives a snapshot function that
+    returns a :class:`RunReport` of the run so far; it may call it any time
+    from the event loop's thread while the run goes on.
+    """
     loop = asyncio.get_running_loop()
     stop: asyncio.Future[None] = loop.create_future()
     monitor = _Monitor(loop, stop)
@@ -136,7 +146,9 @@ async def run_graph(graph: Graph, *, capacity: int | None = None) -> RunReport:
     for (node, p), items in graph.feeds.items():
         start(_feed(chans[(node, p)], list(items)), f"items fed to {node.name}.{p}")
     if not tasks:
-        return RunReport({}, time.perf_counter() - t0)
+        return RunReport({}, time.perf_counter() - t0, cap)
+    if on_start is not None:
+        on_start(lambda: _report(runs, time.perf_counter() - t0, cap))
 
     try:
         await stop
@@ -160,20 +172,28 @@ async def run_graph(graph: Graph, *, capacity: int | None = None) -> RunReport:
     if monitor.error is not None:
         raise monitor.error
 
+    return _report(runs, elapsed, cap)
+
+
+def _report(runs: list[_StreamRun], elapsed: float, capacity: int) -> RunReport:
+    now = time.perf_counter()
     streams = {}
     for r in runs:
-        life = r.end - r.start
+        life = (r.end or now) - r.start if r.start else 0.0
         blocked, starved = r.times.blocked_s, r.times.starved_s
+        stats = {p.name: p._ch.statistics() for p in r.ins}
         streams[r.node.name] = StreamReport(
             name=r.node.name,
-            items_in={p.name: p._ch.statistics().popped for p in r.ins},
+            items_in={n: st.popped for n, st in stats.items()},
             items_out={p.name: p.count for p in r.outs},
             elapsed_s=life,
             busy_s=max(0.0, life - blocked - starved),
             blocked_s=blocked,
             starved_s=starved,
+            buffered={n: st.buffered for n, st in stats.items()},
+            done=bool(r.end),
         )
-    return RunReport(streams, elapsed)
+    return RunReport(streams, elapsed, capacity)
 
 
 async def _run_stream(r: _StreamRun) -> None:
