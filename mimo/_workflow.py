@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Protocol
 
 from mimo._channel import check_capacity
 from mimo._errors import WorkflowError
 from mimo._graph import DEFAULT_CAPACITY, Graph, Node
 from mimo._report import RunReport
-from mimo._runtime import run_graph
+from mimo._runtime import OnStart, run_graph
 from mimo._stream import Stream
 
 
@@ -118,25 +118,58 @@ class Workflow:
     def __repr__(self) -> str:
         return f"<Workflow {self.name!r}: {len(self.graph.nodes)} streams, {len(self.graph.edges)} joins>"
 
-    async def run_async(self, *, capacity: int | None = None) -> RunReport:
+    async def run_async(
+        self, *, capacity: int | None = None, progress: Any = False, executor: Executor | None = None
+    ) -> RunReport:
         """Run every stream to completion in the running event loop; return the report.
 
         The first stream to raise fails the run: every other stream is
         cancelled, and the exception (with the stream's name in a note and in
         ``exc.mimo_stream``) is raised here; several are raised as an
         ``ExceptionGroup``. A run where no stream can move raises
-        :class:`DeadlockError`.
+        :class:`DeadlockError`. ``capacity`` overrides the workflow's bound for
+        this run; ``progress=True`` shows a live view (needs ``mimo[progress]``);
+        ``executor`` runs the graph elsewhere (see :mod:`mimo.executors`).
         """
-        if capacity is not None:
-            check_capacity(capacity)
-        return await run_graph(self.graph, capacity=capacity)
+        return await run_graph_with(self.graph, capacity=capacity, progress=progress, executor=executor, name=self.name)
 
-    def run(self, *, capacity: int | None = None) -> RunReport:
+    def run(self, *, capacity: int | None = None, progress: Any = False, executor: Executor | None = None) -> RunReport:
         """Run the workflow to completion (see :meth:`run_async`); blocks until done."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.run_async(capacity=capacity))
+            return asyncio.run(self.run_async(capacity=capacity, progress=progress, executor=executor))
         raise RuntimeError(
             "Workflow.run() was called inside a running event loop; use 'await workflow.run_async()' there"
         )
+
+
+class Executor(Protocol):
+    """Runs a graph somewhere other than this event loop (a Ray cluster, say)."""
+
+    async def run_async(
+        self, graph: Graph, *, capacity: int | None = None, on_start: OnStart | None = None
+    ) -> RunReport: ...
+
+
+async def run_graph_with(
+    graph: Graph,
+    *,
+    capacity: int | None = None,
+    progress: Any = False,
+    executor: Executor | None = None,
+    name: str = "workflow",
+) -> RunReport:
+    """Run ``graph`` here or on ``executor``, with an optional progress view.
+
+    Shared by :class:`Workflow` and the DSL, so that both run the same way.
+    """
+    if capacity is not None:
+        check_capacity(capacity)
+    runner = run_graph if executor is None else executor.run_async
+    if not progress:
+        return await runner(graph, capacity=capacity)
+    from mimo._progress import Progress
+
+    async with Progress(progress, name=name) as view:
+        return await runner(graph, capacity=capacity, on_start=view.start)
