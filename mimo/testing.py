@@ -1,0 +1,191 @@
+"""Helpers for testing streams and graphs, the ones mimo's own tests use.
+
+:func:`run_stream` runs one stream on given inputs (a list per input port)
+and returns what it pushed on each output port. :func:`run_workflow` runs a
+whole graph. Both fail with :class:`TimeoutError` instead of hanging when the
+run does not finish in time, and both have ``async`` forms for use inside a
+running event loop.
+
+.. code-block:: python
+
+    from mimo.testing import run_stream
+
+    out = run_stream(double, {"x": [1, 2, 3]})
+    assert out == {"y": [2, 4, 6]}
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, Awaitable, Coroutine, Iterable, Mapping
+from typing import Any, TypeVar
+
+from mimo._graph import Graph, Node
+from mimo._ports import Ins, Outs
+from mimo._report import RunReport
+from mimo._runtime import run_graph
+from mimo._stream import Stream
+from mimo._workflow import Workflow
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "StreamOutputs",
+    "run_stream",
+    "run_stream_async",
+    "run_workflow",
+    "run_workflow_async",
+]
+
+#: Seconds a run may take before the helpers give up (``timeout=None``: no limit).
+DEFAULT_TIMEOUT = 10.0
+
+R = TypeVar("R")
+
+
+class StreamOutputs(dict[str, list[Any]]):
+    """What :func:`run_stream` returns: each output port's name mapped to its items.
+
+    Items are in the order the stream pushed them. It compares equal to a
+    plain dict, and ``.report`` is the :class:`~mimo.RunReport` of the run, in
+    which the stream under test appears under its own name.
+    """
+
+    report: RunReport
+
+    def __init__(self, outputs: dict[str, list[Any]], report: RunReport) -> None:
+        super().__init__(outputs)
+        self.report = report
+
+
+def run_stream(
+    stream: Stream,
+    inputs: Mapping[str, Iterable[Any] | AsyncIterable[Any]] | None = None,
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    capacity: int | None = None,
+) -> StreamOutputs:
+    """Run ``stream`` alone on ``inputs`` and return its outputs, a list per port.
+
+    ``inputs`` maps input port names to the items that port receives (a list,
+    any iterable, or an async iterable); each such input ends after its items,
+    and an input left out ends at once. Every output port is collected, so
+    back-pressure never stalls the stream. An unknown port name is a
+    :class:`~mimo.WorkflowError` naming the ports; a stream's exception
+    propagates as from ``Workflow.run``; a run longer than ``timeout`` seconds
+    is a :class:`TimeoutError`. Blocks; inside a running event loop use
+    :func:`run_stream_async`.
+    """
+    return _sync(run_stream_async(stream, inputs, timeout=timeout, capacity=capacity), "run_stream")
+
+
+async def run_stream_async(
+    stream: Stream,
+    inputs: Mapping[str, Iterable[Any] | AsyncIterable[Any]] | None = None,
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    capacity: int | None = None,
+) -> StreamOutputs:
+    """The awaitable form of :func:`run_stream`, for use inside a running event loop."""
+    graph = Graph() if capacity is None else Graph(capacity)
+    node = graph.add(stream)
+    for port, items in (inputs or {}).items():
+        port = graph.port(node, "input", port)
+        if isinstance(items, AsyncIterable):
+            src = graph.add(Stream(outs={"items": object}, fn=_source(items)))
+            src.name = _rename(graph, src, f"items for {port}")
+            graph.connect(src, "items", node, port)
+        else:
+            for item in items:
+                graph.feed(node, port, item)
+    outputs: dict[str, list[Any]] = {}
+    for port in node.outs:
+        bucket: list[Any] = []
+        outputs[port] = bucket
+        sink = graph.add(Stream(ins={"items": object}, fn=_collector(bucket)))
+        sink.name = _rename(graph, sink, f"output {port}")
+        graph.connect(node, port, sink, "items")
+    report = await _within(timeout, run_graph(graph), f"stream {node.name!r}")
+    return StreamOutputs(outputs, report)
+
+
+def run_workflow(
+    target: Workflow | Graph | Any,
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    capacity: int | None = None,
+) -> RunReport:
+    """Run a graph to completion and return its report, or fail within ``timeout`` seconds.
+
+    ``target`` is a :class:`~mimo.Workflow`, a graph, or anything holding one
+    as ``.graph`` (such as a DSL chain). A run that takes longer than
+    ``timeout`` is torn down (every stream cancelled, every ``finally`` run)
+    and a :class:`TimeoutError` says so; ``timeout=None`` waits forever.
+    Errors of the run propagate unchanged. Blocks; inside a running event
+    loop use :func:`run_workflow_async`.
+    """
+    return _sync(run_workflow_async(target, timeout=timeout, capacity=capacity), "run_workflow")
+
+
+async def run_workflow_async(
+    target: Workflow | Graph | Any,
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    capacity: int | None = None,
+) -> RunReport:
+    """The awaitable form of :func:`run_workflow`, for use inside a running event loop."""
+    graph = _graph_of(target)
+    return await _within(timeout, run_graph(graph, capacity=capacity), "the workflow")
+
+
+def _graph_of(target: object) -> Graph:
+    if isinstance(target, Graph):
+        return target
+    graph = getattr(target, "graph", None)
+    if isinstance(graph, Graph):
+        return graph
+    raise TypeError(f"expected a Workflow, a graph or an object with a .graph, not {target!r}")
+
+
+def _rename(graph: Graph, node: Node, base: str) -> str:
+    # Helper nodes get readable names in the report, never clashing with the stream's.
+    others = Graph(nodes=[n for n in graph.nodes if n is not node])
+    return others._free_name(base)
+
+
+def _collector(bucket: list[Any]) -> Any:
+    async def collect(ins: Ins, outs: Outs, state: Any) -> None:
+        async for item in ins.items:
+            bucket.append(item)
+
+    return collect
+
+
+def _source(items: AsyncIterable[Any]) -> Any:
+    async def produce(ins: Ins, outs: Outs, state: Any) -> None:
+        async for item in items:
+            await outs.items.push(item)
+
+    return produce
+
+
+async def _within(timeout: float | None, run: Awaitable[R], what: str) -> R:
+    if timeout is None:
+        return await run
+    scope = asyncio.timeout(timeout)
+    try:
+        async with scope:
+            return await run
+    except TimeoutError:
+        # Only our own deadline is relabelled; a stream's TimeoutError passes as is.
+        if scope.expired():
+            raise TimeoutError(f"{what} did not finish within {timeout} s (timeout=...)") from None
+        raise
+
+
+def _sync(run: Coroutine[Any, Any, R], name: str) -> R:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run)
+    run.close()
+    raise RuntimeError(f"{name}() was called inside a running event loop; use 'await {name}_async(...)' there")
