@@ -1,7 +1,8 @@
 """The bounded queue under every connection.
 
 A :class:`Channel` joins the output ports feeding one input port (one or more
-*producers*, fan-in) to that input port (its one *consumer*). It is the only
+*producers*, fan-in) to that input port (its *consumer*; several when a stream
+runs as several workers, each item going to one of them). It is the only
 code in mimo that knows how waiting works:
 
 * ``push_nowait`` / ``pop_nowait`` / ``peek_nowait`` never touch the event loop;
@@ -69,7 +70,7 @@ class ChannelStatistics:
     open_producers: int
     detached: bool
     waiting_pushers: int
-    waiting_popper: bool
+    waiting_poppers: int
     push_wait_s: float
     pop_wait_s: float
 
@@ -92,7 +93,8 @@ class Channel(Generic[T]):
         "_buf",
         "_cap",
         "_producers",
-        "_getter",
+        "_getters",
+        "_consumers",
         "_putters",
         "_detached",
         "_popped",
@@ -111,6 +113,7 @@ class Channel(Generic[T]):
         capacity: int = 64,
         *,
         producers: int = 1,
+        consumers: int = 1,
         label: str = "",
         end: type[Exception] = _Closed,
         observer: WaitObserver | None = None,
@@ -118,7 +121,8 @@ class Channel(Generic[T]):
         self._cap = check_capacity(capacity)
         self._buf: deque[T] = deque()
         self._producers = producers
-        self._getter: asyncio.Future[None] | None = None
+        self._getters: deque[asyncio.Future[None]] = deque()
+        self._consumers = consumers
         self._putters: deque[asyncio.Future[None]] = deque()
         self._detached = False
         self._popped = 0
@@ -153,7 +157,6 @@ class Channel(Generic[T]):
 
     def statistics(self) -> ChannelStatistics:
         """A frozen snapshot of this channel's counters and state."""
-        g = self._getter
         return ChannelStatistics(
             label=self.label,
             capacity=self._cap,
@@ -164,7 +167,7 @@ class Channel(Generic[T]):
             open_producers=max(self._producers, 0),
             detached=self._detached,
             waiting_pushers=sum(1 for f in self._putters if not f.done()),
-            waiting_popper=g is not None and not g.done(),
+            waiting_poppers=sum(1 for f in self._getters if not f.done()),
             push_wait_s=self._push_wait,
             pop_wait_s=self._pop_wait,
         )
@@ -175,8 +178,10 @@ class Channel(Generic[T]):
         """True if ``push_nowait`` would accept an item now."""
         if len(self._buf) < self._cap or self._detached:
             return True
-        g = self._getter
-        return not self._buf and g is not None and not g.done()
+        return not self._buf and self._popper_waiting()
+
+    def _popper_waiting(self) -> bool:
+        return any(not f.done() for f in self._getters)
 
     def push_nowait(self, item: T) -> bool:
         """Enqueue ``item`` if there is room and return True; else return False."""
@@ -186,22 +191,17 @@ class Channel(Generic[T]):
             buf.append(item)
             if n >= self._high:
                 self._high = n + 1
-            g = self._getter
-            if g is not None:
-                self._getter = None
-                if not g.done():
-                    g.set_result(None)
+            if self._getters:
+                self._wake_getter()
             return True
         if self._detached:
             self._dropped += 1
             return True
         # Capacity 0 (or a full queue drained by a waiting consumer): hand over
         # directly. The item is in the consumer's hands, so it is not "ahead".
-        g = self._getter
-        if not buf and g is not None and not g.done():
+        if not buf and self._popper_waiting():
             buf.append(item)
-            self._getter = None
-            g.set_result(None)
+            self._wake_getter()
             return True
         return False
 
@@ -254,7 +254,7 @@ class Channel(Generic[T]):
         """One producer is done. The last one closes the channel."""
         self._producers -= 1
         if self._producers == 0:
-            self._wake_getter()
+            self._wake_all_getters()
 
     def _wake_putter(self) -> None:
         putters = self._putters
@@ -337,7 +337,7 @@ class Channel(Generic[T]):
         if self._buf or self._producers <= 0:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._getter = fut
+        self._getters.append(fut)
         # A hand-over producer (capacity 0) may be waiting for us to ask.
         if self._putters:
             self._wake_putter()
@@ -347,13 +347,28 @@ class Channel(Generic[T]):
         t0 = time.perf_counter()
         try:
             await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled():
+                # Woken but leaving: another consumer may take the item.
+                if self._buf or self._producers <= 0:
+                    self._wake_getter()
+            else:
+                try:
+                    self._getters.remove(fut)
+                except ValueError:
+                    pass
+            raise
         finally:
-            if self._getter is fut:
-                self._getter = None
             dt = time.perf_counter() - t0
             self._pop_wait += dt
             if obs is not None:
                 obs.wait_ended(self, "pop", fut, dt)
+
+    def close_consumer(self) -> None:
+        """One consumer is done; when the last one is, the channel detaches."""
+        self._consumers -= 1
+        if self._consumers == 0:
+            self.detach()
 
     def detach(self) -> None:
         """The consumer has left: drop what is buffered, wake every producer.
@@ -367,7 +382,7 @@ class Channel(Generic[T]):
         # A zero-length deque discards what is appended, so later pushes
         # succeed at once without a check on the fast path.
         self._buf = deque(maxlen=0)
-        self._wake_getter()
+        self._wake_all_getters()
         putters = self._putters
         while putters:
             f = putters.popleft()
@@ -377,8 +392,16 @@ class Channel(Generic[T]):
             callback(self)
 
     def _wake_getter(self) -> None:
-        g = self._getter
-        if g is not None:
-            self._getter = None
-            if not g.done():
-                g.set_result(None)
+        getters = self._getters
+        while getters:
+            f = getters.popleft()
+            if not f.done():
+                f.set_result(None)
+                return
+
+    def _wake_all_getters(self) -> None:
+        getters = self._getters
+        while getters:
+            f = getters.popleft()
+            if not f.done():
+                f.set_result(None)

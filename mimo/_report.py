@@ -27,6 +27,8 @@ class StreamReport:
     buffered: dict[str, int] = field(default_factory=dict)
     #: False while the stream is still running (in a live snapshot).
     done: bool = True
+    #: Copies of the stream that ran (``workers=N``); times add up over copies.
+    workers: int = 1
 
     @property
     def total_in(self) -> int:

@@ -28,6 +28,7 @@ class _StreamRun:
     ins: Ins
     outs: Outs
     times: PortTimes
+    copy: int = 0
     start: float = 0.0
     end: float = 0.0
     task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -101,22 +102,30 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
             fed = (node, p) in graph.feeds
             sources = [f"{e.src.name}.{e.out}" for e in edges] + (["fed items"] if fed else [])
             label = f"{', '.join(sources) or 'nothing'} -> {node.name}.{p}"
+            # Each copy of a multi-worker stream is a producer and a consumer of its own.
+            producers = sum(_workers(e.src) for e in edges) + fed
             chans[(node, p)] = Channel(
-                cap, producers=len(sources), label=label, end=EndOfStream, observer=monitor
+                cap,
+                producers=producers,
+                consumers=_workers(node),
+                label=label,
+                end=EndOfStream,
+                observer=monitor,
             )
 
     runs: list[_StreamRun] = []
     for node in graph.nodes:
-        times = PortTimes()
-        ins = Ins(node.name, {p: InputPort(p, node.name, chans[(node, p)], times) for p in node.ins})
-        outs = Outs(
-            node.name,
-            {
-                p: OutputPort(p, node.name, [chans[(e.dst, e.in_)] for e in graph.outputs_of(node, p)], times)
-                for p in node.outs
-            },
-        )
-        runs.append(_StreamRun(node, ins, outs, times))
+        for copy in range(_workers(node)):
+            times = PortTimes()
+            ins = Ins(node.name, {p: InputPort(p, node.name, chans[(node, p)], times) for p in node.ins})
+            outs = Outs(
+                node.name,
+                {
+                    p: OutputPort(p, node.name, [chans[(e.dst, e.in_)] for e in graph.outputs_of(node, p)], times)
+                    for p in node.outs
+                },
+            )
+            runs.append(_StreamRun(node, ins, outs, times, copy))
 
     tasks: list[asyncio.Task[None]] = []
     remaining = 0
@@ -142,7 +151,7 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
 
     t0 = time.perf_counter()
     for r in runs:
-        start(_run_stream(r), r.node.name)
+        start(_run_stream(r), r.node.name if _workers(r.node) == 1 else f"{r.node.name}[{r.copy}]")
     for (node, p), items in graph.feeds.items():
         start(_feed(chans[(node, p)], list(items)), f"items fed to {node.name}.{p}")
     if not tasks:
@@ -177,23 +186,32 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
 
 def _report(runs: list[_StreamRun], elapsed: float, capacity: int) -> RunReport:
     now = time.perf_counter()
-    streams = {}
+    by_node: dict[Node, list[_StreamRun]] = {}
     for r in runs:
-        life = (r.end or now) - r.start if r.start else 0.0
-        blocked, starved = r.times.blocked_s, r.times.starved_s
-        stats = {p.name: p._ch.statistics() for p in r.ins}
-        streams[r.node.name] = StreamReport(
-            name=r.node.name,
+        by_node.setdefault(r.node, []).append(r)
+    streams = {}
+    for node, copies in by_node.items():
+        lives = [((r.end or now) - r.start) if r.start else 0.0 for r in copies]
+        blocked = sum(r.times.blocked_s for r in copies)
+        starved = sum(r.times.starved_s for r in copies)
+        stats = {p.name: p._ch.statistics() for p in copies[0].ins}
+        streams[node.name] = StreamReport(
+            name=node.name,
             items_in={n: st.popped for n, st in stats.items()},
-            items_out={p.name: p.count for p in r.outs},
-            elapsed_s=life,
-            busy_s=max(0.0, life - blocked - starved),
+            items_out={p: sum(r.outs[p].count for r in copies) for p in node.outs},
+            elapsed_s=max(lives),
+            busy_s=max(0.0, sum(lives) - blocked - starved),
             blocked_s=blocked,
             starved_s=starved,
             buffered={n: st.buffered for n, st in stats.items()},
-            done=bool(r.end),
+            done=all(r.end for r in copies),
+            workers=len(copies),
         )
     return RunReport(streams, elapsed, capacity)
+
+
+def _workers(node: Node) -> int:
+    return int(getattr(node.stream, "workers", 1))
 
 
 async def _run_stream(r: _StreamRun) -> None:
@@ -214,7 +232,7 @@ async def _run_stream(r: _StreamRun) -> None:
     for out in r.outs:
         out.close()
     for inp in r.ins:
-        inp._ch.detach()
+        inp._ch.close_consumer()
 
 
 async def _feed(ch: Channel[Any], items: list[Any]) -> None:

@@ -60,6 +60,11 @@ class Stream:
     With neither ``fn`` nor its own ``run``, a stream forwards input *i* to
     output *i*; with no inputs it produces nothing, with no outputs it drains.
 
+    ``workers=N`` runs N copies of the stream at once. They share its input
+    queues (each item goes to one copy) and its outputs (which close when the
+    last copy finishes), and they share ``state``. Order across copies is not
+    kept.
+
     A ``Stream`` is a definition: it can be added to many workflows and runs
     afresh, with fresh queues, each time a workflow runs.
     """
@@ -74,6 +79,8 @@ class Stream:
         fn: StreamFn | None = None,
         name: str | None = None,
         state: Any = None,
+        *,
+        workers: int = 1,
     ) -> None:
         own_run = type(self).run is not Stream.run
         if name is not None and not isinstance(name, str):
@@ -103,6 +110,9 @@ class Stream:
                     f"output i, but it has {len(self.in_types)} inputs and {len(self.out_types)} outputs"
                 )
         self.state: Any = {} if state is None else state
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"stream {self.name!r}: workers must be an int >= 1, not {workers!r}")
+        self.workers = workers
 
     @property
     def ins(self) -> tuple[str, ...]:
