@@ -206,6 +206,7 @@ def _report(runs: list[_StreamRun], elapsed: float, capacity: int) -> RunReport:
             buffered={n: st.buffered for n, st in stats.items()},
             done=all(r.end for r in copies),
             workers=len(copies),
+            backpressure_s={n: st.push_wait_s for n, st in stats.items()},
         )
     return RunReport(streams, elapsed, capacity)
 

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from mimo._channel import check_capacity
 from mimo._errors import WorkflowError
 from mimo._graph import DEFAULT_CAPACITY, Graph, Node
-from mimo._report import RunReport
+from mimo._report import RunReport, finish
 from mimo._runtime import OnStart, run_graph
 from mimo._stream import Stream
 
@@ -168,8 +168,9 @@ async def run_graph_with(
         check_capacity(capacity)
     runner = run_graph if executor is None else executor.run_async
     if not progress:
-        return await runner(graph, capacity=capacity)
+        return finish(await runner(graph, capacity=capacity), graph, name)
     from mimo._progress import Progress
 
     async with Progress(progress, name=name) as view:
-        return await runner(graph, capacity=capacity, on_start=view.start)
+        report = await runner(graph, capacity=capacity, on_start=view.start)
+    return finish(report, graph, name)
