@@ -1,0 +1,240 @@
+"""parallel_map: per-item functions N at a time, in the loop, threads or processes."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import multiprocessing
+import os
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from mimo import Stream, Workflow
+from mimo.lib.parallel import parallel_map
+from mimo.testing import run_stream, run_workflow
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def pid_of(x: int) -> int:
+    return os.getpid()
+
+
+def fail_on_three(x: int) -> int:
+    if x == 3:
+        raise ValueError(f"bad item {x}")
+    return x
+
+
+def sleep_then_echo(x: float) -> float:
+    time.sleep(x)
+    return x
+
+
+def test_results_leave_in_input_order_although_they_finish_out_of_order():
+    async def slow_first(x: int) -> int:
+        await asyncio.sleep(0.05 if x % 3 == 0 else 0.001)
+        return x
+
+    out = run_stream(parallel_map(slow_first, workers=4), {"x": range(20)})
+    assert out == {"y": list(range(20))}
+
+
+def test_unordered_results_leave_as_they_finish():
+    async def one_slow(x: int) -> int:
+        await asyncio.sleep(0.2 if x == 0 else 0.001)
+        return x
+
+    out = run_stream(parallel_map(one_slow, workers=4, ordered=False), {"x": range(6)})
+    assert sorted(out["y"]) == list(range(6))
+    assert out["y"][-1] == 0
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_at_most_workers_items_are_in_flight_and_the_window_is_used(ordered):
+    running = 0
+    peak = 0
+
+    async def work(x: int) -> int:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.005)
+        running -= 1
+        return x
+
+    out = run_stream(parallel_map(work, workers=3, ordered=ordered), {"x": range(30)})
+    assert sorted(out["y"]) == list(range(30))
+    assert peak == 3
+
+
+def test_a_plain_function_runs_in_threads_by_default():
+    threads: set[str] = set()
+    lock = threading.Lock()
+
+    def work(x: int) -> int:
+        with lock:
+            threads.add(threading.current_thread().name)
+        time.sleep(0.002)
+        return x + 1
+
+    out = run_stream(parallel_map(work, workers=2), {"x": range(10)})
+    assert out == {"y": list(range(1, 11))}
+    assert threading.main_thread().name not in threads
+    assert 1 <= len(threads) <= 2
+
+
+def test_a_thread_pool_runs_at_most_workers_at_once():
+    running = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def work(x: int) -> int:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.005)
+        with lock:
+            running -= 1
+        return x
+
+    out = run_stream(parallel_map(work, workers=2, executor="thread"), {"x": range(12)})
+    assert out == {"y": list(range(12))}
+    assert peak == 2
+
+
+@pytest.mark.timeout(30)
+def test_a_process_pool_runs_the_function_in_other_processes_and_ends_with_the_stream():
+    out = run_stream(parallel_map(pid_of, workers=2, executor="process"), {"x": range(8)}, timeout=20)
+    assert len(out["y"]) == 8
+    assert os.getpid() not in out["y"]
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.timeout(30)
+def test_a_process_pool_keeps_input_order():
+    out = run_stream(parallel_map(square, workers=2, executor="process"), {"x": range(50)}, timeout=20)
+    assert out == {"y": [x * x for x in range(50)]}
+
+
+@pytest.mark.parametrize("executor", [None, "thread", "process"])
+@pytest.mark.timeout(30)
+def test_an_error_in_the_function_fails_the_stream_with_that_exception(executor):
+    stream = parallel_map(fail_on_three, workers=2, executor=executor, name="checker")
+    with pytest.raises(ValueError, match="bad item 3") as info:
+        run_stream(stream, {"x": range(10)}, timeout=20)
+    assert info.value.mimo_stream == "checker"  # type: ignore[attr-defined]
+    assert multiprocessing.active_children() == []
+
+
+def test_an_error_in_an_async_function_fails_the_stream():
+    async def boom(x: int) -> int:
+        if x == 2:
+            raise KeyError("two")
+        return x
+
+    with pytest.raises(KeyError):
+        run_stream(parallel_map(boom, workers=2), {"x": range(5)})
+
+
+def test_a_given_executor_is_used_and_left_running():
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        out = run_stream(parallel_map(square, workers=2, executor=pool), {"x": range(5)})
+        assert out == {"y": [0, 1, 4, 9, 16]}
+        assert pool.submit(square, 7).result() == 49
+
+
+def test_back_pressure_from_a_slow_consumer_reaches_the_source():
+    # The source records how far it got each time the sink takes an item.
+    pushed = 0
+    lead: list[int] = []
+
+    async def produce(ins: Any, outs: Any, state: Any) -> None:
+        nonlocal pushed
+        for i in range(60):
+            await outs.out.push(i)
+            pushed += 1
+
+    async def slow_sink(ins: Any, outs: Any, state: Any) -> None:
+        taken = 0
+        async for _ in ins.inp:
+            taken += 1
+            lead.append(pushed - taken)
+            await asyncio.sleep(0.002)
+
+    wf = Workflow(capacity=2)
+    src = wf.add_stream(Stream(outs=["out"], fn=produce, name="src"))
+    src.pipe(parallel_map(square, workers=3)).pipe(Stream(ins=["inp"], fn=slow_sink, name="sink"))
+    report = run_workflow(wf)
+    assert report["sink"].items_in == {"inp": 60}
+    # Two queues of 2, 3 in the window, one in the map's hands, one in the source's.
+    assert max(lead) <= 2 + 2 + 3 + 1 + 1
+
+
+def test_outside_cancellation_stops_the_work_and_the_pool():
+    started = threading.Event()
+
+    def slow(x: int) -> int:
+        started.set()
+        time.sleep(0.05)
+        return x
+
+    async def main() -> None:
+        wf = Workflow()
+        src = wf.add_stream(Stream(outs=["out"], fn=_endless, name="src"))
+        src.pipe(parallel_map(slow, workers=2, executor="thread", name="pool")).pipe(Stream(ins=["inp"]))
+        task = asyncio.ensure_future(wf.run_async())
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    before = {t.name for t in threading.enumerate()}
+    asyncio.run(main())
+    left = {t.name for t in threading.enumerate()} - before
+    assert not [name for name in left if name.startswith("pool")]
+
+
+async def _endless(ins: Any, outs: Any, state: Any) -> None:
+    i = 0
+    while True:
+        await outs.out.push(i)
+        i += 1
+
+
+def test_a_function_a_process_pool_cannot_pickle_is_refused_when_the_stream_is_made():
+    with pytest.raises(TypeError, match="pickle"):
+        parallel_map(lambda x: x, executor="process")
+
+
+def test_an_async_function_with_a_pool_is_refused():
+    async def f(x: int) -> int:
+        return x
+
+    with pytest.raises(TypeError, match="async"):
+        parallel_map(f, executor="thread")
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_workers_must_be_a_positive_int(workers):
+    with pytest.raises(ValueError, match="workers"):
+        parallel_map(square, workers=workers)
+
+
+def test_an_unknown_executor_name_is_refused():
+    with pytest.raises(ValueError, match="executor"):
+        parallel_map(square, executor="gpu")  # type: ignore[arg-type]
+
+
+def test_the_stream_is_named_after_the_function_and_has_one_input_and_one_output():
+    s = parallel_map(square, in_port="n", out_port="sq")
+    assert s.name == "square"
+    assert s.ins == ("n",) and s.outs == ("sq",)
+    assert run_stream(s, {"n": [3]}) == {"sq": [9]}
