@@ -250,6 +250,11 @@ class Channel(Generic[T]):
             if obs is not None:
                 obs.wait_ended(self, "push", fut, dt)
 
+    def pass_room_on(self) -> None:
+        """Wake another waiting producer if there is room (a woken one will not use it)."""
+        if self._putters and self.has_room():
+            self._wake_putter()
+
     def close_producer(self) -> None:
         """One producer is done. The last one closes the channel."""
         self._producers -= 1

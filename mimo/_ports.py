@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Generic, TypeVar
 
-from mimo._channel import EMPTY, Channel
+from mimo._channel import EMPTY, Channel, ChannelStatistics
 from mimo._errors import ConsumersGone, EndOfStream, PortClosed
 
 T = TypeVar("T")
@@ -122,6 +122,10 @@ class InputPort(Generic[T]):
         """True once every producer has closed; buffered items may remain."""
         return self._ch.closed
 
+    def statistics(self) -> ChannelStatistics:
+        """A snapshot of the queue behind this port (capacity, high water, waits)."""
+        return self._ch.statistics()
+
 
 class OutputPort(Generic[T]):
     """The sending end of a stream's output, joined to zero or more inputs.
@@ -184,6 +188,7 @@ class OutputPort(Generic[T]):
         await self._push_slow(item)
 
     async def _push_slow(self, item: T) -> None:
+        waited: Channel[T] | None = None
         while True:
             if self._closed:
                 raise PortClosed(f"push on output {self.stream}.{self.name} after it was closed")
@@ -205,11 +210,15 @@ class OutputPort(Generic[T]):
                     ch.push_nowait(item)
                 self.count += 1
                 return
+            if waited is not None and waited is not full:
+                # We were woken for room on `waited` but will not use it yet.
+                waited.pass_room_on()
             t0 = time.perf_counter()
             try:
                 await full.wait_room()
             finally:
                 self._times.blocked_s += time.perf_counter() - t0
+            waited = full
 
     def close(self) -> None:
         """End this output now; every joined input sees one producer fewer. Idempotent."""

@@ -1,0 +1,267 @@
+"""The bounded queue: bound, FIFO, hand-over, fan-in close, detach, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mimo import Channel, EndOfStream
+from mimo._channel import EMPTY
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 5))
+
+
+def chan(capacity=2, **kw):
+    return Channel(capacity, end=EndOfStream, **kw)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "3", None])
+def test_capacity_must_be_a_non_negative_int(bad):
+    with pytest.raises(ValueError, match="capacity"):
+        Channel(bad)
+
+
+def test_push_nowait_refuses_when_full_and_keeps_fifo():
+    ch = chan(2)
+    assert ch.push_nowait(1) and ch.push_nowait(2)
+    assert not ch.push_nowait(3)
+    assert [ch.pop_nowait(), ch.pop_nowait()] == [1, 2]
+    assert ch.pop_nowait() is EMPTY
+
+
+def test_none_is_an_ordinary_item():
+    ch = chan(1)
+    assert ch.push_nowait(None)
+    assert ch.peek_nowait() is None
+    assert ch.pop_nowait() is None
+
+
+def test_capacity_zero_hands_over_only_to_a_waiting_consumer():
+    async def main():
+        ch = chan(0)
+        assert not ch.push_nowait("x")  # nobody is asking
+        getter = asyncio.create_task(ch.pop())
+        await asyncio.sleep(0)
+        assert ch.push_nowait("x")
+        assert await getter == "x"
+        assert ch.statistics().high_water == 0
+
+    run(main())
+
+
+def test_capacity_zero_push_waits_for_the_consumer():
+    async def main():
+        ch = chan(0)
+        pusher = asyncio.create_task(ch.push("x"))
+        await asyncio.sleep(0.01)
+        assert not pusher.done()
+        assert await ch.pop() == "x"
+        await pusher
+
+    run(main())
+
+
+def test_pop_waits_for_an_item():
+    async def main():
+        ch = chan(1)
+        getter = asyncio.create_task(ch.pop())
+        await asyncio.sleep(0.01)
+        assert not getter.done()
+        await ch.push(7)
+        assert await getter == 7
+
+    run(main())
+
+
+def test_push_waits_while_full_and_resumes_after_a_pop():
+    async def main():
+        ch = chan(1)
+        await ch.push(1)
+        pusher = asyncio.create_task(ch.push(2))
+        await asyncio.sleep(0.01)
+        assert not pusher.done() and len(ch) == 1
+        assert await ch.pop() == 1
+        await pusher
+        assert await ch.pop() == 2
+
+    run(main())
+
+
+def test_fan_in_closes_after_the_last_producer():
+    async def main():
+        ch = chan(4, producers=2)
+        await ch.push("a")
+        ch.close_producer()
+        assert not ch.closed
+        await ch.push("b")
+        ch.close_producer()
+        assert ch.closed
+        assert [await ch.pop(), await ch.pop()] == ["a", "b"]
+        with pytest.raises(EndOfStream):
+            await ch.pop()
+        with pytest.raises(EndOfStream):
+            await ch.peek()
+
+    run(main())
+
+
+def test_close_wakes_a_waiting_consumer_with_end_of_stream():
+    async def main():
+        ch = chan(1)
+        getter = asyncio.create_task(ch.pop())
+        await asyncio.sleep(0)
+        ch.close_producer()
+        with pytest.raises(EndOfStream):
+            await getter
+
+    run(main())
+
+
+def test_peek_leaves_the_item_for_pop():
+    async def main():
+        ch = chan(2)
+        peeker = asyncio.create_task(ch.peek())
+        await asyncio.sleep(0)
+        await ch.push("p")
+        assert await peeker == "p"
+        assert await ch.peek() == "p"
+        assert await ch.pop() == "p"
+
+    run(main())
+
+
+def test_cancelled_pop_takes_no_item():
+    async def main():
+        ch = chan(1)
+        getter = asyncio.create_task(ch.pop())
+        await asyncio.sleep(0)
+        getter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await getter
+        await ch.push("kept")
+        assert await ch.pop() == "kept"
+
+    run(main())
+
+
+def test_pop_woken_then_cancelled_leaves_the_item_buffered():
+    async def main():
+        ch = chan(1)
+        getter = asyncio.create_task(ch.pop())
+        await asyncio.sleep(0)
+        assert ch.push_nowait("kept")  # wakes the getter...
+        getter.cancel()  # ...which is cancelled before it runs
+        with pytest.raises(asyncio.CancelledError):
+            await getter
+        assert ch.pop_nowait() == "kept"
+
+    run(main())
+
+
+def test_cancelled_push_enqueued_nothing():
+    async def main():
+        ch = chan(1)
+        await ch.push("first")
+        pusher = asyncio.create_task(ch.push("never"))
+        await asyncio.sleep(0)
+        pusher.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pusher
+        assert ch.pop_nowait() == "first"
+        assert ch.pop_nowait() is EMPTY
+
+    run(main())
+
+
+def test_push_woken_then_cancelled_passes_the_room_on():
+    async def main():
+        ch = chan(1)
+        await ch.push(0)
+        first = asyncio.create_task(ch.push(1))
+        second = asyncio.create_task(ch.push(2))
+        await asyncio.sleep(0)
+        assert ch.pop_nowait() == 0  # wakes `first`
+        first.cancel()
+        await asyncio.wait_for(second, 1)  # the room went to `second`
+        assert ch.pop_nowait() == 2
+
+    run(main())
+
+
+def test_detach_drops_items_wakes_pushers_and_discards_later_pushes():
+    async def main():
+        ch = chan(1)
+        told = []
+        ch.on_detach.append(told.append)
+        await ch.push(1)
+        pusher = asyncio.create_task(ch.push(2))
+        await asyncio.sleep(0)
+        ch.detach()
+        await asyncio.wait_for(pusher, 1)
+        assert told == [ch] and ch.detached
+        assert ch.push_nowait(3)
+        st = ch.statistics()
+        assert st.buffered == 0 and st.dropped == 1
+
+    run(main())
+
+
+def test_several_consumers_each_item_goes_to_one():
+    async def main():
+        ch = chan(2, consumers=3)
+        got: list[int] = []
+
+        async def consume():
+            while True:
+                try:
+                    got.append(await ch.pop())
+                except EndOfStream:
+                    return
+                await asyncio.sleep(0)
+
+        tasks = [asyncio.create_task(consume()) for _ in range(3)]
+        for i in range(50):
+            await ch.push(i)
+        ch.close_producer()
+        await asyncio.gather(*tasks)
+        assert sorted(got) == list(range(50))
+        ch.close_consumer()
+        ch.close_consumer()
+        assert not ch.detached
+        ch.close_consumer()
+        assert ch.detached
+
+    run(main())
+
+
+def test_pop_many_takes_what_is_buffered_and_wakes_pushers():
+    async def main():
+        ch = chan(3)
+        for i in range(3):
+            await ch.push(i)
+        pusher = asyncio.create_task(ch.push(3))
+        await asyncio.sleep(0)
+        assert ch.pop_many_nowait(10) == [0, 1, 2]
+        await asyncio.wait_for(pusher, 1)
+        assert ch.pop_many_nowait(10) == [3]
+        ch.close_producer()
+        with pytest.raises(EndOfStream):
+            ch.pop_many_nowait(10)
+
+    run(main())
+
+
+def test_statistics_count_pops_high_water_and_waits():
+    async def main():
+        ch = chan(2, label="a.x -> b.y")
+        await ch.push(1)
+        await ch.push(2)
+        ch.pop_nowait()
+        st = ch.statistics()
+        assert (st.label, st.capacity, st.buffered, st.popped, st.high_water) == ("a.x -> b.y", 2, 1, 1, 2)
+        assert st.open_producers == 1 and not st.detached
+
+    run(main())

@@ -1,0 +1,232 @@
+"""DESIGN.md §1.2 and §2.1-2.3, 2.5: what a stream sees on its ports."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mimo import ConsumersGone, EndOfStream, PortClosed, Stream, Workflow
+from mimo.testing import run_workflow
+from tests.helpers import chain, collector, source
+
+
+def test_async_for_reads_every_item_in_order():
+    got: list[int] = []
+    run_workflow(chain(source(list(range(500))), collector(got), capacity=3), timeout=10)
+    assert got == list(range(500))
+
+
+def test_pop_peek_len_and_closed():
+    seen: dict[str, object] = {}
+
+    async def reader(ins, outs, state):
+        port = ins.inp
+        await asyncio.sleep(0.05)  # let the producer fill the queue and finish
+        seen["len"] = len(port)
+        seen["closed"] = port.closed
+        seen["peek"] = await port.peek()
+        seen["pop"] = await port.pop()
+        seen["rest"] = [await port.pop(), await port.pop()]
+        with pytest.raises(EndOfStream):
+            await port.pop()
+        with pytest.raises(EndOfStream):
+            await port.peek()
+
+    run_workflow(chain(source([None, 1, 2]), Stream(["inp"], fn=reader), capacity=5), timeout=10)
+    assert seen == {"len": 3, "closed": True, "peek": None, "pop": None, "rest": [1, 2]}
+
+
+def test_ports_by_attribute_by_name_iteration_and_len():
+    seen = {}
+
+    async def fn(ins, outs, state):
+        seen["names"] = [p.name for p in ins] + [p.name for p in outs]
+        seen["len"] = (len(ins), len(outs))
+        seen["same"] = ins["a"] is ins.a and outs["y"] is outs.y
+        seen["contains"] = "a" in ins and "zz" not in ins
+
+    run_workflow(chain(Stream(["a", "b"], ["x", "y"], fn=fn)), timeout=10)
+    assert seen == {"names": ["a", "b", "x", "y"], "len": (2, 2), "same": True, "contains": True}
+
+
+def test_unknown_port_attribute_suggests_the_right_name():
+    async def fn(ins, outs, state):
+        with pytest.raises(AttributeError, match="did you mean 'entity'"):
+            outs.entitty  # noqa: B018
+        with pytest.raises(KeyError, match="no input 'x'"):
+            ins["x"]
+
+    run_workflow(chain(Stream(outs=["entity"], fn=fn, name="p")), timeout=10)
+
+
+def test_end_of_stream_escaping_pop_ends_the_stream_cleanly():
+    got: list[int] = []
+
+    async def doubler(ins, outs, state):
+        while True:
+            x = await ins.inp.pop()
+            await outs.out.push(2 * x)
+
+    run_workflow(chain(source([1, 2, 3]), Stream(["inp"], ["out"], fn=doubler), collector(got)), timeout=10)
+    assert got == [2, 4, 6]
+
+
+def test_fan_out_broadcasts_every_item_to_every_consumer():
+    a: list[int] = []
+    b: list[int] = []
+    wf = Workflow(capacity=2)
+    src = wf.add_stream(source(list(range(100))))
+    src.pipe(wf.add_stream(collector(a, "a")))
+    src.pipe(wf.add_stream(collector(b, "b")))
+    run_workflow(wf, timeout=10)
+    assert a == b == list(range(100))
+
+
+def test_fan_in_closes_when_every_producer_has_closed():
+    got: list[str] = []
+    wf = Workflow(capacity=1)
+    sink = wf.add_stream(collector(got))
+    wf.add_stream(source(["a"] * 20, "fast")).pipe(sink)
+
+    async def slow(ins, outs, state):
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+            await outs.out.push("b")
+
+    wf.add_stream(Stream(outs=["out"], fn=slow)).pipe(sink)
+    run_workflow(wf, timeout=10)
+    assert sorted(got) == ["a"] * 20 + ["b"] * 5
+
+
+def test_producer_is_at_most_capacity_ahead_of_the_slowest_consumer():
+    capacity = 3
+    pushed = 0
+    worst = 0
+
+    async def produce(ins, outs, state):
+        nonlocal pushed
+        for i in range(200):
+            await outs.out.push(i)
+            pushed += 1
+
+    def consumer(name, delay):
+        async def consume(ins, outs, state):
+            nonlocal worst
+            done = 0
+            async for _ in ins.inp:
+                done += 1
+                worst = max(worst, pushed - done)
+                if delay:
+                    await asyncio.sleep(delay)
+
+        return Stream(["inp"], fn=consume, name=name)
+
+    wf = Workflow(capacity=capacity)
+    src = wf.add_stream(Stream(outs=["out"], fn=produce))
+    src.pipe(wf.add_stream(consumer("fast", 0)))
+    src.pipe(wf.add_stream(consumer("slow", 0.0005)))
+    report = run_workflow(wf, timeout=20)
+    assert worst <= capacity
+    assert report["produce"].blocked_s > 0  # paced by the slow consumer
+
+
+def test_consumer_that_stops_early_detaches_and_an_endless_producer_stops_quietly():
+    got: list[int] = []
+    stopped = []
+
+    async def endless(ins, outs, state):
+        i = 0
+        try:
+            while True:
+                await outs.out.push(i)
+                i += 1
+        except ConsumersGone:
+            stopped.append(i)
+            raise
+
+    async def take3(ins, outs, state):
+        for _ in range(3):
+            got.append(await ins.inp.pop())
+
+    run_workflow(chain(Stream(outs=["out"], fn=endless), Stream(["inp"], fn=take3), capacity=2), timeout=10)
+    assert got == [0, 1, 2] and stopped
+
+
+def test_fan_out_keeps_feeding_the_consumers_that_remain():
+    long: list[int] = []
+
+    async def take2(ins, outs, state):
+        await ins.inp.pop()
+        await ins.inp.pop()
+
+    wf = Workflow(capacity=1)
+    src = wf.add_stream(source(list(range(50))))
+    src.pipe(wf.add_stream(Stream(["inp"], fn=take2)))
+    src.pipe(wf.add_stream(collector(long)))
+    run_workflow(wf, timeout=10)
+    assert long == list(range(50))
+
+
+def test_push_after_close_raises_port_closed_and_close_is_idempotent():
+    got: list[int] = []
+
+    async def fn(ins, outs, state):
+        await outs.out.push(1)
+        outs.out.close()
+        outs.out.close()
+        assert outs.out.closed
+        with pytest.raises(PortClosed, match="fn.out"):
+            await outs.out.push(2)
+
+    run_workflow(chain(Stream(outs=["out"], fn=fn), collector(got)), timeout=10)
+    assert got == [1]
+
+
+def test_closing_an_output_early_ends_the_consumer_while_the_producer_goes_on():
+    got: list[int] = []
+    after = []
+
+    async def fn(ins, outs, state):
+        await outs.out.push(1)
+        outs.out.close()
+        await asyncio.sleep(0.05)
+        after.append(True)
+
+    run_workflow(chain(Stream(outs=["out"], fn=fn), collector(got)), timeout=10)
+    assert got == [1] and after == [True]
+
+
+def test_output_joined_to_nothing_discards_and_is_counted():
+    report = run_workflow(chain(source([1, 2, 3])), timeout=10)
+    assert report["source"].items_out == {"out": 3}
+
+
+def test_input_joined_to_nothing_is_at_its_end():
+    ends = []
+
+    async def fn(ins, outs, state):
+        with pytest.raises(EndOfStream):
+            await ins.inp.pop()
+        ends.append(ins.inp.closed)
+
+    run_workflow(chain(Stream(["inp"], fn=fn)), timeout=10)
+    assert ends == [True]
+
+
+def test_capacity_zero_still_delivers_everything_in_order():
+    got: list[int] = []
+    run_workflow(chain(source(list(range(100))), Stream(["a"], ["b"]), collector(got), capacity=0), timeout=10)
+    assert got == list(range(100))
+
+
+def test_pop_many_reads_batches_until_the_end():
+    batches: list[list[int]] = []
+
+    async def fn(ins, outs, state):
+        while True:
+            batches.append(await ins.inp.pop_many(10))
+
+    run_workflow(chain(source(list(range(95))), Stream(["inp"], fn=fn), capacity=64), timeout=10)
+    assert [x for b in batches for x in b] == list(range(95))
+    assert all(1 <= len(b) <= 10 for b in batches)

@@ -1,0 +1,306 @@
+"""§2.4-2.8: failure, cancellation, Ctrl-C, cycles and deadlock; running and re-running."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from mimo import DeadlockError, Stream, Workflow
+from mimo.testing import run_workflow
+from tests.helpers import chain, collector, source
+
+
+def endless_source(finals: list[str], name: str = "endless") -> Stream:
+    async def fn(ins, outs, state):
+        try:
+            i = 0
+            while True:
+                await outs.out.push(i)
+                i += 1
+        finally:
+            finals.append(name)
+
+    return Stream(outs=["out"], fn=fn, name=name)
+
+
+def test_a_failing_stream_fails_the_run_with_its_exception_and_name():
+    finals: list[str] = []
+
+    async def boom(ins, outs, state):
+        await ins.inp.pop()
+        raise ValueError("bad item")
+
+    async def stuck(ins, outs, state):
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            finals.append("stuck")
+
+    wf = Workflow(capacity=1)
+    wf.add_stream(endless_source(finals)).pipe(wf.add_stream(Stream(["inp"], fn=boom)))
+    wf.add_stream(Stream(fn=stuck))
+    with pytest.raises(ValueError, match="bad item") as info:
+        wf.run()
+    assert info.value.mimo_stream == "boom"  # type: ignore[attr-defined]
+    assert "in mimo stream 'boom'" in info.value.__notes__
+    assert sorted(finals) == ["endless", "stuck"]  # the blocked push woke, every finally ran
+
+
+def test_several_failures_are_grouped():
+    async def fail(ins, outs, state):
+        await asyncio.sleep(0)
+        raise KeyError(state["n"])
+
+    wf = Workflow()
+    wf.add_stream(Stream(fn=fail, name="f1", state={"n": 1}))
+    wf.add_stream(Stream(fn=fail, name="f2", state={"n": 2}))
+    with pytest.raises(ExceptionGroup) as info:
+        wf.run()
+    assert sorted(e.mimo_stream for e in info.value.exceptions) == ["f1", "f2"]  # type: ignore[attr-defined]
+
+
+def test_failure_leaves_no_task_running():
+    async def main():
+        async def boom(ins, outs, state):
+            raise RuntimeError("x")
+
+        finals: list[str] = []
+        wf = Workflow()
+        wf.add_stream(endless_source(finals)).pipe(wf.add_stream(Stream(["inp"])))
+        wf.add_stream(Stream(fn=boom))
+        before = asyncio.all_tasks()
+        with pytest.raises(RuntimeError):
+            await wf.run_async()
+        assert asyncio.all_tasks() == before
+
+    asyncio.run(main())
+
+
+def test_downstream_does_not_see_a_clean_end_after_an_upstream_failure():
+    ended = []
+
+    async def half(ins, outs, state):
+        await outs.out.push(1)
+        raise ValueError("half")
+
+    async def sink(ins, outs, state):
+        async for _ in ins.inp:
+            pass
+        ended.append("clean end")
+
+    with pytest.raises(ValueError):
+        chain(Stream(outs=["out"], fn=half), Stream(["inp"], fn=sink)).run()
+    assert ended == []
+
+
+def test_outside_cancellation_tears_down_and_leaves_no_task():
+    finals: list[str] = []
+
+    async def main():
+        wf = Workflow(capacity=2)
+        wf.add_stream(endless_source(finals, "a")).pipe(wf.add_stream(Stream(["inp"], ["out"], name="slow")))
+        before = asyncio.all_tasks()
+        task = asyncio.create_task(wf.run_async())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert asyncio.all_tasks() == before
+
+    asyncio.run(main())
+    assert finals == ["a"]
+
+
+def test_asyncio_timeout_around_a_run():
+    finals: list[str] = []
+
+    async def main():
+        wf = chain(endless_source(finals), Stream(["inp"]))
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.1):
+                await wf.run_async()
+
+    asyncio.run(main())
+    assert finals == ["endless"]
+
+
+@pytest.mark.timeout(30)
+def test_ctrl_c_runs_every_finally_and_exits(tmp_path):
+    script = tmp_path / "sigint.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import asyncio, sys
+            from mimo import Stream, Workflow
+
+            async def produce(ins, outs, state):
+                try:
+                    i = 0
+                    while True:
+                        await outs.out.push(i)
+                        i += 1
+                finally:
+                    print("finally produce", flush=True)
+
+            async def consume(ins, outs, state):
+                try:
+                    async for x in ins.inp:
+                        if x == 10:
+                            print("started", flush=True)
+                        await asyncio.sleep(0.001)
+                finally:
+                    print("finally consume", flush=True)
+
+            wf = Workflow(capacity=4)
+            wf.add_stream(Stream(outs=["out"], fn=produce)).pipe(wf.add_stream(Stream(["inp"], fn=consume)))
+            try:
+                wf.run()
+            except KeyboardInterrupt:
+                print("interrupted", flush=True)
+                sys.exit(130)
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "started"
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert sorted(out.split("\n")[:2]) == ["finally consume", "finally produce"]
+    assert "interrupted" in out
+
+
+def test_a_cycle_that_terminates():
+    """A counter loop: `step` sends n+1 back around until it reaches 10."""
+    got: list[int] = []
+
+    async def step(ins, outs, state):
+        async for n in ins.inp:
+            got.append(n)
+            if n >= 10:
+                return
+            await outs.out.push(n + 1)
+
+    wf = Workflow(capacity=1)
+    s = wf.add_stream(Stream(["inp"], ["out"], fn=step))
+    back = wf.add_stream(Stream(["inp"], ["out"], name="back"))
+    s.pipe(back).pipe(s)
+    s.push(0)
+    run_workflow(wf, timeout=10)
+    assert got == list(range(11))
+
+
+def test_a_cycle_with_no_progress_is_a_deadlock_naming_who_waits_on_what():
+    async def wait_first(ins, outs, state):
+        x = await ins.inp.pop()
+        await outs.out.push(x)
+
+    wf = Workflow()
+    a = wf.add_stream(Stream(["inp"], ["out"], fn=wait_first, name="a"))
+    b = wf.add_stream(Stream(["inp"], ["out"], fn=wait_first, name="b"))
+    a.pipe(b).pipe(a)
+    with pytest.raises(DeadlockError) as info:
+        run_workflow(wf, timeout=10)
+    msg = str(info.value)
+    assert "'a' waits to pop from b.out -> a.inp" in msg
+    assert "'b' waits to pop from a.out -> b.inp" in msg
+
+
+def test_a_full_queue_in_a_cycle_is_a_deadlock_too():
+    async def flood(ins, outs, state):
+        for i in range(100):
+            await outs.out.push(i)
+        async for _ in ins.inp:
+            pass
+
+    wf = Workflow(capacity=2)
+    a = wf.add_stream(Stream(["inp"], ["out"], fn=flood, name="a"))
+    b = wf.add_stream(Stream(["inp"], ["out"], fn=flood, name="b"))
+    a.pipe(b).pipe(a)
+    with pytest.raises(DeadlockError, match=r"'a' waits to push into a.out -> b.inp \(full: 2 of 2\)"):
+        run_workflow(wf, timeout=10)
+
+
+def test_a_stream_awaiting_something_else_is_not_stuck():
+    got: list[str] = []
+
+    async def late(ins, outs, state):
+        await asyncio.sleep(0.2)
+        await outs.out.push("late")
+
+    run_workflow(chain(Stream(outs=["out"], fn=late), collector(got)), timeout=10)
+    assert got == ["late"]
+
+
+def test_run_inside_a_running_loop_points_to_run_async():
+    async def main():
+        with pytest.raises(RuntimeError, match="run_async"):
+            Workflow().run()
+
+    asyncio.run(main())
+
+
+def test_a_workflow_runs_again_with_fresh_queues():
+    got: list[int] = []
+    wf = chain(source([1, 2, 3]), Stream(["a"], ["b"]), collector(got), capacity=1)
+    wf.run()
+    wf.run()
+    assert got == [1, 2, 3, 1, 2, 3]
+
+
+def test_an_empty_workflow_runs():
+    report = Workflow().run()
+    assert report.streams == {}
+
+
+def test_the_report_counts_items_and_times():
+    async def slow(ins, outs, state):
+        async for _ in ins.inp:
+            await asyncio.sleep(0.002)
+
+    report = run_workflow(chain(source(list(range(40))), Stream(["a"], ["b"], name="fwd"),
+                                Stream(["inp"], fn=slow), capacity=2), timeout=10)
+    assert report["source"].items_out == {"out": 40}
+    assert report["fwd"].items_in == {"a": 40} and report["fwd"].items_out == {"b": 40}
+    assert report["slow"].items_in == {"inp": 40}
+    assert report["source"].blocked_s > 0.01  # held back by the slow sink
+    assert report["slow"].busy_s > 0.05
+    assert report["slow"].starved_s < report["slow"].busy_s
+    assert "source" in str(report) and report.to_dict()["streams"]["fwd"]["items_in"] == {"a": 40}
+
+
+def test_workers_share_the_input_and_close_the_output_after_the_last():
+    got: list[int] = []
+
+    async def work(ins, outs, state):
+        async for x in ins.inp:
+            await asyncio.sleep(0.005)
+            await outs.out.push(x * 10)
+
+    wf = chain(source(list(range(40))), Stream(["inp"], ["out"], fn=work, workers=4), collector(got), capacity=2)
+    t0 = time.perf_counter()
+    report = run_workflow(wf, timeout=10)
+    assert sorted(got) == [x * 10 for x in range(40)]
+    assert report["work"].workers == 4 and report["work"].items_out == {"out": 40}
+    assert time.perf_counter() - t0 < 40 * 0.005  # the copies overlapped
+
+
+def test_default_streams_forward_source_nothing_and_drain():
+    got: list[int] = []
+    wf = Workflow()
+    two = wf.add_stream(Stream(["a", "b"], ["x", "y"], name="two"))
+    wf.add_stream(source([1, 2], "s1")).pipe(two, input="a")
+    wf.add_stream(source([3], "s2")).pipe(two, input="b")
+    two.pipe(wf.add_stream(collector(got)), output="x")
+    two.pipe(wf.add_stream(Stream(["d"], name="drain")), output="y")
+    report = run_workflow(wf, timeout=10)
+    assert got == [1, 2] and report["drain"].items_in == {"d": 1}
