@@ -17,6 +17,7 @@ from mimo._ports import InputPort, Ins, OutputPort, Outs
 from mimo._report import RunReport, StreamReport
 from mimo._stream import Stream
 from mimo._workflow import Step, Workflow
+from mimo.dsl import In, Out, stream
 
 __all__ = [
     "Channel",
@@ -24,9 +25,11 @@ __all__ = [
     "ConsumersGone",
     "DeadlockError",
     "EndOfStream",
+    "In",
     "InputPort",
     "Ins",
     "MimoError",
+    "Out",
     "OutputPort",
     "Outs",
     "PortClosed",
@@ -36,6 +39,7 @@ __all__ = [
     "StreamReport",
     "Workflow",
     "WorkflowError",
+    "stream",
 ]
 
 __version__ = "0.1.0"

@@ -1,0 +1,409 @@
+"""The objects ``|`` and ``>>`` work on, and the graphs they build.
+
+Every join lands in one :class:`mimo._graph.Graph`; the DSL only builds graphs,
+the one runtime runs them. Identity rule (see ``docs/typing.md``):
+
+* A stream object takes a fixed place (its *home node*) in a graph the first
+  time one of its ports is joined by name (``s.out['x'] >> ...``). From then on
+  every mention of it, in ``>>`` or ``|``, is that node, and every join that
+  touches it adds to the same graph.
+* A stream with no home node becomes a new stage wherever it is written in a
+  ``|`` chain, so ``nums | inc | inc | keep`` has two ``inc`` stages and one
+  module-level stream can start many separate pipelines.
+* A chain (the result of ``|`` or ``>>``) is a view on its graph: extending it
+  adds to the same graph, and its ports are those of its first stage
+  (``chain.in_``) and its last stage (``chain.out``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, overload
+
+from mimo._errors import WorkflowError
+from mimo._graph import Graph, Node
+from mimo._report import RunReport
+from mimo._workflow import Workflow
+
+T = TypeVar("T")
+U = TypeVar("U")
+T_contra = TypeVar("T_contra", contravariant=True)
+I_contra = TypeVar("I_contra", contravariant=True)
+O_co = TypeVar("O_co", covariant=True)
+
+Kind = Literal["input", "output"]
+
+
+# -- graphs under construction ------------------------------------------------
+
+
+class _Group:
+    """A graph being built, merged with others as joins connect them (union-find)."""
+
+    __slots__ = ("graph", "parent", "pinned")
+
+    def __init__(self, graph: Graph | None = None, *, pinned: bool = False) -> None:
+        self.graph = graph if graph is not None else Graph()
+        self.parent: _Group | None = None
+        # A pinned graph belongs to a Workflow: merges keep it, so the workflow sees them.
+        self.pinned = pinned
+
+    def find(self) -> _Group:
+        root = self
+        while root.parent is not None:
+            root = root.parent
+        node = self
+        while node.parent is not None and node.parent is not root:
+            node.parent, node = root, node.parent
+        return root
+
+
+def _merge(a: _Group, b: _Group) -> _Group:
+    a, b = a.find(), b.find()
+    if a is b:
+        return a
+    if a.pinned and b.pinned:
+        raise WorkflowError("cannot join streams of two different workflows")
+    if b.pinned:
+        a, b = b, a
+    for nb in b.graph.nodes:
+        if not nb.stream.named:
+            continue
+        for na in a.graph.nodes:
+            if na.name == nb.name and na.stream is not nb.stream and na.stream.named:
+                raise WorkflowError(f"duplicate stream name {nb.name!r}: two different streams are called that")
+    a.graph.absorb(b.graph)
+    b.parent = a
+    return a
+
+
+def _scratch_check(src: Node, out: str | None, dst: Node, in_: str | None) -> None:
+    """Every check of a join that needs no graph: port names, counts, item types."""
+    scratch = Graph(nodes=[src] if src is dst else [src, dst])
+    scratch.connect(src, out, dst, in_)
+
+
+def _join(ga: _Group, src: Node, out: str | None, gb: _Group, dst: Node, in_: str | None) -> _Group:
+    _scratch_check(src, out, dst, in_)
+    g = _merge(ga, gb)
+    g.graph.connect(src, out, dst, in_)
+    return g
+
+
+# -- port references -------------------------------------------------------------
+
+
+class Accepts(Protocol[T_contra]):
+    """What ``OutRef[T] >> x`` needs of ``x``: an input that takes items of type T."""
+
+    def _mimo_accepts(self, item: T_contra, /) -> None: ...
+
+
+class InRef(Generic[T]):
+    """A named input port of a stream or chain in the graph being built: ``b.in_['y']``."""
+
+    __slots__ = ("piece", "name")
+
+    def __init__(self, piece: Joinable, name: str) -> None:
+        self.piece = piece
+        self.name = name
+
+    def _mimo_accepts(self, item: T, /) -> None:
+        """Never called: makes ``InRef[B]`` an ``Accepts[A]`` exactly when A is a subtype of B."""
+
+    def __repr__(self) -> str:
+        return f"<input {self.piece._label()}.{self.name}>"
+
+
+class OutRef(Generic[T]):
+    """A named output port of a stream or chain: ``a.out['x']``; ``>>`` joins it to an input."""
+
+    __slots__ = ("piece", "name")
+
+    def __init__(self, piece: Joinable, name: str) -> None:
+        self.piece = piece
+        self.name = name
+
+    def __rshift__(self, other: Accepts[T]) -> Flow:
+        """Join this output to the input ``other`` and return the graph, ending at ``other``'s stream.
+
+        An output joined to several inputs broadcasts (fan-out); an input joined
+        from several outputs merges them (fan-in).
+        """
+        if not isinstance(other, InRef):
+            raise TypeError(f"the right side of >> must be an input port such as b.in_['y'], not {other!r}")
+        ga, src = self.piece._port_node("output")
+        gb, dst = other.piece._port_node("input")
+        g = _join(ga, src, self.name, gb, dst, other.name)
+        return Flow(g, src, dst)
+
+    def __repr__(self) -> str:
+        return f"<output {self.piece._label()}.{self.name}>"
+
+
+class InPorts:
+    """The input ports of a stream or chain, by name: ``s.in_['y']`` (statically untyped)."""
+
+    __slots__ = ("_piece",)
+
+    def __init__(self, piece: Joinable) -> None:
+        self._piece = piece
+
+    def __getitem__(self, name: str) -> InRef[Any]:
+        return InRef(self._piece, self._piece._check_port("input", name))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._piece._port_types("input"))
+
+    def __len__(self) -> int:
+        return len(self._piece._port_types("input"))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._piece._port_types("input")
+
+    def __repr__(self) -> str:
+        return f"<inputs of {self._piece._label()}: {', '.join(self)}>"
+
+
+class OutPorts:
+    """The output ports of a stream or chain, by name: ``s.out['x']`` (statically untyped)."""
+
+    __slots__ = ("_piece",)
+
+    def __init__(self, piece: Joinable) -> None:
+        self._piece = piece
+
+    def __getitem__(self, name: str) -> OutRef[Any]:
+        return OutRef(self._piece, self._piece._check_port("output", name))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._piece._port_types("output"))
+
+    def __len__(self) -> int:
+        return len(self._piece._port_types("output"))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._piece._port_types("output")
+
+    def __repr__(self) -> str:
+        return f"<outputs of {self._piece._label()}: {', '.join(self)}>"
+
+
+# -- things that join -----------------------------------------------------------
+
+
+class Joinable:
+    """Anything ``|`` and ``>>`` join: a decorated stream, or a chain built from them."""
+
+    # A chain's graph and end stages; decorated streams compute theirs (see _StreamPiece).
+    _group: _Group
+    _first: Node | None
+    _last: Node | None
+
+    def _span(self) -> tuple[_Group, Node, Node]:
+        """The graph, first stage and last stage this object stands for in a ``|``."""
+        if self._first is None or self._last is None:
+            raise WorkflowError(
+                f"{self._label()} has no first or last stage to pipe from; join its steps by name "
+                "(flow.step('name').out['x'] >> ...)"
+            )
+        return self._group.find(), self._first, self._last
+
+    def _port_node(self, kind: Kind) -> tuple[_Group, Node]:
+        g, first, last = self._span()
+        return g, (first if kind == "input" else last)
+
+    def _port_types(self, kind: Kind) -> dict[str, Any]:
+        _, first, last = self._span()
+        node = first if kind == "input" else last
+        return node.stream.in_types if kind == "input" else node.stream.out_types  # type: ignore[no-any-return]
+
+    def _check_port(self, kind: Kind, name: str) -> str:
+        g, node = self._port_node(kind)
+        return g.graph.port(node, kind, name)
+
+    def _label(self) -> str:
+        if self._first is None or self._last is None:
+            return "graph"
+        if self._first is self._last:
+            return repr(self._first.name)
+        return f"{self._first.name!r}..{self._last.name!r}"
+
+    @property
+    def in_(self) -> InPorts:
+        """Input ports by name (of the first stage, for a chain): ``b.in_['y']``."""
+        return InPorts(self)
+
+    @property
+    def out(self) -> OutPorts:
+        """Output ports by name (of the last stage, for a chain): ``a.out['x']``."""
+        return OutPorts(self)
+
+    def _pipe(self, other: object) -> Any:
+        if not isinstance(other, Joinable):
+            return NotImplemented
+        ga, first, a_last = self._span()
+        gb, b_first, last = other._span()
+        g = _join(ga, a_last, None, gb, b_first, None)
+        return _result_class(self, other)(g, first, last)
+
+
+def _result_class(left: Joinable, right: Joinable) -> type[_Chain]:
+    if isinstance(left, Dynamic) or isinstance(right, Dynamic):
+        return Flow
+    opens_in = isinstance(left, Stage) or isinstance(left, Sink)
+    opens_out = isinstance(right, Stage) or isinstance(right, Source)
+    if opens_in:
+        return _StageChain if opens_out else _SinkChain
+    return _SourceChain if opens_out else Closed
+
+
+class _Chain(Joinable):
+    """Shared constructor of chain results."""
+
+    def __init__(self, group: _Group, first: Node | None, last: Node | None) -> None:
+        self._group = group
+        self._first = first
+        self._last = last
+
+    @property
+    def graph(self) -> Graph:
+        """The graph this chain is part of (shared with everything joined to it)."""
+        return self._group.find().graph
+
+    def __repr__(self) -> str:
+        g = self.graph
+        return f"<{type(self).__name__} {self._label()}: {len(g.nodes)} streams, {len(g.edges)} joins>"
+
+
+class Runnable:
+    """A graph ready to run: ``.run()``, ``await .run_async()``, ``.workflow()``."""
+
+    @property
+    def graph(self) -> Graph:
+        """The graph that runs."""
+        raise NotImplementedError
+
+    def workflow(self, name: str = "workflow") -> Workflow:
+        """The same graph as a classic :class:`~mimo.Workflow` (shared, not copied)."""
+        return Workflow.from_graph(self.graph, name)
+
+    def run(self, *, capacity: int | None = None, progress: Any = False, executor: Any = None) -> RunReport:
+        """Run every stream to completion and return the report (see :meth:`mimo.Workflow.run`)."""
+        return self.workflow().run(capacity=capacity, progress=progress, executor=executor)
+
+    async def run_async(self, *, capacity: int | None = None, progress: Any = False, executor: Any = None) -> RunReport:
+        """Run in the running event loop and return the report (see :meth:`mimo.Workflow.run_async`)."""
+        return await self.workflow().run_async(capacity=capacity, progress=progress, executor=executor)
+
+    def to_dot(self) -> str:
+        """The graph in Graphviz DOT."""
+        return self.graph.to_dot()
+
+    def to_mermaid(self) -> str:
+        """The graph as a Mermaid flowchart."""
+        return self.graph.to_mermaid()
+
+
+class Source(Joinable, Generic[O_co]):
+    """A chain with an open output of item type ``O`` and no open input."""
+
+    if TYPE_CHECKING:
+
+        @overload
+        def __or__(self, other: Stage[O_co, U]) -> Source[U]: ...
+        @overload
+        def __or__(self, other: Sink[O_co]) -> Closed: ...
+        @overload
+        def __or__(self, other: Dynamic) -> Flow: ...
+        def __or__(self, other: Joinable) -> Joinable: ...
+
+    else:
+
+        def __or__(self, other):
+            return self._pipe(other)
+
+    def then(self, other: Stage[O_co, U]) -> Source[U]:
+        """``self | other`` as a method: checkers infer generic right-hand stages better here."""
+        return self._pipe(other)  # type: ignore[no-any-return]
+
+
+class Stage(Joinable, Generic[I_contra, O_co]):
+    """A chain with an open input taking ``I`` and an open output giving ``O``."""
+
+    if TYPE_CHECKING:
+
+        @overload
+        def __or__(self, other: Stage[O_co, U]) -> Stage[I_contra, U]: ...
+        @overload
+        def __or__(self, other: Sink[O_co]) -> Sink[I_contra]: ...
+        @overload
+        def __or__(self, other: Dynamic) -> Flow: ...
+        def __or__(self, other: Joinable) -> Joinable: ...
+
+    else:
+
+        def __or__(self, other):
+            return self._pipe(other)
+
+    def then(self, other: Stage[O_co, U]) -> Stage[I_contra, U]:
+        """``self | other`` as a method: checkers infer generic right-hand stages better here."""
+        return self._pipe(other)  # type: ignore[no-any-return]
+
+
+class Sink(Joinable, Generic[I_contra]):
+    """A chain with an open input taking ``I`` and no open output; pipe a Source into it."""
+
+    if not TYPE_CHECKING:
+
+        def __or__(self, other):
+            # Statically a Sink has no ``|``; at run time the port check explains why.
+            return self._pipe(other)
+
+
+class Dynamic(Joinable):
+    """A stream or chain whose item types only the run-time checks know (dict form, ``>>``)."""
+
+    def __or__(self, other: Joinable) -> Flow:
+        """Join this object's only output to ``other``'s only input."""
+        return self._pipe(other)  # type: ignore[no-any-return]
+
+
+class Closed(_Chain, Runnable):
+    """A complete ``Source | ... | Sink`` chain: nothing open, ready to run."""
+
+    if not TYPE_CHECKING:
+
+        def __or__(self, other):
+            return self._pipe(other)
+
+
+class Flow(_Chain, Dynamic, Runnable):
+    """A graph built with ``>>`` or from untyped streams: runnable, and extendable with ``|`` and ``>>``.
+
+    Its ``in_`` and ``out`` are the ports of its first and last stage (for
+    ``a.out['x'] >> b.in_['y']``, those of ``a`` and ``b``).
+    """
+
+    @classmethod
+    def from_workflow(cls, workflow: Workflow) -> Flow:
+        """The workflow's graph as a Flow (shared: later joins show in the workflow too)."""
+        return cls(_Group(workflow.graph, pinned=True), None, None)
+
+    def step(self, name: str) -> Flow:
+        """The stream called ``name`` in this graph, as a Flow whose ports are its ports."""
+        g = self._group.find()
+        node = g.graph.node(name)
+        return Flow(g, node, node)
+
+
+class _SourceChain(_Chain, Source[Any]):
+    """A ``|`` chain open at its end."""
+
+
+class _StageChain(_Chain, Stage[Any, Any]):
+    """A ``|`` chain open at both ends."""
+
+
+class _SinkChain(_Chain, Sink[Any]):
+    """A ``|`` chain open at its start."""

@@ -1,0 +1,430 @@
+"""``@stream``: turn an async function into a :class:`~mimo.Stream` that ``|`` and ``>>`` join."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import inspect
+import sys
+import typing
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal, Self, TypeVar, overload
+
+from mimo._graph import Graph, Node
+from mimo._ports import InputPort, Ins, OutputPort, Outs
+from mimo._stream import PortSpec, Stream, check_port_names
+from mimo.dsl._build import Dynamic, Joinable, Kind, Sink, Source, Stage, _Group
+
+A = TypeVar("A")
+B = TypeVar("B")
+I_contra = TypeVar("I_contra", contravariant=True)
+O_co = TypeVar("O_co", covariant=True)
+
+#: The type of an input port parameter in an annotated stream body: ``x: In[int]``.
+In = InputPort
+#: The type of an output port parameter in an annotated stream body: ``y: Out[str]``.
+Out = OutputPort
+
+_Form = Literal["annotated", "ports"]
+
+
+class DslStream(Stream, Joinable):
+    """A stream made by ``@stream``: a :class:`~mimo.Stream` that ``|`` and ``>>`` can join.
+
+    Calling it with keywords, ``scale(factor=3)``, returns a copy with those
+    settings; calling it with none returns a plain copy (a distinct stream, so
+    a distinct node when joined by name).
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Awaitable[None]],
+        *,
+        form: _Form,
+        ins: Mapping[str, Any],
+        outs: Mapping[str, Any],
+        params: list[tuple[str, Kind]],
+        settings: dict[str, Any],
+        takes_state: bool,
+        name: str | None,
+        state: Any,
+        workers: int = 1,
+    ) -> None:
+        super().__init__(ins=ins, outs=outs, fn=fn, name=name, state=state, workers=workers)
+        self._form = form
+        self._params = params
+        self._takes_state = takes_state
+        #: The values of the keyword-only parameters, passed to every call of the body.
+        self.settings: dict[str, Any] = dict(settings)
+        self._fresh_state = state is None
+        self._home: tuple[_Group, Node] | None = None
+
+    async def run(self, ins: Ins, outs: Outs) -> None:
+        """Call the decorated function with this stream's ports and settings."""
+        fn: Callable[..., Awaitable[None]] = self.fn  # type: ignore[assignment]
+        if self._form == "annotated":
+            args = [ins[p] if kind == "input" else outs[p] for p, kind in self._params]
+            await fn(*args, **self.settings)
+        elif self._takes_state:
+            await fn(ins, outs, self.state, **self.settings)
+        else:
+            await fn(ins, outs, **self.settings)
+
+    def __call__(self, *args: Any, **settings: Any) -> Self:
+        """A copy of this stream with the given settings changed; ``s()`` is a plain copy."""
+        if args:
+            raise TypeError(
+                f"stream {self.name!r} takes its settings by keyword "
+                f"({', '.join(self.settings) or 'it has none'}), not positionally"
+            )
+        for key in settings:
+            if key not in self.settings:
+                close = difflib.get_close_matches(key, list(self.settings), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                known = ", ".join(self.settings) or "none"
+                raise TypeError(f"stream {self.name!r} has no setting {key!r}{hint} (its settings: {known})")
+        new = copy.copy(self)
+        new.settings = {**self.settings, **settings}
+        new.in_types = dict(self.in_types)
+        new.out_types = dict(self.out_types)
+        new._home = None
+        if self._fresh_state:
+            new.state = {}
+        return new
+
+    # -- how a stream takes part in joins (see mimo.dsl._build) ------------------
+
+    def _span(self) -> tuple[_Group, Node, Node]:
+        if self._home is not None:
+            g = self._home[0].find()
+            return g, self._home[1], self._home[1]
+        g = _Group()
+        node = g.graph.add(self)
+        return g, node, node
+
+    def _port_node(self, kind: Kind) -> tuple[_Group, Node]:
+        if self._home is None:
+            g = _Group()
+            self._home = (g, g.graph.add(self))
+        return self._home[0].find(), self._home[1]
+
+    def _port_types(self, kind: Kind) -> dict[str, Any]:
+        return self.in_types if kind == "input" else self.out_types
+
+    def _check_port(self, kind: Kind, name: str) -> str:
+        return _PORT_CHECK.port(Node(self.name, self), kind, name)
+
+    def _label(self) -> str:
+        return repr(self.name)
+
+    def __repr__(self) -> str:
+        return Stream.__repr__(self)
+
+
+class SourceStream(DslStream, Source[O_co]):
+    """A decorated stream with one output, of item type ``O``, and no input."""
+
+
+class StageStream(DslStream, Stage[I_contra, O_co]):
+    """A decorated stream with one input taking ``I`` and one output giving ``O``."""
+
+
+class SinkStream(DslStream, Sink[I_contra]):
+    """A decorated stream with one input, taking ``I``, and no output."""
+
+
+class PortStream(DslStream, Dynamic):
+    """A decorated stream joined by port name; its item types are checked when joined.
+
+    Streams declared with ``@stream(ins=..., outs=...)``, and annotated streams
+    with several inputs or outputs, are of this kind. Statically their ports
+    are untyped unless the ``mimo.dsl.mypy_plugin`` mypy plugin is enabled.
+    """
+
+
+# Graph.port needs no graph state: one instance serves to resolve names.
+_PORT_CHECK = Graph()
+
+
+# -- the decorator -----------------------------------------------------------------
+
+
+class _PortsDecorator:
+    """What ``stream(ins=..., outs=...)`` returns: applied to the body, gives a PortStream."""
+
+    def __init__(self, ins: PortSpec | None, outs: PortSpec | None, name: str | None, state: Any, workers: int) -> None:
+        self.ins = ins
+        self.outs = outs
+        self.name = name
+        self.state = state
+        self.workers = workers
+
+    def __call__(self, fn: Callable[..., Awaitable[None]]) -> PortStream:
+        return _make_ports_stream(fn, self.ins, self.outs, self.name, self.state, self.workers)
+
+
+class _AnnotatedDecorator:
+    """What ``stream(name=...)`` returns: a decorator for the annotation form."""
+
+    def __init__(self, name: str | None, workers: int) -> None:
+        self.name = name
+        self.workers = workers
+
+    @overload
+    def __call__(self, fn: Callable[[InputPort[A], OutputPort[B]], Awaitable[None]], /) -> StageStream[A, B]: ...
+    @overload
+    def __call__(self, fn: Callable[[OutputPort[B], InputPort[A]], Awaitable[None]], /) -> StageStream[A, B]: ...
+    @overload
+    def __call__(self, fn: Callable[[OutputPort[B]], Awaitable[None]], /) -> SourceStream[B]: ...
+    @overload
+    def __call__(self, fn: Callable[[InputPort[A]], Awaitable[None]], /) -> SinkStream[A]: ...
+    @overload
+    def __call__(self, fn: Callable[..., Awaitable[None]], /) -> PortStream: ...
+    def __call__(self, fn: Callable[..., Awaitable[None]], /) -> DslStream:
+        return _make_annotated_stream(fn, self.name, self.workers)
+
+
+@overload
+def stream(fn: Callable[[InputPort[A], OutputPort[B]], Awaitable[None]], /) -> StageStream[A, B]: ...
+@overload
+def stream(fn: Callable[[OutputPort[B], InputPort[A]], Awaitable[None]], /) -> StageStream[A, B]: ...
+@overload
+def stream(fn: Callable[[OutputPort[B]], Awaitable[None]], /) -> SourceStream[B]: ...
+@overload
+def stream(fn: Callable[[InputPort[A]], Awaitable[None]], /) -> SinkStream[A]: ...
+@overload
+def stream(fn: Callable[..., Awaitable[None]], /) -> PortStream: ...
+@overload
+def stream(
+    *,
+    ins: PortSpec,
+    outs: PortSpec | None = None,
+    name: str | None = None,
+    state: Any = None,
+    workers: int = 1,
+) -> _PortsDecorator: ...
+@overload
+def stream(
+    *,
+    outs: PortSpec,
+    name: str | None = None,
+    state: Any = None,
+    workers: int = 1,
+) -> _PortsDecorator: ...
+@overload
+def stream(*, name: str | None = None, workers: int = 1) -> _AnnotatedDecorator: ...
+def stream(
+    fn: Callable[..., Awaitable[None]] | None = None,
+    /,
+    *,
+    ins: PortSpec | None = None,
+    outs: PortSpec | None = None,
+    name: str | None = None,
+    state: Any = None,
+    workers: int = 1,
+) -> DslStream | _PortsDecorator | _AnnotatedDecorator:
+    """Make a :class:`~mimo.Stream` from an async function.
+
+    Two forms:
+
+    * ``@stream`` on ``async def f(x: In[int], y: Out[str], *, factor: int = 2)``:
+      the ports are the parameters annotated ``In[T]`` / ``Out[T]`` (their
+      names are the port names, ``T`` the item type); keyword-only parameters
+      are settings, and ``f(factor=3)`` is a copy with another setting. One
+      input and one output give a typed ``StageStream[int, str]`` that ``|``
+      checks statically; one output a ``SourceStream``, one input a
+      ``SinkStream``; other port sets a :class:`PortStream`.
+    * ``@stream(ins=..., outs=...)`` on ``async def f(ins, outs, state)`` or
+      ``async def f(ins, outs)``: ports by name, as a list of names or a dict
+      of name to item type; gives a :class:`PortStream`.
+
+    ``name`` overrides the function's name; ``state`` is the dict form's third
+    argument (a fresh dict by default); ``workers`` as for :class:`~mimo.Stream`.
+    Mistakes in the declaration are a ``TypeError`` here, not at run time.
+    """
+    if fn is not None:
+        if ins is not None or outs is not None or name is not None or state is not None or workers != 1:
+            raise TypeError("use either @stream or @stream(ins=..., outs=..., name=...), not both")
+        return _make_annotated_stream(fn, None, 1)
+    if ins is not None or outs is not None:
+        return _PortsDecorator(ins, outs, name, state, workers)
+    if state is not None:
+        raise TypeError("state= needs the dict form, @stream(ins=..., outs=..., state=...)")
+    return _AnnotatedDecorator(name, workers)
+
+
+# -- building streams from functions ------------------------------------------------
+
+
+def _check_fn(fn: object, owner: str) -> None:
+    if isinstance(fn, Stream):
+        raise TypeError(f"stream {owner!r} is already a stream; apply @stream to the async function itself")
+    if inspect.isasyncgenfunction(fn):
+        raise TypeError(
+            f"stream {owner!r}: {owner} is an async generator (it uses 'yield'); "
+            "push items to an output port instead (await out.push(item))"
+        )
+    if not callable(fn) or not inspect.iscoroutinefunction(fn):
+        raise TypeError(f"stream {owner!r}: @stream needs an 'async def' function, got {fn!r}")
+
+
+def _settings(owner: str, params: list[inspect.Parameter]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for p in params:
+        if p.default is inspect.Parameter.empty:
+            raise TypeError(
+                f"stream {owner!r}: setting {p.name!r} needs a default value (keyword-only parameters "
+                f"are settings, changed with {owner}({p.name}=...))"
+            )
+        out[p.name] = p.default
+    return out
+
+
+def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn)
+    except NameError:
+        # Annotations naming locals of the defining function (with postponed
+        # evaluation): look them up in the frames of the caller chain.
+        pass
+    hints: dict[str, Any] = {}
+    frame = sys._getframe(1)
+    local_ns: dict[str, Any] = {}
+    while frame is not None:
+        for k, v in frame.f_locals.items():
+            local_ns.setdefault(k, v)
+        frame = frame.f_back  # type: ignore[assignment]
+    glob = getattr(fn, "__globals__", {})
+    for key, ann in inspect.get_annotations(fn).items():
+        if isinstance(ann, str):
+            try:
+                ann = eval(ann, glob, local_ns)
+            except Exception:
+                ann = object
+        hints[key] = ann
+    return hints
+
+
+def _port_kind(ann: Any) -> tuple[Kind, Any] | None:
+    origin = typing.get_origin(ann) or ann
+    if origin is InputPort or origin is OutputPort:
+        args = typing.get_args(ann)
+        item = args[0] if args else object
+        return ("input" if origin is InputPort else "output"), item
+    return None
+
+
+def _make_annotated_stream(fn: Callable[..., Awaitable[None]], name: str | None, workers: int) -> DslStream:
+    owner: str = name or str(getattr(fn, "__name__", None) or repr(fn))
+    _check_fn(fn, owner)
+    hints = _hints(fn)
+    ins: dict[str, Any] = {}
+    outs: dict[str, Any] = {}
+    params: list[tuple[str, Kind]] = []
+    setting_params: list[inspect.Parameter] = []
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise TypeError(f"stream {owner!r}: *{p.name} / **{p.name} is not allowed; declare each port and setting")
+        if p.kind == p.KEYWORD_ONLY:
+            setting_params.append(p)
+            continue
+        port = _port_kind(hints.get(p.name))
+        if port is None:
+            hint = f" (annotated {_ann_name(hints[p.name])})" if p.name in hints else " (not annotated)"
+            raise TypeError(
+                f"stream {owner!r}: parameter {p.name!r}{hint} is neither a port nor a setting: "
+                f"annotate it In[T] or Out[T], or put it after '*' to make it a keyword-only setting"
+            )
+        if p.default is not p.empty:
+            raise TypeError(f"stream {owner!r}: port parameter {p.name!r} may not have a default value")
+        kind, item = port
+        (ins if kind == "input" else outs)[p.name] = item
+        params.append((p.name, kind))
+    check_port_names(owner, "input", ins)
+    check_port_names(owner, "output", outs)
+    settings = _settings(owner, setting_params)
+    kinds = [k for _, k in params]
+    cls: type[DslStream]
+    if kinds == ["output"]:
+        cls = SourceStream
+    elif kinds == ["input"]:
+        cls = SinkStream
+    elif sorted(kinds) == ["input", "output"]:
+        cls = StageStream
+    else:
+        cls = PortStream
+    return cls(
+        fn,
+        form="annotated",
+        ins=ins,
+        outs=outs,
+        params=params,
+        settings=settings,
+        takes_state=False,
+        name=name,
+        state=None,
+        workers=workers,
+    )
+
+
+def _make_ports_stream(
+    fn: Callable[..., Awaitable[None]],
+    ins: PortSpec | None,
+    outs: PortSpec | None,
+    name: str | None,
+    state: Any,
+    workers: int,
+) -> PortStream:
+    owner: str = name or str(getattr(fn, "__name__", None) or repr(fn))
+    _check_fn(fn, owner)
+    in_types = check_port_names(owner, "input", ins if ins is not None else ())
+    out_types = check_port_names(owner, "output", outs if outs is not None else ())
+    both = [n for n in in_types if n in out_types]
+    if both:
+        raise TypeError(
+            f"stream {owner!r}: port {both[0]!r} is declared both as an input and as an output; "
+            "give them different names"
+        )
+    positional: list[inspect.Parameter] = []
+    setting_params: list[inspect.Parameter] = []
+    hints = _hints(fn)
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise TypeError(f"stream {owner!r}: *{p.name} / **{p.name} is not allowed")
+        if p.kind == p.KEYWORD_ONLY:
+            setting_params.append(p)
+        else:
+            positional.append(p)
+            if _port_kind(hints.get(p.name)) is not None:
+                raise TypeError(
+                    f"stream {owner!r}: parameter {p.name!r} is annotated as a port, but the ports are "
+                    "already declared in stream(ins=..., outs=...); use one form: either "
+                    "'async def f(ins, outs, state)' with ins=/outs=, or In[T]/Out[T] parameters with plain @stream"
+                )
+    required = [p for p in positional if p.default is p.empty]
+    if len(required) not in (2, 3) or len(positional) > 3:
+        names = ", ".join(p.name for p in positional)
+        raise TypeError(
+            f"stream {owner!r}: a stream declared with ins=/outs= is called as "
+            f"{owner}(ins, outs, state) or {owner}(ins, outs), but its parameters are ({names}); "
+            "make any other parameter keyword-only (after '*') to use it as a setting"
+        )
+    settings = _settings(owner, setting_params)
+    return PortStream(
+        fn,
+        form="ports",
+        ins=in_types,
+        outs=out_types,
+        params=[],
+        settings=settings,
+        takes_state=len(required) == 3,
+        name=name,
+        state=state,
+        workers=workers,
+    )
+
+
+def _ann_name(ann: Any) -> str:
+    if isinstance(ann, type):
+        return ann.__qualname__
+    return repr(ann).replace("typing.", "")
