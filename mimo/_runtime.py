@@ -10,6 +10,7 @@ raises.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from mimo._errors import CLEAN_EXITS, DeadlockError, EndOfStream
 from mimo._graph import Graph, Node
 from mimo._ports import InputPort, Ins, OutputPort, Outs, PortTimes
 from mimo._report import RunReport, StreamReport
+
+log = logging.getLogger("mimo")
 
 
 @dataclass(eq=False)
@@ -112,6 +115,12 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
                 end=EndOfStream,
                 observer=monitor,
             )
+
+    for node in graph.nodes:
+        for p in node.outs:
+            if not graph.outputs_of(node, p):
+                # Never silently: say once per run that these items go nowhere.
+                log.warning("output %s.%s is joined to nothing; what it pushes is discarded", node.name, p)
 
     runs: list[_StreamRun] = []
     for node in graph.nodes:

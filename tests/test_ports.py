@@ -197,9 +197,10 @@ def test_closing_an_output_early_ends_the_consumer_while_the_producer_goes_on():
     assert got == [1] and after == [True]
 
 
-def test_output_joined_to_nothing_discards_and_is_counted():
+def test_output_joined_to_nothing_discards_counts_and_warns(caplog):
     report = run_workflow(chain(source([1, 2, 3])), timeout=10)
     assert report["source"].items_out == {"out": 3}
+    assert "output source.out is joined to nothing" in caplog.text
 
 
 def test_input_joined_to_nothing_is_at_its_end():
