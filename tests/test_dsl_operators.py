@@ -1,0 +1,383 @@
+"""``|`` and ``>>``: what they join, the graphs they build, and how those run."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from mimo import In, Out, RunReport, Stream, Workflow, WorkflowError, stream
+from mimo.dsl import Closed, Flow, Runnable, Sink, Source, Stage
+
+
+def numbers(n: int = 5, name: str = "nums") -> Any:
+    @stream(name=name)
+    async def nums(out: Out[int]) -> None:
+        for i in range(n):
+            await out.push(i)
+
+    return nums
+
+
+@stream
+async def inc(x: In[int], y: Out[int], *, by: int = 1) -> None:
+    async for v in x:
+        await y.push(v + by)
+
+
+@stream
+async def to_str(x: In[int], y: Out[str]) -> None:
+    async for v in x:
+        await y.push(str(v))
+
+
+def collector() -> tuple[Any, list[Any]]:
+    got: list[Any] = []
+
+    @stream
+    async def keep(x: In[object]) -> None:
+        async for v in x:
+            got.append(v)
+
+    return keep, got
+
+
+@stream(ins={"x": int}, outs={"evens": int, "odds": int})
+async def split(ins: Any, outs: Any, state: Any) -> None:
+    async for v in ins.x:
+        await (outs.evens if v % 2 == 0 else outs.odds).push(v)
+
+
+@stream(ins={"left": int, "right": int}, outs={"pairs": tuple})
+async def pair(ins: Any, outs: Any) -> None:
+    async for a in ins.left:
+        await outs.pairs.push((a, await ins.right.pop()))
+
+
+# -- | ------------------------------------------------------------------------------
+
+
+def test_pipe_joins_only_output_to_only_input_and_runs() -> None:
+    keep, got = collector()
+    chain = numbers(3) | inc | keep
+    report = chain.run()
+    assert got == [1, 2, 3]
+    assert isinstance(report, RunReport)
+    assert report["inc"].items_in == {"x": 3}
+
+
+def test_pipe_result_shapes_follow_the_open_ends() -> None:
+    keep, _ = collector()
+    assert isinstance(numbers() | inc, Source)
+    assert isinstance(inc | inc, Stage)
+    assert isinstance(inc | keep, Sink)
+    closed = numbers() | inc | keep
+    assert isinstance(closed, Closed)
+    assert isinstance(closed, Runnable)
+
+
+def test_long_chain_with_the_same_stream_repeated_has_a_stage_per_mention() -> None:
+    keep, got = collector()
+    chain = numbers(2) | inc | inc | inc(by=10) | inc | keep
+    assert [n.name for n in chain.graph.nodes] == ["nums", "inc", "inc_2", "inc_3", "inc_4", "keep"]
+    chain.run()
+    assert got == [13, 14]
+
+
+def test_a_module_level_stream_starts_independent_pipelines() -> None:
+    nums = numbers(2)
+    keep1, got1 = collector()
+    keep2, got2 = collector()
+    first = nums | inc | keep1
+    second = nums | keep2
+    assert first.graph is not second.graph
+    second.run()
+    assert got1 == []
+    assert got2 == [0, 1]
+
+
+def test_extending_a_chain_adds_to_the_same_graph() -> None:
+    keep, got = collector()
+    head = numbers(2) | inc
+    whole = head | keep
+    assert whole.graph is head.graph  # type: ignore[attr-defined]
+    whole.run()
+    assert got == [1, 2]
+
+
+def test_pipe_from_several_outputs_is_an_error_listing_them() -> None:
+    with pytest.raises(WorkflowError, match=r"stream 'split' has 2 output ports.*'evens', 'odds'"):
+        split | inc
+
+
+def test_pipe_into_several_inputs_is_an_error_listing_them() -> None:
+    with pytest.raises(WorkflowError, match=r"stream 'pair' has 2 input ports.*'left', 'right'"):
+        inc | pair
+
+
+def test_pipe_after_a_sink_is_an_error() -> None:
+    keep, _ = collector()
+    with pytest.raises(WorkflowError, match="has no output ports"):
+        keep | inc  # type: ignore[operator]
+
+
+def test_pipe_with_something_that_is_not_a_stream_is_a_type_error() -> None:
+    with pytest.raises(TypeError):
+        inc | 3  # type: ignore[operator]
+
+
+def test_untyped_streams_give_a_flow_that_runs() -> None:
+    keep, got = collector()
+
+    @stream(outs=["n"])
+    async def src(ins: Any, outs: Any) -> None:
+        await outs.n.push("a")
+
+    @stream(ins=["x"], outs=["y"])
+    async def up(ins: Any, outs: Any) -> None:
+        async for v in ins.x:
+            await outs.y.push(v.upper())
+
+    flow = src | up | keep
+    assert isinstance(flow, Flow)
+    flow.run()
+    assert got == ["A"]
+
+
+# -- >> ---------------------------------------------------------------------------
+
+
+def test_named_ports_join_with_rshift() -> None:
+    keep_e, evens = collector()
+    keep_o, odds = collector()
+    nums = numbers(6)
+    nums.out["out"] >> split.in_["x"]
+    split.out["evens"] >> keep_e.in_["x"]
+    flow = split.out["odds"] >> keep_o.in_["x"]
+    flow.run()
+    assert evens == [0, 2, 4]
+    assert odds == [1, 3, 5]
+
+
+def test_every_join_on_the_same_streams_is_one_graph_runnable_from_either_result() -> None:
+    nums = numbers(3)
+    a = inc()
+    keep, got = collector()
+    first = nums.out["out"] >> a.in_["x"]
+    second = a.out["y"] >> keep.in_["x"]
+    assert first.graph is second.graph
+    assert len(first.graph.nodes) == 3
+    first.run()
+    assert got == [1, 2, 3]
+    got.clear()
+    second.run()
+    assert got == [1, 2, 3]
+
+
+def test_fan_out_is_repeated_rshift_from_one_output() -> None:
+    nums = numbers(3)
+    k1, got1 = collector()
+    k2, got2 = collector()
+    nums.out["out"] >> k1.in_["x"]
+    flow = nums.out["out"] >> k2.in_["x"]
+    flow.run()
+    assert got1 == got2 == [0, 1, 2]
+
+
+def test_fan_in_is_repeated_rshift_into_one_input() -> None:
+    a, b = numbers(2, "a"), numbers(3, "b")
+    keep, got = collector()
+    a.out["out"] >> keep.in_["x"]
+    flow = b.out["out"] >> keep.in_["x"]
+    flow.run()
+    assert sorted(got) == [0, 0, 1, 1, 2]
+
+
+def test_a_stream_joined_by_name_is_that_node_in_later_pipes() -> None:
+    nums = numbers(2)
+    mid = inc()
+    keep, got = collector()
+    flow = nums.out["out"] >> mid.in_["x"]
+    mid | keep
+    assert [n.name for n in flow.graph.nodes] == ["nums", "inc", "keep"]
+    flow.run()
+    assert got == [1, 2]
+
+
+def test_a_copy_is_a_distinct_node_under_rshift() -> None:
+    nums = numbers(1)
+    a, b = inc(), inc()
+    keep, got = collector()
+    nums.out["out"] >> a.in_["x"]
+    a.out["y"] >> b.in_["x"]
+    flow = b.out["y"] >> keep.in_["x"]
+    assert [n.name for n in flow.graph.nodes] == ["nums", "inc", "inc_2", "keep"]
+    flow.run()
+    assert got == [2]
+
+
+def test_chain_ports_are_those_of_its_first_and_last_stage() -> None:
+    keep, got = collector()
+    chain = numbers(2) | inc | to_str
+    assert list(chain.out) == ["y"]
+    flow = chain.out["y"] >> keep.in_["x"]
+    assert flow.graph is chain.graph  # type: ignore[attr-defined]
+    flow.run()
+    assert got == ["1", "2"]
+
+
+def test_misspelt_port_name_is_an_error_with_a_suggestion() -> None:
+    with pytest.raises(WorkflowError, match=r"no output 'evnes'; did you mean 'evens'"):
+        split.out["evnes"]
+    with pytest.raises(WorkflowError, match=r"no input 'lft'; did you mean 'left'"):
+        pair.in_["lft"]
+
+
+def test_rshift_needs_an_input_port_on_the_right() -> None:
+    with pytest.raises(TypeError, match="input port"):
+        split.out["evens"] >> inc  # type: ignore[operator]
+
+
+def test_joining_the_same_ports_twice_is_an_error() -> None:
+    nums = numbers(1)
+    keep, _ = collector()
+    nums.out["out"] >> keep.in_["x"]
+    with pytest.raises(WorkflowError, match="already joined"):
+        nums.out["out"] >> keep.in_["x"]
+
+
+def test_two_different_streams_with_the_same_explicit_name_cannot_meet() -> None:
+    a, b = numbers(1), numbers(1)  # both explicitly named 'nums'
+    keep, _ = collector()
+    a.out["out"] >> keep.in_["x"]
+    with pytest.raises(WorkflowError, match="duplicate stream name 'nums'"):
+        b.out["out"] >> keep.in_["x"]
+
+
+# -- build-time item types ---------------------------------------------------------
+
+
+def test_pipe_of_mismatched_item_types_names_both_ports_and_types() -> None:
+    @stream
+    async def wants_int(x: In[int]) -> None:
+        pass
+
+    with pytest.raises(WorkflowError) as err:
+        numbers() | to_str | wants_int  # type: ignore[operator]
+    msg = str(err.value)
+    assert "to_str.y" in msg and "wants_int.x" in msg
+    assert "produces str" in msg and "expects int" in msg
+
+
+def test_rshift_of_mismatched_item_types_names_both_ports_and_types() -> None:
+    @stream(outs={"text": str})
+    async def words(ins: Any, outs: Any) -> None:
+        pass
+
+    with pytest.raises(WorkflowError, match=r"cannot join words\.text to pair\.left: .*produces str.*expects int"):
+        words.out["text"] >> pair.in_["left"]
+
+
+def test_a_failed_join_leaves_the_chain_unchanged() -> None:
+    chain = numbers() | to_str
+    before = (list(chain.graph.nodes), list(chain.graph.edges))  # type: ignore[attr-defined]
+    with pytest.raises(WorkflowError):
+        chain | inc  # type: ignore[operator]
+    assert (chain.graph.nodes, chain.graph.edges) == before  # type: ignore[attr-defined]
+
+
+def test_subtype_items_join_a_wider_input() -> None:
+    @stream
+    async def flags(out: Out[bool]) -> None:
+        await out.push(True)
+
+    keep, got = collector()
+    (flags | inc | keep).run()
+    assert got == [2]
+
+
+def test_narrowing_join_is_rejected() -> None:
+    @stream
+    async def wants_bool(x: In[bool]) -> None:
+        pass
+
+    with pytest.raises(WorkflowError, match="produces int, .* expects bool"):
+        numbers() | wants_bool  # type: ignore[operator]
+
+
+def test_untyped_ports_join_anything() -> None:
+    @stream(ins=["x"])
+    async def anything(ins: Any, outs: Any) -> None:
+        async for _ in ins.x:
+            pass
+
+    (numbers() | to_str | anything).run()
+
+
+# -- running and converting ---------------------------------------------------------
+
+
+def test_run_async_inside_a_running_loop() -> None:
+    keep, got = collector()
+    chain = numbers(2) | keep
+
+    async def main() -> RunReport:
+        return await chain.run_async()
+
+    report = asyncio.run(main())
+    assert got == [0, 1]
+    assert report["keep"].items_in == {"x": 2}
+
+
+def test_run_inside_a_running_loop_points_to_run_async() -> None:
+    keep, _ = collector()
+    chain = numbers(2) | keep
+
+    async def main() -> None:
+        chain.run()
+
+    with pytest.raises(RuntimeError, match="run_async"):
+        asyncio.run(main())
+
+
+def test_a_graph_runs_again_with_fresh_queues() -> None:
+    keep, got = collector()
+    chain = numbers(2) | keep
+    chain.run()
+    chain.run()
+    assert got == [0, 1, 0, 1]
+
+
+def test_to_workflow_shares_the_graph() -> None:
+    keep, got = collector()
+    chain = numbers(2) | inc | keep
+    wf = chain.workflow()
+    assert isinstance(wf, Workflow)
+    assert wf.graph is chain.graph
+    assert [s.name for s in wf.steps] == ["nums", "inc", "keep"]
+    wf.run()
+    assert got == [1, 2]
+
+
+def test_from_workflow_extends_the_classic_graph_by_step_name() -> None:
+    keep, got = collector()
+    wf = Workflow()
+    wf.add_stream(Stream(outs={"a": int}, fn=_three, name="three"))
+    flow = Flow.from_workflow(wf)
+    flow.step("three").out["a"] >> keep.in_["x"]
+    assert [s.name for s in wf.steps] == ["three", "keep"]
+    wf.run()
+    assert got == [0, 1, 2]
+
+
+async def _three(ins: Any, outs: Any, state: Any) -> None:
+    for i in range(3):
+        await outs.a.push(i)
+
+
+def test_dsl_graph_renders_like_a_workflow() -> None:
+    keep, _ = collector()
+    chain = numbers() | inc | keep
+    assert chain.to_dot() == chain.workflow().to_dot()
+    assert "inc" in chain.to_mermaid()
