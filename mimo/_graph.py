@@ -170,8 +170,20 @@ class Graph:
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)
 
-    def to_dot(self, name: str = "workflow", edge_labels: Mapping[Edge, str] | None = None) -> str:
-        """Graphviz DOT: one record per stream with its ports; deterministic."""
+    def to_dot(
+        self,
+        name: str = "workflow",
+        edge_labels: Mapping[Edge, str] | None = None,
+        *,
+        node_attrs: Mapping[Node, Mapping[str, str]] | None = None,
+        edge_attrs: Mapping[Edge, Mapping[str, str]] | None = None,
+        graph_attrs: Mapping[str, str] | None = None,
+    ) -> str:
+        """Graphviz DOT: one record per stream with its ports; deterministic.
+
+        The optional mappings add DOT attributes (``color``, ``label``, ...)
+        to chosen nodes, edges and the graph itself.
+        """
         ids = {id(n): f"n{i}" for i, n in enumerate(self.nodes)}
         lines = [
             f"digraph {_dot_id(name)} {{",
@@ -179,6 +191,8 @@ class Graph:
             '  node [shape=Mrecord, fontname="Helvetica"];',
             '  edge [fontname="Helvetica", fontsize=10];',
         ]
+        for k, v in (graph_attrs or {}).items():
+            lines.append(f"  {k}={_dot_id(v)};")
         for n in self.nodes:
             ins = "|".join(f"<i_{p}> {p}" for p in n.ins)
             outs = "|".join(f"<o_{p}> {p}" for p in n.outs)
@@ -186,11 +200,13 @@ class Graph:
             parts.append(_record_escape(n.name))
             if outs:
                 parts.append(f"{{{outs}}}")
-            lines.append(f'  {ids[id(n)]} [label="{{{"|".join(parts)}}}"];')
+            extra = "".join(f", {k}={_dot_id(v)}" for k, v in (node_attrs or {}).get(n, {}).items())
+            lines.append(f'  {ids[id(n)]} [label="{{{"|".join(parts)}}}"{extra}];')
         for e in self.edges:
-            attrs = ""
+            pairs = dict(edge_attrs.get(e, {})) if edge_attrs else {}
             if edge_labels and e in edge_labels:
-                attrs = f" [label={_dot_id(edge_labels[e])}]"
+                pairs = {"label": edge_labels[e], **pairs}
+            attrs = " [" + ", ".join(f"{k}={_dot_id(v)}" for k, v in pairs.items()) + "]" if pairs else ""
             lines.append(f"  {ids[id(e.src)]}:o_{e.out} -> {ids[id(e.dst)]}:i_{e.in_}{attrs};")
         lines.append("}")
         return "\n".join(lines) + "\n"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 from typing import Any, Protocol
 
 from mimo._channel import check_capacity
@@ -111,6 +113,17 @@ class Workflow:
     def to_mermaid(self) -> str:
         """The graph as a Mermaid flowchart."""
         return self.graph.to_mermaid()
+
+    def render(self, path: str | os.PathLike[str], *, report: RunReport | None = None) -> Path:
+        """Write a picture of the workflow; the suffix picks the format (``.svg``, ``.png``, ``.dot``, ``.mmd``).
+
+        Pictures need ``mimo[viz]`` and Graphviz's ``dot``. With ``report``
+        (what :meth:`run` returned), joins are labelled with the items they
+        carried and the bottleneck and back-pressured joins are coloured.
+        """
+        from mimo._render import render
+
+        return render(self.graph, path, report=report, name=self.name)
 
     def __str__(self) -> str:
         return self.to_dot()
