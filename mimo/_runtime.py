@@ -10,6 +10,7 @@ raises.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Callable
@@ -55,6 +56,16 @@ class _Monitor:
 
     def wait_ended(self, channel: Channel[Any], kind: WaitKind, fut: asyncio.Future[None], seconds: float) -> None:
         self.waits.pop(fut, None)
+
+    def adopt(self, task: asyncio.Task[Any]) -> None:
+        """A task that a stream started counts as part of it: while it can move, so can the run."""
+        parent = asyncio.current_task()
+        self.live[task] = f"{self.live.get(parent, 'a stream') if parent else 'a stream'} (its sub-task)"
+        task.add_done_callback(self._child_done)
+
+    def _child_done(self, task: asyncio.Task[Any]) -> None:
+        self.live.pop(task, None)
+        self.schedule()
 
     def schedule(self) -> None:
         if not self._scheduled:
@@ -150,9 +161,13 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
         else:
             monitor.schedule()
 
+    _adopt_sub_tasks(loop)
+    ctx = contextvars.copy_context()
+    ctx.run(_RUN.set, monitor)
+
     def start(coro: Any, name: str) -> None:
         nonlocal remaining
-        task = loop.create_task(coro, name=f"mimo:{name}")
+        task = loop.create_task(coro, name=f"mimo:{name}", context=ctx.copy())
         tasks.append(task)
         monitor.live[task] = name
         remaining += 1
@@ -222,6 +237,32 @@ def _report(runs: list[_StreamRun], elapsed: float, capacity: int) -> RunReport:
 
 def _workers(node: Node) -> int:
     return int(getattr(node.stream, "workers", 1))
+
+
+#: The monitor of the run whose stream is running in this context.
+_RUN: contextvars.ContextVar[_Monitor | None] = contextvars.ContextVar("mimo_run", default=None)
+
+
+def _adopt_sub_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Make tasks created by a stream's code known to its run's deadlock check.
+
+    Without this, a stream waiting on a port while its own sub-task sleeps
+    before pushing would look stuck. Installed once per loop, over any task
+    factory already there.
+    """
+    previous = loop.get_task_factory()
+    if getattr(previous, "_mimo", False):
+        return
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kw: Any) -> asyncio.Future[Any]:
+        task = previous(loop, coro, **kw) if previous is not None else asyncio.Task(coro, loop=loop, **kw)
+        monitor = _RUN.get()
+        if monitor is not None and isinstance(task, asyncio.Task) and asyncio.current_task() in monitor.live:
+            monitor.adopt(task)
+        return task
+
+    factory._mimo = True  # type: ignore[attr-defined]
+    loop.set_task_factory(factory)
 
 
 async def _run_stream(r: _StreamRun) -> None:

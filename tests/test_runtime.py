@@ -241,6 +241,32 @@ def test_a_stream_awaiting_something_else_is_not_stuck():
     assert got == ["late"]
 
 
+def test_a_stream_whose_sub_task_will_push_is_not_stuck():
+    got: list[str] = []
+
+    async def helper_pushes(ins, outs, state):
+        async def later():
+            await asyncio.sleep(0.1)
+            await outs.out.push("from the sub-task")
+            outs.out.close()
+
+        task = asyncio.create_task(later())
+        async for x in ins.inp:  # waits on a port while its sub-task sleeps
+            got.append(x)
+        await task
+
+    async def echo(ins, outs, state):
+        async for x in ins.inp:
+            await outs.out.push(x)
+
+    wf = Workflow()
+    a = wf.add_stream(Stream(["inp"], ["out"], fn=helper_pushes, name="a"))
+    b = wf.add_stream(Stream(["inp"], ["out"], fn=echo, name="b"))
+    a.pipe(b).pipe(a)
+    run_workflow(wf, timeout=10)
+    assert got == ["from the sub-task"]
+
+
 def test_run_inside_a_running_loop_points_to_run_async():
     async def main():
         with pytest.raises(RuntimeError, match="run_async"):
