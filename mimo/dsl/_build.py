@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, overload
 
+from typing_extensions import TypeVar as DefaultTypeVar
+
 from mimo._errors import WorkflowError
 from mimo._graph import Graph, Node
 from mimo._report import RunReport
@@ -30,6 +32,9 @@ U = TypeVar("U")
 T_contra = TypeVar("T_contra", contravariant=True)
 I_contra = TypeVar("I_contra", contravariant=True)
 O_co = TypeVar("O_co", covariant=True)
+
+#: The port set a stream's ``in_`` / ``out`` stand for; ``Any`` unless the mypy plugin fills it in.
+P = DefaultTypeVar("P", default=Any)
 
 Kind = Literal["input", "output"]
 
@@ -141,8 +146,12 @@ class OutRef(Generic[T]):
         return f"<output {self.piece._label()}.{self.name}>"
 
 
-class InPorts:
-    """The input ports of a stream or chain, by name: ``s.in_['y']`` (statically untyped)."""
+class InPorts(Generic[P]):
+    """The input ports of a stream or chain, by name: ``s.in_['y']``.
+
+    Statically the item type is ``Any``, unless the ``mimo.dsl.mypy_plugin``
+    mypy plugin knows the stream's ports (then names and types are checked).
+    """
 
     __slots__ = ("_piece",)
 
@@ -165,8 +174,12 @@ class InPorts:
         return f"<inputs of {self._piece._label()}: {', '.join(self)}>"
 
 
-class OutPorts:
-    """The output ports of a stream or chain, by name: ``s.out['x']`` (statically untyped)."""
+class OutPorts(Generic[P]):
+    """The output ports of a stream or chain, by name: ``s.out['x']``.
+
+    Statically the item type is ``Any``, unless the ``mimo.dsl.mypy_plugin``
+    mypy plugin knows the stream's ports (then names and types are checked).
+    """
 
     __slots__ = ("_piece",)
 
@@ -230,12 +243,12 @@ class Joinable:
         return f"{self._first.name!r}..{self._last.name!r}"
 
     @property
-    def in_(self) -> InPorts:
+    def in_(self) -> InPorts[Any]:
         """Input ports by name (of the first stage, for a chain): ``b.in_['y']``."""
         return InPorts(self)
 
     @property
-    def out(self) -> OutPorts:
+    def out(self) -> OutPorts[Any]:
         """Output ports by name (of the last stage, for a chain): ``a.out['x']``."""
         return OutPorts(self)
 

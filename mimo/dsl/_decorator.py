@@ -8,17 +8,22 @@ import inspect
 import sys
 import typing
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypeVar, overload
+
+from typing_extensions import TypeVar as DefaultTypeVar
 
 from mimo._graph import Graph, Node
 from mimo._ports import InputPort, Ins, OutputPort, Outs
 from mimo._stream import PortSpec, Stream, check_port_names
-from mimo.dsl._build import Dynamic, Joinable, Kind, Sink, Source, Stage, _Group
+from mimo.dsl._build import Dynamic, InPorts, Joinable, Kind, OutPorts, Sink, Source, Stage, _Group
 
 A = TypeVar("A")
 B = TypeVar("B")
 I_contra = TypeVar("I_contra", contravariant=True)
 O_co = TypeVar("O_co", covariant=True)
+# What the mypy plugin knows of a stream's input and output ports (Any without it).
+IP = DefaultTypeVar("IP", default=Any)
+OP = DefaultTypeVar("OP", default=Any)
 
 #: The type of an input port parameter in an annotated stream body: ``x: In[int]``.
 In = InputPort
@@ -28,7 +33,7 @@ Out = OutputPort
 _Form = Literal["annotated", "ports"]
 
 
-class DslStream(Stream, Joinable):
+class DslStream(Stream, Joinable, Generic[IP, OP]):
     """A stream made by ``@stream``: a :class:`~mimo.Stream` that ``|`` and ``>>`` can join.
 
     Calling it with keywords, ``scale(factor=3)``, returns a copy with those
@@ -92,6 +97,13 @@ class DslStream(Stream, Joinable):
             new.state = {}
         return new
 
+    if TYPE_CHECKING:
+
+        @property
+        def in_(self) -> InPorts[IP]: ...
+        @property
+        def out(self) -> OutPorts[OP]: ...
+
     # -- how a stream takes part in joins (see mimo.dsl._build) ------------------
 
     def _span(self) -> tuple[_Group, Node, Node]:
@@ -121,19 +133,19 @@ class DslStream(Stream, Joinable):
         return Stream.__repr__(self)
 
 
-class SourceStream(DslStream, Source[O_co]):
+class SourceStream(DslStream[Any, Any], Source[O_co]):
     """A decorated stream with one output, of item type ``O``, and no input."""
 
 
-class StageStream(DslStream, Stage[I_contra, O_co]):
+class StageStream(DslStream[Any, Any], Stage[I_contra, O_co]):
     """A decorated stream with one input taking ``I`` and one output giving ``O``."""
 
 
-class SinkStream(DslStream, Sink[I_contra]):
+class SinkStream(DslStream[Any, Any], Sink[I_contra]):
     """A decorated stream with one input, taking ``I``, and no output."""
 
 
-class PortStream(DslStream, Dynamic):
+class PortStream(DslStream[IP, OP], Dynamic):
     """A decorated stream joined by port name; its item types are checked when joined.
 
     Streams declared with ``@stream(ins=..., outs=...)``, and annotated streams
@@ -149,7 +161,7 @@ _PORT_CHECK = Graph()
 # -- the decorator -----------------------------------------------------------------
 
 
-class _PortsDecorator:
+class _PortsDecorator(Generic[IP, OP]):
     """What ``stream(ins=..., outs=...)`` returns: applied to the body, gives a PortStream."""
 
     def __init__(self, ins: PortSpec | None, outs: PortSpec | None, name: str | None, state: Any, workers: int) -> None:
@@ -159,7 +171,7 @@ class _PortsDecorator:
         self.state = state
         self.workers = workers
 
-    def __call__(self, fn: Callable[..., Awaitable[None]]) -> PortStream:
+    def __call__(self, fn: Callable[..., Awaitable[None]]) -> PortStream[IP, OP]:
         return _make_ports_stream(fn, self.ins, self.outs, self.name, self.state, self.workers)
 
 
@@ -175,7 +187,7 @@ class _AnnotatedDecorator:
     @overload
     def __call__(self, fn: Callable[[OutputPort[B], InputPort[A]], Awaitable[None]], /) -> StageStream[A, B]: ...
     @overload
-    def __call__(self, fn: Callable[[OutputPort[B]], Awaitable[None]], /) -> SourceStream[B]: ...
+    def __call__(self, fn: Callable[[OutputPort[B]], Awaitable[None]], /) -> SourceStream[B]: ...  # pyright: ignore[reportOverlappingOverload]
     @overload
     def __call__(self, fn: Callable[[InputPort[A]], Awaitable[None]], /) -> SinkStream[A]: ...
     @overload
@@ -189,7 +201,7 @@ def stream(fn: Callable[[InputPort[A], OutputPort[B]], Awaitable[None]], /) -> S
 @overload
 def stream(fn: Callable[[OutputPort[B], InputPort[A]], Awaitable[None]], /) -> StageStream[A, B]: ...
 @overload
-def stream(fn: Callable[[OutputPort[B]], Awaitable[None]], /) -> SourceStream[B]: ...
+def stream(fn: Callable[[OutputPort[B]], Awaitable[None]], /) -> SourceStream[B]: ...  # pyright: ignore[reportOverlappingOverload]
 @overload
 def stream(fn: Callable[[InputPort[A]], Awaitable[None]], /) -> SinkStream[A]: ...
 @overload
@@ -374,7 +386,7 @@ def _make_ports_stream(
     name: str | None,
     state: Any,
     workers: int,
-) -> PortStream:
+) -> PortStream[Any, Any]:
     owner: str = name or str(getattr(fn, "__name__", None) or repr(fn))
     _check_fn(fn, owner)
     in_types = check_port_names(owner, "input", ins if ins is not None else ())
