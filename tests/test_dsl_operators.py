@@ -306,13 +306,16 @@ def test_narrowing_join_is_rejected() -> None:
         numbers() | wants_bool  # type: ignore[operator]
 
 
-def test_untyped_ports_join_anything() -> None:
-    @stream(ins=["x"])
-    async def anything(ins: Any, outs: Any) -> None:
-        async for _ in ins.x:
-            pass
+def test_ports_listed_by_name_join_any_typed_port() -> None:
+    keep, got = collector()
 
-    (numbers() | to_str | anything).run()
+    @stream(ins=["x"], outs=["y"])
+    async def untyped(ins: Any, outs: Any) -> None:
+        async for v in ins.x:
+            await outs.y.push(int(v))
+
+    (numbers(2) | to_str | untyped | inc | keep).run()
+    assert got == [1, 2]
 
 
 # -- running and converting ---------------------------------------------------------

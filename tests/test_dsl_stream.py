@@ -77,13 +77,13 @@ def test_output_first_parameter_order_is_still_a_stage() -> None:
     assert run_stream(backwards, {"x": ["a"]}) == {"y": ["a!"]}
 
 
-def test_unparametrised_in_and_out_carry_any_object() -> None:
+def test_unparametrised_in_and_out_carry_anything() -> None:
     @stream
     async def loose(x: In, y: Out) -> None:  # type: ignore[type-arg]
         pass
 
-    assert loose.in_types == {"x": object}
-    assert loose.out_types == {"y": object}
+    assert loose.in_types == {"x": Any}
+    assert loose.out_types == {"y": Any}
 
 
 def test_keyword_only_parameters_are_settings_with_their_defaults() -> None:
@@ -156,7 +156,7 @@ def test_list_form_declares_untyped_ports() -> None:
                 return
             await outs.total.push(a + b)
 
-    assert add.in_types == {"a": object, "b": object}
+    assert add.in_types == {"a": Any, "b": Any}
     assert run_stream(add, {"a": [1, 2], "b": [10, 20]}) == {"total": [11, 22]}
 
 
