@@ -1,0 +1,5 @@
+"""``python -m mimo``: the same as the ``mimo`` command."""
+
+from mimo._cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,248 @@
+"""The mimo command line, run in a subprocess: each command, its output and its exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(60)
+
+TARGETS = textwrap.dedent(
+    """
+    import asyncio
+    from mimo import Stream, Workflow
+
+    async def numbers(ins, outs, state):
+        for i in range(10):
+            await outs.n.push(i)
+
+    async def total(ins, outs, state):
+        state["sum"] = 0
+        async for n in ins.n:
+            state["sum"] += n
+
+    def build():
+        wf = Workflow(name="sums")
+        wf.add_stream(Stream(outs=["n"], fn=numbers)).pipe(Stream(["n"], fn=total))
+        return wf
+
+    async def shout(ins, outs, state):
+        async for n in ins.n:
+            print("got", n)
+
+    def printing():
+        wf = Workflow(name="printing")
+        wf.add_stream(Stream(outs=["n"], fn=numbers)).pipe(Stream(["n"], fn=shout))
+        return wf
+
+    async def boom(ins, outs, state):
+        async for n in ins.n:
+            if n == 3:
+                raise ValueError("bad item 3")
+
+    def failing():
+        wf = Workflow()
+        wf.add_stream(Stream(outs=["n"], fn=numbers)).pipe(Stream(["n"], fn=boom))
+        return wf
+
+    async def ask(ins, outs, state):
+        await ins.answer.pop()
+
+    def deadlocked():
+        wf = Workflow()
+        a = wf.add_stream(Stream(["answer"], ["question"], fn=ask, name="a"))
+        b = wf.add_stream(Stream(["answer"], ["question"], fn=ask, name="b"))
+        a.pipe(b)
+        b.pipe(a)
+        return wf
+
+    def wrong():
+        wf = Workflow()
+        wf.add_stream(Stream(outs={"n": str})).pipe(Stream(ins={"n": int}))
+        return wf
+
+    def loose():
+        wf = Workflow(name="loose")
+        wf.add_stream(Stream(["unused"], fn=total, name="lonely"))
+        return wf
+
+    not_a_workflow = 42
+    """
+)
+
+
+@pytest.fixture
+def targets(tmp_path: Path) -> Path:
+    path = tmp_path / "targets.py"
+    path.write_text(TARGETS)
+    (tmp_path / "broken.py").write_text("raise RuntimeError('cannot even import')\n")
+    return path
+
+
+def mimo(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mimo", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=50
+    )
+
+
+def test_run_runs_the_build_function_and_prints_the_report_table_on_stderr(targets):
+    r = mimo("run", str(targets))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""
+    assert "stream" in r.stderr and "numbers" in r.stderr and "total" in r.stderr
+    assert "sums ran" in r.stderr
+
+
+def test_run_with_capacity_and_a_json_report_on_stdout(targets):
+    r = mimo("run", f"{targets}:build", "--capacity", "3", "--report", "json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["capacity"] == 3
+    assert data["streams"]["total"]["items_in"] == {"n": 10}
+    assert data["name"] == "sums"
+
+
+def test_the_workflows_own_output_stays_on_stdout(targets):
+    r = mimo("run", f"{targets}:printing", "--report", "none")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [f"got {i}" for i in range(10)]
+    assert r.stderr == ""
+
+
+def test_run_a_module_attribute_by_import_path(targets):
+    r = mimo("run", "targets:build", "--report", "none", cwd=targets.parent)
+    assert r.returncode == 0, r.stderr
+
+
+def test_run_with_plain_progress_writes_progress_lines_to_stderr(targets):
+    r = mimo("run", f"{targets}:build", "--progress", "plain", "--report", "none")
+    assert r.returncode == 0, r.stderr
+    assert "[sums " in r.stderr and "total: in=10 out=0" in r.stderr
+
+
+def test_run_can_draw_the_graph_with_the_runs_figures(targets, tmp_path):
+    r = mimo("run", f"{targets}:build", "--report", "none", "--graph", str(tmp_path / "ran.svg"))
+    assert r.returncode == 0, r.stderr
+    assert ">10</text>" in (tmp_path / "ran.svg").read_text()
+
+
+def test_a_failing_stream_exits_1_naming_the_stream_and_error(targets):
+    r = mimo("run", f"{targets}:failing")
+    assert r.returncode == 1
+    assert "ValueError: bad item 3" in r.stderr
+    assert "the run failed in stream 'boom'" in r.stderr
+    assert r.stdout == ""
+
+
+def test_a_deadlock_exits_1_saying_who_waits_on_what(targets):
+    r = mimo("run", f"{targets}:deadlocked")
+    assert r.returncode == 1
+    assert "DeadlockError" in r.stderr and "'a' waits to pop" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("nowhere.py", "no such file: nowhere.py"),
+        ("no_such_module_here", "no module named 'no_such_module_here'"),
+        ("targets.py:missing", "has no attribute 'missing'"),
+        ("targets.py:not_a_workflow", "is int, not a Workflow"),
+        ("targets.py", "say which workflow to use"),
+        ("broken.py", "cannot even import"),
+    ],
+)
+def test_a_target_that_cannot_be_loaded_exits_3(targets, target, message):
+    if target == "targets.py":
+        # No 'workflow' or 'build' and several candidates: mimo asks which.
+        (targets.parent / "targets.py").write_text(TARGETS.replace("def build", "def build_sums"))
+    r = mimo("run", target, cwd=targets.parent)
+    assert r.returncode == 3
+    assert message in r.stderr
+    assert r.stdout == ""
+
+
+def test_a_wrong_graph_exits_4_from_run_and_check(targets):
+    for command in ("run", "check"):
+        r = mimo(command, f"{targets}:wrong")
+        assert r.returncode == 4
+        assert "the graph is wrong" in r.stderr and "produces str" in r.stderr
+
+
+def test_check_passes_a_good_graph(targets):
+    r = mimo("check", f"{targets}:build")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "sums: ok (2 streams, 1 joins, 0 warnings)"
+
+
+def test_check_warns_of_an_input_joined_to_nothing_and_fails_with_strict(targets):
+    r = mimo("check", f"{targets}:loose")
+    assert r.returncode == 0
+    assert "warning: input lonely.unused is joined to nothing" in r.stderr
+    r = mimo("check", f"{targets}:loose", "--strict")
+    assert r.returncode == 4
+    assert r.stdout == ""
+
+
+def test_graph_writes_dot_or_mermaid_to_stdout(targets):
+    sys.path.insert(0, str(targets.parent))
+    try:
+        import targets as mod  # the same file, for the expected text
+
+        expected = mod.build()
+    finally:
+        sys.path.remove(str(targets.parent))
+        sys.modules.pop("targets", None)
+    r = mimo("graph", f"{targets}:build")
+    assert r.returncode == 0
+    assert r.stdout == expected.to_dot()
+    r = mimo("graph", f"{targets}:build", "--format", "mermaid")
+    assert r.stdout == expected.to_mermaid()
+
+
+@pytest.mark.parametrize("suffix", [".svg", ".png", ".dot", ".mmd"])
+def test_graph_writes_a_file_whose_suffix_picks_the_format(targets, tmp_path, suffix):
+    out = tmp_path / f"flow{suffix}"
+    r = mimo("graph", f"{targets}:build", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    data = out.read_bytes()
+    starts = {".svg": b"<?xml", ".png": b"\x89PNG", ".dot": b'digraph "sums"', ".mmd": b"flowchart LR"}
+    assert data.startswith(starts[suffix])
+
+
+def test_graph_without_graphvizs_dot_exits_5_saying_what_to_install(targets, tmp_path):
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent))
+    r = mimo("graph", f"{targets}:build", "-o", str(tmp_path / "flow.svg"), env=env)
+    assert r.returncode == 5
+    assert "install Graphviz" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["run"], ["frobnicate", "x.py"], ["run", "x.py", "--capacity", "-1"], ["run", "x.py", "--progress", "loud"]],
+)
+def test_a_bad_command_line_exits_2_with_usage_on_stderr(args):
+    r = mimo(*args)
+    assert r.returncode == 2
+    assert "usage: mimo" in r.stderr
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["graph"], ["check"]])
+def test_help_everywhere(command):
+    r = mimo(*command, "--help")
+    assert r.returncode == 0
+    assert r.stdout.startswith(f"usage: mimo {command[0] if command else ''}".rstrip())
+    assert "exit codes:" in r.stdout
+
+
+def test_the_console_script_is_installed_and_is_the_same_command(targets):
+    script = Path(sys.executable).with_name("mimo")
+    r = subprocess.run([str(script), "check", f"{targets}:build"], capture_output=True, text=True, timeout=50)
+    assert r.returncode == 0, r.stderr
+    assert "sums: ok" in r.stdout
