@@ -1,0 +1,10 @@
+"""Running a graph somewhere other than the current event loop.
+
+:class:`RayExecutor` runs a workflow on Ray (``pip install "mimo[ray]"``):
+``workflow.run(executor=RayExecutor())``. Ray is imported only when a run
+starts, so importing this module does not need it.
+"""
+
+from mimo.executors._ray import RayExecutor, RemoteTraceback
+
+__all__ = ["RayExecutor", "RemoteTraceback"]

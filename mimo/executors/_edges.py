@@ -1,0 +1,304 @@
+"""Connections between processes: batched, credit-bounded, re-ordered on arrival.
+
+An edge runs from one copy of a producing stream to one input port of each
+copy of the consuming stream; each such pair is a *link* with its own
+sequence numbers. The sending end, :class:`Outbox`, is a
+:class:`~mimo.Channel` to the output port that writes to it, so ports, counts
+and back-pressure work exactly as in one process:
+
+* items are gathered into batches of up to ``batch_size`` items, sent when
+  full or ``linger_s`` after the first item;
+* each link has at most ``credits`` batches in flight; a push waits while no
+  link has a credit left (back-pressure);
+* the last batch of each link carries the end-of-stream marker;
+* a link whose consumer has finished answers ``False``; when every link has,
+  the edge detaches as a local channel would.
+
+The receiving end, :class:`Inbox`, puts each link's batches into the input's
+channel in sequence order, since calls may arrive out of order, and answers a
+batch only once all its items are in that bounded channel.
+
+Nothing here knows the transport: a :class:`Target` sends with a function
+returning an asyncio future.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mimo._channel import Channel
+
+#: ``send(port, link, seq, items, end)``: a future of True (taken) or False (consumer gone).
+Send = Callable[[str, int, int, list[Any], bool], "asyncio.Future[bool]"]
+
+
+@dataclass(eq=False)
+class Target:
+    """One link: where to send, to which input port, under which link number."""
+
+    send: Send
+    port: str
+    link: int
+    seq: int = 0
+    outstanding: int = 0
+    ended: bool = False
+    gone: bool = False
+    futures: set[asyncio.Future[bool]] = field(default_factory=set)
+
+
+class EdgeError(RuntimeError):
+    """Sending a batch along an edge failed (its consumer's process died, say)."""
+
+
+class Outbox(Channel[Any]):
+    """The sending end of one edge from one stream copy, to every copy of the consumer."""
+
+    __slots__ = (
+        "_targets",
+        "_credits",
+        "_size",
+        "_linger",
+        "_batch",
+        "_timer",
+        "_due",
+        "_closing",
+        "_gone",
+        "_error",
+        "_waiters",
+        "_drained",
+        "_turn",
+        "sent",
+        "wait_s",
+    )
+
+    def __init__(
+        self, targets: list[Target], *, credits: int, batch_size: int, linger_s: float, label: str = ""
+    ) -> None:
+        super().__init__(0, label=label)
+        if not targets:
+            raise ValueError("an edge needs at least one target")
+        self._targets = targets
+        self._credits = max(1, credits)
+        self._size = max(1, batch_size)
+        self._linger = linger_s
+        self._batch: list[Any] = []
+        self._timer: asyncio.Handle | None = None
+        self._due = False
+        self._closing = False
+        self._gone = False
+        self._error: BaseException | None = None
+        self._waiters: list[asyncio.Future[None]] = []
+        self._drained: asyncio.Future[None] | None = None
+        self._turn = 0
+        #: Items sent, and seconds producers waited for a credit.
+        self.sent = 0
+        self.wait_s = 0.0
+
+    # -- what an OutputPort uses -------------------------------------------
+
+    @property
+    def detached(self) -> bool:
+        return self._gone
+
+    def has_room(self) -> bool:
+        return self._error is not None or self._gone or len(self._batch) < self._size or self._free_target() is not None
+
+    def push_nowait(self, item: Any) -> bool:
+        if self._error is not None:
+            raise EdgeError(f"sending along {self.label} failed") from self._error
+        if self._gone:
+            return True
+        batch = self._batch
+        if len(batch) >= self._size:
+            if not self._send_batch():
+                return False
+            batch = self._batch
+        batch.append(item)
+        if len(batch) >= self._size:
+            self._send_batch()
+        elif len(batch) == 1 and self._timer is None:
+            if self._linger > 0:
+                self._timer = asyncio.get_running_loop().call_later(self._linger, self._linger_over)
+            else:
+                self._timer = asyncio.get_running_loop().call_soon(self._linger_over)
+        return True
+
+    async def wait_room(self) -> None:
+        while not self.has_room():
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            t0 = time.perf_counter()
+            try:
+                await fut
+            finally:
+                self.wait_s += time.perf_counter() - t0
+                if fut in self._waiters:
+                    self._waiters.remove(fut)
+
+    def close_producer(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._cancel_timer()
+        self._pump()
+
+    def detach(self) -> None:
+        """Every consumer has gone: discard from now on and tell the output port."""
+        if self._gone:
+            return
+        self._gone = True
+        self._batch = []
+        self._cancel_timer()
+        self._wake()
+        for callback in self.on_detach:
+            callback(self)
+
+    # -- draining ------------------------------------------------------------
+
+    async def drained(self) -> None:
+        """Wait until every link has its end marker and every batch is answered."""
+        if not self._closing:
+            raise RuntimeError("drained() before the output was closed")
+        if not self._is_drained():
+            if self._drained is None:
+                self._drained = asyncio.get_running_loop().create_future()
+            await self._drained
+        if self._error is not None:
+            raise EdgeError(f"sending along {self.label} failed") from self._error
+
+    def abandon(self) -> None:
+        """Stop waiting for answers (the run is being torn down)."""
+        self._cancel_timer()
+        for t in self._targets:
+            for f in list(t.futures):
+                f.cancel()
+
+    # -- internals -----------------------------------------------------------
+
+    def _free_target(self) -> Target | None:
+        best: Target | None = None
+        n = len(self._targets)
+        for i in range(n):
+            t = self._targets[(self._turn + i) % n]
+            if t.gone or t.ended or t.outstanding >= self._credits:
+                continue
+            if best is None or t.outstanding < best.outstanding:
+                best = t
+        return best
+
+    def _send_batch(self) -> bool:
+        target = self._free_target()
+        if target is None:
+            return False
+        batch, self._batch = self._batch, []
+        self._due = False
+        self._cancel_timer()
+        # With several consumers, the next batch starts looking one further on.
+        self._turn = (self._targets.index(target) + 1) % len(self._targets)
+        end = self._closing and len(self._targets) == 1
+        self._send(target, batch, end)
+        return True
+
+    def _send(self, target: Target, items: list[Any], end: bool) -> None:
+        seq = target.seq
+        target.seq += 1
+        target.outstanding += 1
+        if end:
+            target.ended = True
+        self.sent += len(items)
+        fut = target.send(target.port, target.link, seq, items, end)
+        target.futures.add(fut)
+        fut.add_done_callback(lambda f: self._answered(target, f))
+
+    def _answered(self, target: Target, fut: asyncio.Future[bool]) -> None:
+        target.outstanding -= 1
+        target.futures.discard(fut)
+        if fut.cancelled():
+            if self._error is None:
+                self._error = asyncio.CancelledError()
+        elif fut.exception() is not None:
+            if self._error is None:
+                self._error = fut.exception()
+        elif fut.result() is False and not target.gone:
+            target.gone = True
+            if all(t.gone for t in self._targets):
+                self.detach()
+        self._pump()
+
+    def _linger_over(self) -> None:
+        self._timer = None
+        self._due = True
+        self._pump()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _pump(self) -> None:
+        if self._error is None and not self._gone:
+            if self._batch and (self._due or self._closing or len(self._batch) >= self._size):
+                self._send_batch()
+            if self._closing and not self._batch:
+                for t in self._targets:
+                    if not (t.ended or t.gone) and t.outstanding < self._credits:
+                        self._send(t, [], True)
+        self._wake()
+        if self._drained is not None and not self._drained.done() and self._is_drained():
+            self._drained.set_result(None)
+
+    def _is_drained(self) -> bool:
+        if self._error is not None or self._gone:
+            return all(t.outstanding == 0 for t in self._targets)
+        return (
+            self._closing and not self._batch and all((t.ended or t.gone) and t.outstanding == 0 for t in self._targets)
+        )
+
+    def _wake(self) -> None:
+        if self._waiters and self.has_room():
+            waiters, self._waiters = self._waiters, []
+            for f in waiters:
+                if not f.done():
+                    f.set_result(None)
+
+
+class Inbox:
+    """The receiving end of an input port: every link's batches, in order, into one channel."""
+
+    __slots__ = ("channel", "_next", "_turns")
+
+    def __init__(self, channel: Channel[Any]) -> None:
+        self.channel = channel
+        self._next: dict[int, int] = {}
+        self._turns: dict[tuple[int, int], asyncio.Future[None]] = {}
+
+    async def deliver(self, link: int, seq: int, items: list[Any], end: bool) -> bool:
+        """Put ``items`` into the channel after every earlier batch of ``link``.
+
+        Returns once they are all in (waiting for room as a local push
+        would), True while the consumer is there, False once it has gone.
+        """
+        if self._next.get(link, 0) != seq:
+            turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._turns[(link, seq)] = turn
+            try:
+                await turn
+            finally:
+                del self._turns[(link, seq)]
+        ch = self.channel
+        try:
+            for item in items:
+                if not ch.push_nowait(item):
+                    await ch.push(item)
+            if end:
+                ch.close_producer()
+        finally:
+            self._next[link] = seq + 1
+            after = self._turns.get((link, seq + 1))
+            if after is not None and not after.done():
+                after.set_result(None)
+        return not ch.detached

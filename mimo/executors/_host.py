@@ -1,0 +1,232 @@
+"""One copy of a stream, run away from the driver, and the report made of such copies.
+
+:class:`StreamHost` gives the user's ``run`` real mimo ports: each input is a
+bounded :class:`~mimo.Channel` filled by an :class:`~mimo.executors._edges.Inbox`,
+each output writes to :class:`~mimo.executors._edges.Outbox` channels, so the
+stream's code, its counts and its clocks are those of a local run. It knows
+nothing of the engine that places it; :mod:`mimo.executors._ray` wraps it in
+an actor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from mimo._channel import Channel
+from mimo._errors import CLEAN_EXITS, EndOfStream
+from mimo._ports import InputPort, Ins, OutputPort, Outs, PortTimes
+from mimo._report import RunReport, StreamReport
+from mimo.executors._edges import Inbox, Outbox, Target
+
+
+@dataclass
+class Figures:
+    """One copy's counts and clocks, as plain data that crosses processes."""
+
+    items_in: dict[str, int]
+    items_out: dict[str, int]
+    life_s: float
+    blocked_s: float
+    starved_s: float
+    buffered: dict[str, int]
+    #: Seconds this copy waited for credits, per graph edge index.
+    edge_wait_s: dict[int, float]
+    done: bool
+
+
+@dataclass
+class Outcome:
+    """What a copy's run returns: its figures, its state, and its error if it failed."""
+
+    figures: Figures
+    state: Any = None
+    error: BaseException | None = None
+    traceback: str = ""
+    has_state: bool = False
+
+
+@dataclass
+class Wiring:
+    """One output's edges: per graph edge index, its targets (one per consumer copy)."""
+
+    edges: dict[int, list[Target]] = field(default_factory=dict)
+
+
+class StreamHost:
+    """Runs one copy of a stream with channel-backed ports fed over edges."""
+
+    def __init__(
+        self,
+        stream: Any,
+        name: str,
+        *,
+        capacity: int,
+        producers: dict[str, int],
+        fed: dict[str, list[Any]],
+        return_state: bool,
+    ) -> None:
+        self.stream = stream
+        self.name = name
+        self.times = PortTimes()
+        self.fed = fed
+        self.return_state = return_state
+        self.channels: dict[str, Channel[Any]] = {}
+        self.inboxes: dict[str, Inbox] = {}
+        for port in stream.in_types:
+            n = producers.get(port, 0) + (1 if port in fed else 0)
+            ch: Channel[Any] = Channel(capacity, producers=n, label=f"-> {name}.{port}", end=EndOfStream)
+            self.channels[port] = ch
+            self.inboxes[port] = Inbox(ch)
+        self.ins = Ins(name, {p: InputPort(p, name, ch, self.times) for p, ch in self.channels.items()})
+        self.outboxes: dict[str, dict[int, Outbox]] = {}
+        self.outs: Outs | None = None
+        self.start = 0.0
+        self.end = 0.0
+
+    def connect(self, wiring: dict[str, Wiring], *, credits: int, batch_size: int, linger_s: float) -> None:
+        """Make the output ports, writing to one :class:`Outbox` per edge."""
+        ports: dict[str, OutputPort[Any]] = {}
+        for port in self.stream.out_types:
+            boxes = {
+                index: Outbox(
+                    targets,
+                    credits=credits,
+                    batch_size=batch_size,
+                    linger_s=linger_s,
+                    label=f"{self.name}.{port} -> {targets[0].port}",
+                )
+                for index, targets in (wiring[port].edges.items() if port in wiring else ())
+            }
+            self.outboxes[port] = boxes
+            ports[port] = OutputPort(port, self.name, list(boxes.values()), self.times)
+        self.outs = Outs(self.name, ports)
+
+    async def deliver(self, port: str, link: int, seq: int, items: list[Any], end: bool) -> bool:
+        """A batch arriving on ``port`` from ``link``; see :meth:`Inbox.deliver`."""
+        return await self.inboxes[port].deliver(link, seq, items, end)
+
+    async def run(self) -> Outcome:
+        """Run the stream once; a failure comes back in the outcome, cancellation raises."""
+        if self.outs is None:
+            raise RuntimeError(f"stream {self.name!r} was run before it was connected")
+        feeders = [asyncio.ensure_future(_feed(self.channels[p], items)) for p, items in self.fed.items()]
+        error: BaseException | None = None
+        self.start = time.perf_counter()
+        try:
+            try:
+                await self.stream.run(self.ins, self.outs)
+            except CLEAN_EXITS:
+                pass
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:
+                error = exc
+            finally:
+                self.end = time.perf_counter()
+            if error is None:
+                # As in a local run, only a clean end closes the outputs.
+                for out in self.outs:
+                    out.close()
+                for ch in self.channels.values():
+                    ch.detach()
+                try:
+                    for boxes in self.outboxes.values():
+                        for box in boxes.values():
+                            await box.drained()
+                except Exception as exc:
+                    error = exc
+        except BaseException:
+            for boxes in self.outboxes.values():
+                for box in boxes.values():
+                    box.abandon()
+            raise
+        finally:
+            for f in feeders:
+                f.cancel()
+            if feeders:
+                await asyncio.wait(feeders)
+        if error is not None:
+            _name_error(error, self.name)
+            text = "".join(traceback.format_exception(error))
+            return Outcome(self.figures(), error=error, traceback=text)
+        if self.return_state:
+            return Outcome(self.figures(), state=self.stream.state, has_state=True)
+        return Outcome(self.figures())
+
+    def figures(self) -> Figures:
+        """The counts and clocks so far."""
+        now = time.perf_counter()
+        life = ((self.end or now) - self.start) if self.start else 0.0
+        return Figures(
+            items_in={p: ch.statistics().popped for p, ch in self.channels.items()},
+            items_out={p.name: p.count for p in self.outs} if self.outs is not None else {},
+            life_s=life,
+            blocked_s=self.times.blocked_s,
+            starved_s=self.times.starved_s,
+            buffered={p: len(ch) for p, ch in self.channels.items()},
+            edge_wait_s={i: box.wait_s for boxes in self.outboxes.values() for i, box in boxes.items()},
+            done=bool(self.end),
+        )
+
+
+async def _feed(ch: Channel[Any], items: list[Any]) -> None:
+    for item in items:
+        await ch.push(item)
+    ch.close_producer()
+
+
+def _name_error(exc: BaseException, name: str) -> None:
+    try:
+        exc.mimo_stream = name  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
+    note = f"in mimo stream {name!r}"
+    if note not in getattr(exc, "__notes__", ()):
+        exc.add_note(note)
+
+
+def build_report(
+    copies: dict[str, list[Figures]],
+    edge_inputs: dict[int, tuple[str, str]],
+    outs: dict[str, tuple[str, ...]],
+    elapsed: float,
+    capacity: int,
+) -> RunReport:
+    """Merge each stream's copies into the figures a local run would report.
+
+    ``edge_inputs`` maps a graph edge index to the (stream, input) it feeds,
+    so that the producers' waits for credit count as that input's back-pressure.
+    """
+    pressure: dict[tuple[str, str], float] = {}
+    for figs in copies.values():
+        for f in figs:
+            for index, seconds in f.edge_wait_s.items():
+                key = edge_inputs[index]
+                pressure[key] = pressure.get(key, 0.0) + seconds
+    known = {f.name for f in dataclasses.fields(StreamReport)}
+    streams: dict[str, StreamReport] = {}
+    for name, figs in copies.items():
+        ports_in = list(figs[0].items_in)
+        lives = [f.life_s for f in figs]
+        blocked = sum(f.blocked_s for f in figs)
+        starved = sum(f.starved_s for f in figs)
+        values: dict[str, Any] = {
+            "name": name,
+            "items_in": {p: sum(f.items_in[p] for f in figs) for p in ports_in},
+            "items_out": {p: sum(f.items_out.get(p, 0) for f in figs) for p in outs[name]},
+            "elapsed_s": max(lives),
+            "busy_s": max(0.0, sum(lives) - blocked - starved),
+            "blocked_s": blocked,
+            "starved_s": starved,
+            "buffered": {p: sum(f.buffered[p] for f in figs) for p in ports_in},
+            "done": all(f.done for f in figs),
+            "workers": len(figs),
+            "backpressure_s": {p: pressure.get((name, p), 0.0) for p in ports_in},
+        }
+        streams[name] = StreamReport(**{k: v for k, v in values.items() if k in known})
+    return RunReport(streams, elapsed, capacity)
