@@ -1,0 +1,44 @@
+"""Wrong named-port wiring: mypy with the plugin reports each marked line; pyright cannot."""
+
+from typing import Any
+
+from mimo import In, Out, stream
+
+
+@stream(ins={"x": int}, outs={"evens": int, "odds": int})
+async def split(ins: Any, outs: Any, state: Any) -> None:
+    pass
+
+
+@stream(ins={"text": str, "count": int}, outs={"line": str})
+async def label(ins: Any, outs: Any) -> None:
+    pass
+
+
+@stream
+async def flags(a: In[int], b: In[int], yes: Out[bool], no: Out[bool]) -> None:
+    pass
+
+
+e1 = split.out["evnes"]  # E: mypy=mimo-port
+e2 = label.in_["txt"]  # E: mypy=mimo-port
+e3 = split.out["evens"] >> label.in_["text"]  # E: mypy=operator
+e4 = label.out["line"] >> split.in_["x"]  # E: mypy=operator
+e5 = split.out["evens"] >> flags.in_["c"]  # E: mypy=mimo-port
+e6 = split.out["evens"] >> label.out["line"]  # E: mypy=operator pyright=reportOperatorIssue
+e7 = flags.out["yes"] >> label.in_["text"]  # E: mypy=operator
+
+
+@stream(ins={"v": int, "v": str})  # noqa: F601  # E: mypy=mimo-port
+async def twice(ins: Any, outs: Any) -> None:
+    pass
+
+
+@stream(ins={"v": int}, outs={"v": int})  # E: mypy=mimo-port
+async def both(ins: Any, outs: Any) -> None:
+    pass
+
+
+@stream(ins={"not valid": int})  # E: mypy=mimo-port
+async def invalid(ins: Any, outs: Any) -> None:
+    pass
