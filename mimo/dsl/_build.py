@@ -69,7 +69,8 @@ def _merge(a: _Group, b: _Group) -> _Group:
         return a
     if a.pinned and b.pinned:
         raise WorkflowError("cannot join streams of two different workflows")
-    if b.pinned:
+    # The bigger graph absorbs the smaller, so streams keep the order they were first joined in.
+    if b.pinned or (not a.pinned and len(b.graph.nodes) > len(a.graph.nodes)):
         a, b = b, a
     for nb in b.graph.nodes:
         if not nb.stream.named:
