@@ -1,0 +1,121 @@
+"""Sinks: streams with one input, ``inp``, and no output.
+
+Each function returns a fresh typed stream (a :class:`~mimo.dsl.SinkStream`)
+that ends a ``|`` chain, making it runnable:
+``(from_iterable(words) | collect(found)).run()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+from collections.abc import Awaitable, Callable
+from typing import IO, Any, TypeVar, overload
+
+from mimo._errors import EndOfStream
+from mimo.dsl import In, SinkStream, stream
+from mimo.lib._naming import fn_name, named
+
+__all__ = ["collect", "for_each", "to_file"]
+
+T = TypeVar("T")
+
+#: Most items taken off the queue at once (one list extend, one file write).
+_CHUNK = 1024
+
+
+@stream(name="collect")
+async def _collect(inp: In[Any], *, into: list[Any] | None = None) -> None:
+    if into is None:
+        raise RuntimeError("collect: no list to collect into")
+    while True:
+        try:
+            into.extend(await inp.pop_many(_CHUNK))
+        except EndOfStream:
+            return
+
+
+@overload
+def collect(*, name: str | None = None) -> SinkStream[Any]: ...
+@overload
+def collect(into: list[T], *, name: str | None = None) -> SinkStream[T]: ...
+def collect(into: list[Any] | None = None, *, name: str | None = None) -> SinkStream[Any]:
+    """A sink that appends every item it receives to a list, in order.
+
+    The list is ``into`` if given (``collect(results)``), else a new one; it is
+    also the stream's ``state``, so ``sink.state`` reads it after the run.
+    Items are appended as they arrive, so the list can be watched during the
+    run; each run appends to it (empty it yourself between runs if needed).
+    """
+    if into is None:
+        into = []
+    elif not isinstance(into, list):
+        raise TypeError(f"collect() appends to a list, not to {into!r}")
+    sink: SinkStream[Any] = named(_collect(into=into), name, "collect")
+    sink.state = into
+    return sink
+
+
+@stream(name="for_each")
+async def _for_each(inp: In[Any], *, fn: Callable[[Any], Any] = print) -> None:
+    async for item in inp:
+        result = fn(item)
+        if inspect.isawaitable(result):
+            await result
+
+
+def for_each(fn: Callable[[T], object] | Callable[[T], Awaitable[object]], *, name: str | None = None) -> SinkStream[T]:
+    """A sink that calls ``fn(item)`` for every item, one at a time, in order.
+
+    ``fn`` may be plain or ``async`` (then each call is awaited before the
+    next item is taken, so a slow callback back-pressures the producers); its
+    result is ignored and an exception from it fails the run. The stream is
+    called ``name``, by default after ``fn``.
+    """
+    if not callable(fn):
+        raise TypeError(f"for_each() needs a function to call on each item, not {fn!r}")
+    return named(_for_each(fn=fn), name, fn_name(fn, "for_each"))
+
+
+@stream(name="to_file")
+async def _to_file(
+    inp: In[Any],
+    *,
+    path: str | os.PathLike[str] = "",
+    mode: str = "w",
+    encoding: str = "utf-8",
+    end: str = "\n",
+) -> None:
+    # Opening, writing and closing block, so they happen in a worker thread.
+    f: IO[str] = await asyncio.to_thread(open, path, mode, encoding=encoding)
+    try:
+        while True:
+            try:
+                items = await inp.pop_many(_CHUNK)
+            except EndOfStream:
+                return
+            text = "".join(f"{item}{end}" for item in items)
+            await asyncio.to_thread(f.write, text)
+    finally:
+        await asyncio.to_thread(f.close)
+
+
+def to_file(
+    path: str | os.PathLike[str],
+    *,
+    append: bool = False,
+    encoding: str = "utf-8",
+    end: str = "\n",
+    name: str | None = None,
+) -> SinkStream[object]:
+    """A sink that writes each item to the text file at ``path``, one per line.
+
+    Each item is written as ``str(item)`` followed by ``end``. The file is
+    created (or emptied; ``append=True`` adds to it) when the run starts, and
+    closed, with everything written, when the stream ends, however it ends.
+    Writes happen in a worker thread, up to a thousand items at a time, so the
+    event loop never waits on the disk.
+    """
+    mode = "a" if append else "w"
+    return named(_to_file(path=path, mode=mode, encoding=encoding, end=end), name, "to_file")

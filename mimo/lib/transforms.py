@@ -1,0 +1,279 @@
+"""Transforms: streams with one input, ``inp``, and one output, ``out``.
+
+Each function returns a fresh typed stream (a :class:`~mimo.dsl.StageStream`)
+for the middle of a ``|`` chain. The per-item functions they take may be
+plain or ``async def``; a plain function returning an awaitable is awaited
+too, so ``map(lambda x: fetch(x))`` works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import inspect
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from mimo._errors import EndOfStream
+from mimo._ports import Ins, Outs
+from mimo._stream import Stream
+from mimo.dsl import In, Out, StageStream, stream
+from mimo.lib._naming import fn_name, named
+
+if TYPE_CHECKING:
+    from mimo.lib.parallel import ExecutorSpec
+
+__all__ = ["batch", "filter", "flat_map", "map", "rate_limit", "unbatch"]
+
+A = TypeVar("A")
+B = TypeVar("B")
+T = TypeVar("T")
+
+
+def _identity(item: Any) -> Any:
+    return item
+
+
+def _check_callable(what: str, fn: object) -> None:
+    if not callable(fn):
+        raise TypeError(f"{what}() needs a function (plain or async) to call on each item, not {fn!r}")
+    if inspect.isasyncgenfunction(fn) and what != "flat_map":
+        raise TypeError(f"{what}(): {fn!r} is an async generator function; use flat_map() for one-to-many")
+
+
+# -- map -------------------------------------------------------------------------
+
+
+@stream(name="map")
+async def _map(inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any] = _identity) -> None:
+    if inspect.iscoroutinefunction(fn):
+        async for item in inp:
+            await out.push(await fn(item))
+        return
+    async for item in inp:
+        result = fn(item)
+        if inspect.isawaitable(result):
+            result = await result
+        await out.push(result)
+
+
+@stream(name="map")
+async def _map_in_parallel(inp: In[Any], out: Out[Any], *, inner: Stream | None = None) -> None:
+    if inner is None:
+        raise RuntimeError("map: no parallel stream to run")
+    # The parallel stream is written against bundles: give it this stream's two ports.
+    await inner.run(Ins(inner.name, {"inp": inp}), Outs(inner.name, {"out": out}))
+
+
+@overload
+def map(
+    fn: Callable[[A], Awaitable[B]],
+    *,
+    workers: int | None = None,
+    executor: ExecutorSpec = None,
+    ordered: bool = True,
+    name: str | None = None,
+) -> StageStream[A, B]: ...
+@overload
+def map(
+    fn: Callable[[A], B],
+    *,
+    workers: int | None = None,
+    executor: ExecutorSpec = None,
+    ordered: bool = True,
+    name: str | None = None,
+) -> StageStream[A, B]: ...
+def map(
+    fn: Callable[[A], Any],
+    *,
+    workers: int | None = None,
+    executor: ExecutorSpec = None,
+    ordered: bool = True,
+    name: str | None = None,
+) -> StageStream[A, Any]:
+    """A stage that pushes ``fn(item)`` for every item, in order.
+
+    ``fn`` is a plain or ``async`` per-item function; this is how a plain
+    function becomes a stage (``words | map(str.upper) | ...``). By default
+    items are handled one at a time in the event loop, so a plain ``fn`` must
+    be quick. ``workers=N`` keeps up to N items in flight, and ``executor``
+    (``'thread'``, ``'process'`` or a :class:`concurrent.futures.Executor`)
+    runs a plain ``fn`` there instead; both delegate to
+    :func:`mimo.lib.parallel.parallel_map`, whose results keep the input order
+    unless ``ordered=False``. The stage is called ``name``, by default after
+    ``fn``. An exception from ``fn`` fails the run.
+    """
+    _check_callable("map", fn)
+    label = fn_name(fn, "map")
+    if (workers is not None and workers != 1) or executor is not None:
+        from mimo.lib.parallel import parallel_map
+
+        inner = parallel_map(
+            fn, workers=workers, executor=executor, ordered=ordered, name=label, in_port="inp", out_port="out"
+        )
+        return named(_map_in_parallel(inner=inner), name, label)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
+        raise ValueError(f"map {label!r}: workers must be an int >= 1, not {workers!r}")
+    return named(_map(fn=fn), name, label)
+
+
+# -- filter ----------------------------------------------------------------------
+
+
+@stream(name="filter")
+async def _filter(inp: In[Any], out: Out[Any], *, predicate: Callable[[Any], Any] = bool) -> None:
+    async for item in inp:
+        keep = predicate(item)
+        if inspect.isawaitable(keep):
+            keep = await keep
+        if keep:
+            await out.push(item)
+
+
+def filter(
+    predicate: Callable[[T], object] | Callable[[T], Awaitable[object]], *, name: str | None = None
+) -> StageStream[T, T]:
+    """A stage that passes on, in order, the items for which ``predicate(item)`` is true.
+
+    ``predicate`` may be plain or ``async``; its result is taken for its
+    truth value. The other items are dropped. The stage is called ``name``,
+    by default after ``predicate``.
+    """
+    _check_callable("filter", predicate)
+    return named(_filter(predicate=predicate), name, fn_name(predicate, "filter"))
+
+
+# -- flat_map --------------------------------------------------------------------
+
+
+@stream(name="flat_map")
+async def _flat_map(inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any] = _identity) -> None:
+    async for item in inp:
+        results = fn(item)
+        if inspect.isawaitable(results):
+            results = await results
+        if isinstance(results, AsyncIterable):
+            iterator = aiter(results)
+            try:
+                async for result in iterator:
+                    await out.push(result)
+            finally:
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+        else:
+            for result in results:
+                await out.push(result)
+
+
+@overload
+def flat_map(fn: Callable[[A], AsyncIterable[B]], *, name: str | None = None) -> StageStream[A, B]: ...
+@overload
+def flat_map(fn: Callable[[A], Awaitable[Iterable[B]]], *, name: str | None = None) -> StageStream[A, B]: ...
+@overload
+def flat_map(fn: Callable[[A], Iterable[B]], *, name: str | None = None) -> StageStream[A, B]: ...
+def flat_map(fn: Callable[[A], Any], *, name: str | None = None) -> StageStream[A, Any]:
+    """A stage that pushes every item of ``fn(item)``, for every item, in order.
+
+    ``fn`` returns an iterable (``lambda line: line.split()``), an async
+    iterable (an ``async def`` with ``yield``), or is an ``async def``
+    returning an iterable. Each result is pushed as soon as it is produced,
+    with back-pressure, so a large expansion never piles up in memory. The
+    stage is called ``name``, by default after ``fn``.
+    """
+    _check_callable("flat_map", fn)
+    return named(_flat_map(fn=fn), name, fn_name(fn, "flat_map"))
+
+
+# -- batch / unbatch -------------------------------------------------------------
+
+
+@stream(name="batch")
+async def _batch(inp: In[Any], out: Out[list[Any]], *, size: int = 1, timeout: float | None = None) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            chunk = await inp.pop_many(size)
+        except EndOfStream:
+            return
+        deadline = None if timeout is None else loop.time() + timeout
+        while len(chunk) < size:
+            try:
+                if deadline is None:
+                    chunk.extend(await inp.pop_many(size - len(chunk)))
+                else:
+                    # A pop cancelled by the deadline takes no item.
+                    async with asyncio.timeout_at(deadline):
+                        chunk.extend(await inp.pop_many(size - len(chunk)))
+            except (EndOfStream, TimeoutError):
+                break
+        await out.push(chunk)
+
+
+def batch(size: int, *, timeout: float | None = None, name: str | None = None) -> StageStream[T, list[T]]:
+    """A stage that groups items into lists of ``size`` items, in order.
+
+    The last list may be shorter. With ``timeout`` (seconds), a list is also
+    pushed, short, once ``timeout`` has passed since its first item arrived,
+    so a slow trickle of items still moves on. No item is ever lost or
+    reordered. Lists are new objects: a consumer may keep or change them.
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"batch size must be an int >= 1, not {size!r}")
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"batch timeout must be a number of seconds > 0 or None, not {timeout!r}")
+    return named(_batch(size=size, timeout=timeout), name, "batch")
+
+
+@stream(name="unbatch")
+async def _unbatch(inp: In[Iterable[Any]], out: Out[Any]) -> None:
+    async for items in inp:
+        for item in items:
+            await out.push(item)
+
+
+def unbatch(*, name: str | None = None) -> StageStream[Iterable[T], T]:
+    """A stage that pushes, in order, every item of every iterable it receives.
+
+    The inverse of :func:`batch`: lists in, their items out. An empty
+    iterable pushes nothing. With pyright, give the item type where it cannot
+    be inferred: ``stage: StageStream[list[int], int] = unbatch()``.
+    """
+    return named(_unbatch(), name, "unbatch")
+
+
+# -- rate_limit ------------------------------------------------------------------
+
+
+@stream(name="rate_limit")
+async def _rate_limit(inp: In[Any], out: Out[Any], *, per_second: float = 1.0, burst: int = 1) -> None:
+    loop = asyncio.get_running_loop()
+    tokens = float(burst)
+    last = loop.time()
+    async for item in inp:
+        now = loop.time()
+        tokens = builtins.min(float(burst), tokens + (now - last) * per_second)
+        last = now
+        if tokens < 1.0:
+            await asyncio.sleep((1.0 - tokens) / per_second)
+            now = loop.time()
+            tokens += (now - last) * per_second
+            last = now
+        tokens -= 1.0
+        await out.push(item)
+
+
+def rate_limit(per_second: float, *, burst: int = 1, name: str | None = None) -> StageStream[T, T]:
+    """A stage that passes items on unchanged, at most ``per_second`` items a second.
+
+    A token bucket: up to ``burst`` items may pass at once after a quiet
+    spell, and over any longer stretch the rate never exceeds
+    ``per_second``. Items wait (in order) rather than being dropped, and the
+    wait holds back the producer through back-pressure. The wait is a sleep,
+    so the stage is never mistaken for a deadlocked one.
+    """
+    if isinstance(per_second, bool) or not isinstance(per_second, int | float) or not per_second > 0:
+        raise ValueError(f"rate_limit per_second must be a number > 0, not {per_second!r}")
+    if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+        raise ValueError(f"rate_limit burst must be an int >= 1, not {burst!r}")
+    return named(_rate_limit(per_second=float(per_second), burst=burst), name, "rate_limit")
