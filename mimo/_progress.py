@@ -145,7 +145,8 @@ class Progress:
     def _rate(self, s: StreamReport, elapsed: float, final: bool) -> float:
         """Items per second: since the last look, or over the whole run at the end."""
         now = time.perf_counter()
-        n = s.total_out if s.items_out else s.total_in
+        # A stream's pace is what it takes in; a source's, what it gives out.
+        n = s.total_in if s.items_in else s.total_out
         if final:
             return n / elapsed if elapsed > 0 else 0.0
         prev_t, prev_n = self._last.get(s.name, (now - elapsed, 0))
