@@ -161,7 +161,7 @@ class Outbox(Channel[Any]):
 
     async def drained(self) -> None:
         """Wait until every link has its end marker and every batch is answered."""
-        if not self._closing:
+        if not (self._closing or self._gone or self._error is not None):
             raise RuntimeError("drained() before the output was closed")
         if not self._is_drained():
             if self._drained is None:

@@ -1,0 +1,395 @@
+"""The runtime's promises, checked in one process and on Ray alike.
+
+Tests taking the ``executor`` fixture run twice: in the event loop (always)
+and on Ray (only with ``-m ray``, inside a network namespace that has nothing
+but loopback; see ``.ci/run``):
+
+    unshare -n sh -c 'ip link set lo up && RAY_USAGE_STATS_ENABLED=0 \\
+        python -m pytest -m ray tests/test_ray.py'
+
+Ray starts once per session. Stream code runs in other processes on Ray, so
+these tests collect results in ``stream.state`` (which comes back to the
+driver) and mark ``finally`` blocks with files, never in closures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mimo import Stream, Workflow
+from mimo.executors import RayExecutor
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[RayExecutor]:
+    """One local Ray for the whole session, started and stopped by RayExecutor itself."""
+    interfaces = sorted(name for _, name in socket.if_nameindex())
+    if interfaces != ["lo"]:
+        pytest.fail(
+            "Ray tests must run in a network namespace with only loopback (Ray probes outside "
+            f"addresses at start-up), but this one has {interfaces}. Run them as: unshare -n sh -c "
+            "'ip link set lo up && RAY_USAGE_STATS_ENABLED=0 python -m pytest -m ray tests/test_ray.py'"
+        )
+    import ray
+
+    assert not ray.is_initialized()
+    ex = RayExecutor(init_options={"num_cpus": 2, "object_store_memory": 200 << 20, "resources": {"mimo_test": 4}})
+    with ex:
+        temp = ex._temp_dir
+        assert ray.is_initialized() and temp is not None and os.listdir(temp)
+        yield ex
+    assert not ray.is_initialized()
+    assert not os.path.exists(temp)
+
+
+@pytest.fixture(params=["local", pytest.param("ray", marks=pytest.mark.ray)])
+def executor(request: pytest.FixtureRequest) -> RayExecutor | None:
+    """None for a run in the event loop, or a RayExecutor on the session's Ray."""
+    if request.param == "local":
+        return None
+    return request.getfixturevalue("ray_session")  # type: ignore[no-any-return]
+
+
+def ray_with(**kwargs: Any) -> RayExecutor:
+    """Another executor on the session's Ray, with other settings."""
+    return RayExecutor(**kwargs)
+
+
+def leftover_actors() -> list[str]:
+    import ray
+
+    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)]
+    return [n for n in names if n.startswith("mimo-")]
+
+
+def assert_no_actor_left(executor: RayExecutor | None) -> None:
+    if executor is None:
+        return
+    deadline = time.monotonic() + 10
+    while leftover_actors() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert leftover_actors() == []
+
+
+# -- streams used below: module level, so that Ray can ship them -------------
+
+
+def numbers(n: int, name: str = "numbers", port: str = "out") -> Stream:
+    async def fn(ins: Any, outs: Any, state: Any) -> None:
+        for i in range(state["n"]):
+            await outs[port].push(i)
+
+    return Stream(outs=[port], fn=fn, name=name, state={"n": n})
+
+
+def collector(name: str = "sink", port: str = "inp") -> Stream:
+    async def fn(ins: Any, outs: Any, state: Any) -> None:
+        async for item in ins[port]:
+            state.append(item)
+
+    return Stream(ins=[port], fn=fn, name=name, state=[])
+
+
+async def double(ins: Any, outs: Any, state: Any) -> None:
+    async for x in ins.inp:
+        await outs.out.push(2 * x)
+
+
+async def endless(ins: Any, outs: Any, state: Any) -> None:
+    i = 0
+    Path(state["mark"] + ".started").write_text("source started")
+    try:
+        while True:
+            await outs.out.push(i)
+            i += 1
+    finally:
+        Path(state["mark"]).write_text("source finally ran")
+
+
+async def drain_marked(ins: Any, outs: Any, state: Any) -> None:
+    try:
+        async for _ in ins.inp:
+            await asyncio.sleep(0)
+    finally:
+        Path(state["mark"]).write_text("sink finally ran")
+
+
+def run(wf: Workflow, executor: RayExecutor | None, **kwargs: Any) -> Any:
+    return wf.run(executor=executor, **kwargs)
+
+
+# -- semantics ---------------------------------------------------------------
+
+
+def test_a_chain_delivers_every_item_in_order(executor):
+    wf = Workflow(capacity=4)
+    sink = collector()
+    wf.add_stream(numbers(500)).pipe(Stream(["inp"], ["out"], fn=double, name="double")).pipe(sink)
+    report = run(wf, executor)
+    assert sink.state == [2 * i for i in range(500)]
+    assert report["double"].items_in == {"inp": 500} and report["double"].items_out == {"out": 500}
+    assert_no_actor_left(executor)
+
+
+def test_the_report_has_the_same_figures_as_a_local_run(executor):
+    def build() -> Workflow:
+        wf = Workflow(capacity=3)
+        a = wf.add_stream(numbers(40, name="a"))
+        b = wf.add_stream(numbers(7, name="b"))
+        m = wf.add_stream(Stream(["inp"], ["out"], fn=double, name="double", workers=2))
+        a.pipe(m)
+        b.pipe(m)
+        m.pipe(collector())
+        return wf
+
+    def figures(report: Any) -> dict[str, Any]:
+        return {s.name: (s.items_in, s.items_out, s.workers, s.done, s.buffered) for s in report}
+
+    assert figures(run(build(), executor)) == figures(build().run())
+
+
+def test_fan_in_ends_after_every_producer_has_ended(executor):
+    wf = Workflow(capacity=2)
+    sink = wf.add_stream(collector())
+    wf.add_stream(numbers(30, name="a")).pipe(sink)
+    wf.add_stream(numbers(50, name="b")).pipe(sink)
+    run(wf, executor)
+    assert sorted(sink.stream.state) == sorted(list(range(30)) + list(range(50)))
+
+
+def test_fan_out_gives_every_consumer_every_item_in_order(executor):
+    wf = Workflow(capacity=2)
+    src = wf.add_stream(numbers(200))
+    left, right = collector("left"), collector("right")
+    src.pipe(left)
+    src.pipe(right)
+    report = run(wf, executor)
+    assert left.state == list(range(200)) and right.state == list(range(200))
+    assert report["numbers"].items_out == {"out": 200}
+
+
+def test_end_of_stream_ends_a_pop_loop_cleanly(executor):
+    async def pop_loop(ins: Any, outs: Any, state: Any) -> None:
+        while True:
+            state.append(await ins.inp.pop())
+
+    wf = Workflow()
+    sink = Stream(ins=["inp"], fn=pop_loop, name="popper", state=[])
+    wf.add_stream(numbers(20)).pipe(sink)
+    run(wf, executor)
+    assert sink.state == list(range(20))
+
+
+def test_a_consumer_that_stops_early_stops_an_endless_producer_quietly(executor, tmp_path):
+    async def take_five(ins: Any, outs: Any, state: Any) -> None:
+        for _ in range(5):
+            state.append(await ins.inp.pop())
+
+    wf = Workflow(capacity=2)
+    sink = Stream(ins=["inp"], fn=take_five, name="five", state=[])
+    src = Stream(outs=["out"], fn=endless, name="endless", state={"mark": str(tmp_path / "src")})
+    wf.add_stream(src).pipe(sink)
+    report = run(wf, executor)
+    assert sink.state == [0, 1, 2, 3, 4]
+    assert report["five"].items_in == {"inp": 5}
+    assert (tmp_path / "src").exists()
+    assert_no_actor_left(executor)
+
+
+def test_fed_items_reach_their_input(executor):
+    wf = Workflow()
+    step = wf.add_stream(Stream(["inp"], ["out"], fn=double, name="double"))
+    sink = collector()
+    step.pipe(sink)
+    for i in range(5):
+        step.push(i)
+    run(wf, executor)
+    assert sink.state == [0, 2, 4, 6, 8]
+
+
+def test_workers_share_the_input_and_every_item_is_handled_once(executor):
+    wf = Workflow(capacity=2)
+    sink = collector()
+    wf.add_stream(numbers(300)).pipe(Stream(["inp"], ["out"], fn=double, name="double", workers=3)).pipe(sink)
+    report = run(wf, executor)
+    assert sorted(sink.state) == [2 * i for i in range(300)]
+    assert report["double"].workers == 3
+    assert report["double"].items_in == {"inp": 300}
+    assert_no_actor_left(executor)
+
+
+# -- back-pressure -----------------------------------------------------------
+
+
+async def timed_source(ins: Any, outs: Any, state: Any) -> None:
+    for i in range(state["n"]):
+        await outs.out.push(i)
+        state["pushed"].append(time.monotonic())
+
+
+async def slow_timed_sink(ins: Any, outs: Any, state: Any) -> None:
+    async for _ in ins.inp:
+        state.append(time.monotonic())
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("setting", ["local", pytest.param("ray", marks=pytest.mark.ray)])
+def test_a_producer_stays_within_the_bound_ahead_of_a_slow_consumer(setting, request):
+    capacity, batch = 2, 3
+    if setting == "ray":
+        request.getfixturevalue("ray_session")
+        executor: RayExecutor | None = ray_with(batch_size=batch, linger_s=0.001)
+        # Per consumer: the batch being filled, `capacity` batches in flight, its own queue.
+        bound = (capacity + 1) * batch + capacity
+    else:
+        executor = None
+        bound = capacity
+    src = Stream(outs=["out"], fn=timed_source, name="src", state={"n": 60, "pushed": []})
+    sink = Stream(ins=["inp"], fn=slow_timed_sink, name="sink", state=[])
+    wf = Workflow(capacity=capacity)
+    wf.add_stream(src).pipe(sink)
+    report = run(wf, executor)
+    pushed, popped = src.state["pushed"], sink.state
+    assert len(pushed) == len(popped) == 60
+    # When a push completes, how many items were ahead of the consumer? (+1: the one in its hands)
+    lead = max(i + 1 - sum(1 for t in popped if t <= done) for i, done in enumerate(pushed))
+    assert lead <= bound + 1
+    assert lead >= capacity  # the producer did run ahead: the bound is what held it
+    assert report["src"].blocked_s > 0.1
+
+
+# -- failure and cancellation -------------------------------------------------
+
+
+async def fail_at_ten(ins: Any, outs: Any, state: Any) -> None:
+    async for x in ins.inp:
+        if x == 10:
+            raise ValueError(f"cannot take {x}")
+        await outs.out.push(x)
+
+
+def test_a_failing_stream_fails_the_run_with_its_own_exception_and_name(executor, tmp_path):
+    wf = Workflow(capacity=2)
+    src = Stream(outs=["out"], fn=endless, name="endless", state={"mark": str(tmp_path / "src")})
+    sink = Stream(ins=["inp"], fn=drain_marked, name="sink", state={"mark": str(tmp_path / "sink")})
+    wf.add_stream(src).pipe(Stream(["inp"], ["out"], fn=fail_at_ten, name="checker")).pipe(sink)
+    with pytest.raises(ValueError, match="cannot take 10") as info:
+        run(wf, executor)
+    assert type(info.value) is ValueError
+    assert info.value.mimo_stream == "checker"  # type: ignore[attr-defined]
+    assert "in mimo stream 'checker'" in info.value.__notes__
+    # Every other stream was cancelled, and its finally block ran.
+    assert (tmp_path / "src").exists() and (tmp_path / "sink").exists()
+    assert_no_actor_left(executor)
+
+
+def test_outside_cancellation_tears_the_graph_down(executor, tmp_path):
+    wf = Workflow(capacity=2)
+    src = Stream(outs=["out"], fn=endless, name="endless", state={"mark": str(tmp_path / "src")})
+    sink = Stream(ins=["inp"], fn=drain_marked, name="sink", state={"mark": str(tmp_path / "sink")})
+    wf.add_stream(src).pipe(sink)
+
+    async def main() -> None:
+        task = asyncio.ensure_future(wf.run_async(executor=executor))
+        # Wait until items flow, then cancel from outside.
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "src.started").exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert (tmp_path / "src").exists() and (tmp_path / "sink").exists()
+    assert_no_actor_left(executor)
+
+
+@pytest.mark.ray
+def test_a_stream_whose_process_dies_fails_the_run_naming_it(ray_session):
+    async def die(ins: Any, outs: Any, state: Any) -> None:
+        async for x in ins.inp:
+            if x == 3:
+                os._exit(1)
+
+    wf = Workflow()
+    wf.add_stream(numbers(10)).pipe(Stream(ins=["inp"], fn=die, name="fragile"))
+    with pytest.raises(Exception) as info:
+        wf.run(executor=ray_session)
+    assert info.value.mimo_stream == "fragile"  # type: ignore[attr-defined]
+    assert_no_actor_left(ray_session)
+
+
+# -- Ray only: options and the connection --------------------------------------
+
+
+async def report_resources(ins: Any, outs: Any, state: Any) -> None:
+    import ray
+
+    state.update(ray.get_runtime_context().get_assigned_resources())
+
+
+@pytest.mark.ray
+def test_per_stream_actor_options_reserve_resources(ray_session):
+    wf = Workflow()
+    heavy = Stream(fn=report_resources, name="heavy", state={})
+    light = Stream(fn=report_resources, name="light", state={})
+    wf.add_stream(heavy)
+    wf.add_stream(light)
+    ex = ray_with(options={"heavy": {"num_cpus": 1, "resources": {"mimo_test": 2}}})
+    wf.run(executor=ex)
+    assert heavy.state == {"CPU": 1.0, "mimo_test": 2.0}
+    assert light.state == {}
+
+
+@pytest.mark.ray
+def test_options_for_an_unknown_stream_are_refused_before_anything_runs(ray_session):
+    from mimo import WorkflowError
+
+    wf = Workflow()
+    wf.add_stream(numbers(3)).pipe(collector())
+    with pytest.raises(WorkflowError, match="did you mean 'numbers'"):
+        wf.run(executor=ray_with(options={"numbrs": {"num_cpus": 1}}))
+
+
+def test_options_mimo_sets_itself_are_refused():
+    with pytest.raises(ValueError, match="max_restarts"):
+        RayExecutor(options={"a": {"max_restarts": 3}})
+
+
+@pytest.mark.ray
+def test_a_live_snapshot_reports_the_run_so_far(ray_session):
+    snapshots: list[Any] = []
+
+    async def slow(ins: Any, outs: Any, state: Any) -> None:
+        async for _ in ins.inp:
+            await asyncio.sleep(0.01)
+
+    wf = Workflow(capacity=2)
+    wf.add_stream(numbers(100)).pipe(Stream(ins=["inp"], fn=slow, name="slow"))
+
+    async def main() -> Any:
+        def on_start(snapshot: Any) -> None:
+            async def watch() -> None:
+                while True:
+                    await asyncio.sleep(0.3)
+                    snapshots.append(snapshot())
+
+            asyncio.ensure_future(watch())
+
+        return await ray_session.run_async(wf.graph, on_start=on_start)
+
+    report = asyncio.run(main())
+    assert report["slow"].items_in == {"inp": 100}
+    seen = [s["slow"].items_in["inp"] for s in snapshots]
+    assert any(0 < n < 100 for n in seen)
