@@ -379,15 +379,21 @@ def test_a_live_snapshot_reports_the_run_so_far(ray_session):
     wf.add_stream(numbers(100)).pipe(Stream(ins=["inp"], fn=slow, name="slow"))
 
     async def main() -> Any:
+        watchers = []
+
         def on_start(snapshot: Any) -> None:
             async def watch() -> None:
                 while True:
                     await asyncio.sleep(0.3)
                     snapshots.append(snapshot())
 
-            asyncio.ensure_future(watch())
+            watchers.append(asyncio.ensure_future(watch()))
 
-        return await ray_session.run_async(wf.graph, on_start=on_start)
+        try:
+            return await ray_session.run_async(wf.graph, on_start=on_start)
+        finally:
+            for w in watchers:
+                w.cancel()
 
     report = asyncio.run(main())
     assert report["slow"].items_in == {"inp": 100}
