@@ -41,8 +41,8 @@ def test_results_leave_in_input_order_although_they_finish_out_of_order():
         await asyncio.sleep(0.05 if x % 3 == 0 else 0.001)
         return x
 
-    out = run_stream(parallel_map(slow_first, workers=4), {"x": range(20)})
-    assert out == {"y": list(range(20))}
+    out = run_stream(parallel_map(slow_first, workers=4), {"inp": range(20)})
+    assert out == {"out": list(range(20))}
 
 
 def test_unordered_results_leave_as_they_finish():
@@ -50,9 +50,9 @@ def test_unordered_results_leave_as_they_finish():
         await asyncio.sleep(0.2 if x == 0 else 0.001)
         return x
 
-    out = run_stream(parallel_map(one_slow, workers=4, ordered=False), {"x": range(6)})
-    assert sorted(out["y"]) == list(range(6))
-    assert out["y"][-1] == 0
+    out = run_stream(parallel_map(one_slow, workers=4, ordered=False), {"inp": range(6)})
+    assert sorted(out["out"]) == list(range(6))
+    assert out["out"][-1] == 0
 
 
 @pytest.mark.parametrize("ordered", [True, False])
@@ -68,8 +68,8 @@ def test_at_most_workers_items_are_in_flight_and_the_window_is_used(ordered):
         running -= 1
         return x
 
-    out = run_stream(parallel_map(work, workers=3, ordered=ordered), {"x": range(30)})
-    assert sorted(out["y"]) == list(range(30))
+    out = run_stream(parallel_map(work, workers=3, ordered=ordered), {"inp": range(30)})
+    assert sorted(out["out"]) == list(range(30))
     assert peak == 3
 
 
@@ -83,8 +83,8 @@ def test_a_plain_function_runs_in_threads_by_default():
         time.sleep(0.002)
         return x + 1
 
-    out = run_stream(parallel_map(work, workers=2), {"x": range(10)})
-    assert out == {"y": list(range(1, 11))}
+    out = run_stream(parallel_map(work, workers=2), {"inp": range(10)})
+    assert out == {"out": list(range(1, 11))}
     assert threading.main_thread().name not in threads
     assert 1 <= len(threads) <= 2
 
@@ -104,23 +104,23 @@ def test_a_thread_pool_runs_at_most_workers_at_once():
             running -= 1
         return x
 
-    out = run_stream(parallel_map(work, workers=2, executor="thread"), {"x": range(12)})
-    assert out == {"y": list(range(12))}
+    out = run_stream(parallel_map(work, workers=2, executor="thread"), {"inp": range(12)})
+    assert out == {"out": list(range(12))}
     assert peak == 2
 
 
 @pytest.mark.timeout(30)
 def test_a_process_pool_runs_the_function_in_other_processes_and_ends_with_the_stream():
-    out = run_stream(parallel_map(pid_of, workers=2, executor="process"), {"x": range(8)}, timeout=20)
-    assert len(out["y"]) == 8
-    assert os.getpid() not in out["y"]
+    out = run_stream(parallel_map(pid_of, workers=2, executor="process"), {"inp": range(8)}, timeout=20)
+    assert len(out["out"]) == 8
+    assert os.getpid() not in out["out"]
     assert multiprocessing.active_children() == []
 
 
 @pytest.mark.timeout(30)
 def test_a_process_pool_keeps_input_order():
-    out = run_stream(parallel_map(square, workers=2, executor="process"), {"x": range(50)}, timeout=20)
-    assert out == {"y": [x * x for x in range(50)]}
+    out = run_stream(parallel_map(square, workers=2, executor="process"), {"inp": range(50)}, timeout=20)
+    assert out == {"out": [x * x for x in range(50)]}
 
 
 @pytest.mark.parametrize("executor", [None, "thread", "process"])
@@ -128,7 +128,7 @@ def test_a_process_pool_keeps_input_order():
 def test_an_error_in_the_function_fails_the_stream_with_that_exception(executor):
     stream = parallel_map(fail_on_three, workers=2, executor=executor, name="checker")
     with pytest.raises(ValueError, match="bad item 3") as info:
-        run_stream(stream, {"x": range(10)}, timeout=20)
+        run_stream(stream, {"inp": range(10)}, timeout=20)
     assert info.value.mimo_stream == "checker"  # type: ignore[attr-defined]
     assert multiprocessing.active_children() == []
 
@@ -140,13 +140,13 @@ def test_an_error_in_an_async_function_fails_the_stream():
         return x
 
     with pytest.raises(KeyError):
-        run_stream(parallel_map(boom, workers=2), {"x": range(5)})
+        run_stream(parallel_map(boom, workers=2), {"inp": range(5)})
 
 
 def test_a_given_executor_is_used_and_left_running():
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        out = run_stream(parallel_map(square, workers=2, executor=pool), {"x": range(5)})
-        assert out == {"y": [0, 1, 4, 9, 16]}
+        out = run_stream(parallel_map(square, workers=2, executor=pool), {"inp": range(5)})
+        assert out == {"out": [0, 1, 4, 9, 16]}
         assert pool.submit(square, 7).result() == 49
 
 

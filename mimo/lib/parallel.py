@@ -36,8 +36,8 @@ def parallel_map(
     executor: ExecutorSpec = None,
     ordered: bool = True,
     name: str | None = None,
-    in_port: str = "x",
-    out_port: str = "y",
+    in_port: str = "inp",
+    out_port: str = "out",
     in_type: Any = object,
     out_type: Any = object,
 ) -> Stream:
@@ -62,7 +62,7 @@ def parallel_map(
     With ``ordered=True`` results leave in input order (a slow item holds back
     the ones after it); with ``ordered=False`` as they finish. An exception
     raised by ``fn`` (or a broken pool) fails the stream with that exception.
-    The ports are ``in_port`` (``'x'``) and ``out_port`` (``'y'``); the stream
+    The ports are ``in_port`` (``"inp"``) and ``out_port`` (``"out"``); the stream
     is called ``name``, by default ``fn``'s name.
     """
     if not callable(fn):
