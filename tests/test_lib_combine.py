@@ -1,0 +1,185 @@
+"""mimo.lib.combine: merge, zip, broadcast, round-robin balance, split by predicate."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from mimo import In, WorkflowError, lib, stream
+from mimo.dsl import PortStream
+from mimo.testing import run_stream, run_workflow
+
+# -- merge -----------------------------------------------------------------------
+
+
+def test_merge_pushes_every_item_of_every_input_keeping_each_inputs_order() -> None:
+    out = run_stream(lib.merge(3), {"in0": [1, 2, 3], "in1": ["a", "b"], "in2": []})
+    assert sorted(map(str, out["out"])) == ["1", "2", "3", "a", "b"]
+    assert [x for x in out["out"] if isinstance(x, int)] == [1, 2, 3]
+    assert [x for x in out["out"] if isinstance(x, str)] == ["a", "b"]
+
+
+@pytest.mark.timeout(10)
+def test_merge_does_not_let_an_idle_input_hold_back_the_others() -> None:
+    released = asyncio.Event()
+    seen: list[Any] = []
+
+    async def late() -> AsyncIterator[str]:
+        await released.wait()
+        yield "late"
+
+    async def see(x: Any) -> None:
+        seen.append(x)
+        if len(seen) == 3:
+            released.set()  # only once the busy input got through
+
+    m = lib.merge(["busy", "idle"])
+    lib.from_iterable([1, 2, 3]).out["out"] >> m.in_["busy"]
+    lib.from_async_iterable(late()).out["out"] >> m.in_["idle"]
+    run_workflow(m.out["out"] >> lib.for_each(see).in_["inp"], timeout=5)
+    assert seen == [1, 2, 3, "late"]
+
+
+def test_merge_with_one_input_forwards_it() -> None:
+    assert run_stream(lib.merge(1), {"in0": [1, 2]}) == {"out": [1, 2]}
+
+
+def test_merge_ends_quietly_when_nobody_reads_its_output() -> None:
+    got: list[tuple[Any, ...]] = []
+    m = lib.merge()
+    lib.range(10_000).out["out"] >> m.in_["in0"]
+    lib.range(10_000).out["out"] >> m.in_["in1"]
+    z = lib.zip()
+    m.out["out"] >> z.in_["in0"]
+    lib.from_iterable("ab").out["out"] >> z.in_["in1"]
+    run_workflow(z.out["out"] >> lib.collect(got).in_["inp"], timeout=5)
+    assert [b for _, b in got] == ["a", "b"]
+
+
+# -- zip -------------------------------------------------------------------------
+
+
+def test_zip_pairs_the_nth_items_and_ends_with_the_shortest_input() -> None:
+    out = run_stream(lib.zip(["n", "s"]), {"n": [1, 2, 3], "s": "ab"})
+    assert out == {"out": [(1, "a"), (2, "b")]}
+
+
+def test_zip_of_three_inputs_gives_triples_in_input_order() -> None:
+    out = run_stream(lib.zip(3), {"in2": "xyz", "in0": [0, 1], "in1": [True, False]})
+    assert out == {"out": [(0, True, "x"), (1, False, "y")]}
+
+
+def test_zip_output_is_typed_tuple_so_a_mismatched_join_fails_when_built() -> None:
+    @stream
+    async def ints(inp: In[int]) -> None:
+        async for _ in inp:
+            pass
+
+    with pytest.raises(WorkflowError, match="tuple"):
+        lib.zip().out["out"] >> ints.in_["inp"]
+
+
+# -- broadcast -------------------------------------------------------------------
+
+
+def test_broadcast_sends_every_item_to_every_output() -> None:
+    out = run_stream(lib.broadcast(["left", "right"]), {"inp": [1, 2, 3]})
+    assert out == {"left": [1, 2, 3], "right": [1, 2, 3]}
+
+
+def test_broadcast_goes_on_for_the_consumers_that_remain() -> None:
+    first: list[tuple[int, str]] = []
+    everything: list[int] = []
+    b = lib.broadcast()
+    lib.range(50).out["out"] >> b.in_["inp"]
+    z = lib.zip()
+    b.out["out0"] >> z.in_["in0"]  # this consumer stops after two items
+    lib.from_iterable("ab").out["out"] >> z.in_["in1"]
+    z.out["out"] >> lib.collect(first).in_["inp"]
+    flow = b.out["out1"] >> lib.collect(everything).in_["inp"]
+    run_workflow(flow, timeout=5)
+    assert first == [(0, "a"), (1, "b")]
+    assert everything == list(range(50))
+
+
+# -- balance ---------------------------------------------------------------------
+
+
+def test_balance_deals_items_round_robin() -> None:
+    out = run_stream(lib.balance(3), {"inp": range(8)})
+    assert out == {"out0": [0, 3, 6], "out1": [1, 4, 7], "out2": [2, 5]}
+
+
+def test_balance_spreads_work_over_copies_of_a_stage() -> None:
+    got: list[int] = []
+    bal = lib.balance(2)
+    m = lib.merge(2)
+    lib.range(20).out["out"] >> bal.in_["inp"]
+    for i in range(2):
+        worker = lib.map(lambda x: x + 1, name=f"worker{i}")
+        bal.out[f"out{i}"] >> worker.in_["inp"]
+        worker.out["out"] >> m.in_[f"in{i}"]
+    flow = m.out["out"] >> lib.collect(got).in_["inp"]
+    report = run_workflow(flow)
+    assert sorted(got) == list(range(1, 21))
+    assert report["worker0"].items_in == {"inp": 10}
+    assert report["worker1"].items_in == {"inp": 10}
+
+
+# -- split -----------------------------------------------------------------------
+
+
+def test_split_sends_items_to_matched_or_unmatched_in_order() -> None:
+    out = run_stream(lib.split(lambda x: x % 2 == 0), {"inp": range(7)})
+    assert out == {"matched": [0, 2, 4, 6], "unmatched": [1, 3, 5]}
+
+
+def test_split_takes_an_async_predicate_and_is_named_after_it() -> None:
+    async def is_upper(s: str) -> bool:
+        return s.isupper()
+
+    s = lib.split(is_upper)
+    assert s.name == "is_upper"
+    assert run_stream(s, {"inp": "aBcD"}) == {"matched": ["B", "D"], "unmatched": ["a", "c"]}
+
+
+def test_split_with_one_output_unjoined_discards_those_items() -> None:
+    got: list[int] = []
+    s = lib.split(lambda x: x > 2)
+    flow = lib.range(5).out["out"] >> s.in_["inp"]
+    s.out["matched"] >> lib.collect(got).in_["inp"]
+    run_workflow(flow)
+    assert got == [3, 4]
+
+
+# -- what all combiners share ----------------------------------------------------
+
+
+def test_port_counts_and_names_are_checked_when_made() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        lib.merge(0)
+    with pytest.raises(ValueError, match="at least one"):
+        lib.broadcast([])
+    with pytest.raises(TypeError, match="not a valid Python identifier"):
+        lib.zip(["a", "not valid"])
+    with pytest.raises(TypeError, match="declared twice"):
+        lib.balance(["a", "a"])
+    with pytest.raises(TypeError, match="predicate"):
+        lib.split(42)  # type: ignore[arg-type]
+
+
+def test_combiners_are_port_streams_with_their_ports() -> None:
+    for s in (lib.merge(), lib.zip(), lib.broadcast(), lib.balance(), lib.split(bool)):
+        assert isinstance(s, PortStream)
+    assert lib.merge(["a", "b"]).ins == ("a", "b") and lib.merge().outs == ("out",)
+    assert lib.broadcast(3).outs == ("out0", "out1", "out2") and lib.broadcast().ins == ("inp",)
+    assert lib.split(bool).outs == ("matched", "unmatched")
+
+
+def test_a_combiner_pipes_with_bar_where_it_has_one_port_on_that_side() -> None:
+    got: list[int] = []
+    (lib.range(4) | lib.broadcast(1) | lib.collect(got)).run()
+    assert got == [0, 1, 2, 3]
