@@ -137,7 +137,7 @@ class Summary:
             *(f"  {length:>7,} chars  {path}  {start}" for length, path, start in s.longest),
             f"comments: {c.comments:,} with {c.words:,} words; most common: "
             + ", ".join(f"{w} {k:,}" for w, k in c.most_common),
-            "could not tokenize:",
+            "could not tokenize:" + ("" if self.failures else " none"),
             *(f"  {path}: {why}" for path, why in self.failures),
         ]
         return "\n".join(lines)
@@ -275,6 +275,11 @@ def build(
     comments.out["result"] >> end.in_["comments"]
     flow = fails.out["result"] >> end.in_["failed"]
     return flow.workflow("stdlib_tokens")
+
+
+def email_only() -> Workflow:
+    """The same graph over the standard library's ``email`` package alone: a run of a second."""
+    return build(STDLIB / "email")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,8 @@ logger = logging.getLogger("mimo")
 BOTTLENECK_MIN_SCORE = 0.1
 #: A join is back-pressured when its producers waited on its full queue this share of the run.
 BACKPRESSURE_MIN_SHARE = 0.1
+#: Below this many seconds, busy or blocked time is timing noise: nothing is named on it.
+MIN_SECONDS = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,13 +143,16 @@ class RunReport:
         That is the stream busiest for the largest share of the run while its
         producers were blocked pushing to it and its consumers were starved
         waiting on it (see :meth:`scores`); None if no stream scores at least
-        ``BOTTLENECK_MIN_SCORE``.
+        ``BOTTLENECK_MIN_SCORE`` or was busy for ``MIN_SECONDS`` (10 ms): a
+        run that short has no bottleneck worth the name.
         """
         scores = self.scores()
         if not scores:
             return None
         best = max(scores, key=lambda n: (scores[n], n))
-        return best if scores[best] >= BOTTLENECK_MIN_SCORE else None
+        if scores[best] < BOTTLENECK_MIN_SCORE or self.streams[best].busy_s < MIN_SECONDS:
+            return None
+        return best
 
     def why_bottleneck(self) -> str:
         """One sentence on the bottleneck's figures ("" if there is none)."""
@@ -176,14 +181,15 @@ class RunReport:
         """The joins whose full queue kept their producers waiting.
 
         A join counts when the producers of its input waited on that queue for
-        at least ``BACKPRESSURE_MIN_SHARE`` of the run.
+        at least ``BACKPRESSURE_MIN_SHARE`` of the run, and ``MIN_SECONDS``.
         """
         found = []
         for lk in self.links:
             dst = self.streams.get(lk.dst)
             if dst is None or self.elapsed_s <= 0:
                 continue
-            if dst.backpressure_s.get(lk.in_, 0.0) / self.elapsed_s >= BACKPRESSURE_MIN_SHARE:
+            waited = dst.backpressure_s.get(lk.in_, 0.0)
+            if waited >= MIN_SECONDS and waited / self.elapsed_s >= BACKPRESSURE_MIN_SHARE:
                 found.append(lk)
         return found
 

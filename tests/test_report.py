@@ -141,3 +141,20 @@ def test_a_busy_stream_between_a_blocked_producer_and_a_starved_consumer_outrank
     scores = report.scores()
     assert report.bottleneck == "mid"
     assert scores["mid"] > scores["out"] > scores["src"]
+
+
+def test_a_run_too_short_to_measure_names_no_bottleneck_and_no_back_pressure():
+    from mimo._report import Link
+
+    # Shares as in a real slow-middle run, but every figure in microseconds.
+    streams = {
+        "src": _stream("src", 0.00005, blocked=0.00095),
+        "mid": _stream("mid", 0.0009, starved=0.0001),
+        "out": _stream("out", 0.0001, starved=0.0009),
+    }
+    streams["mid"] = StreamReport("mid", {}, {}, 0.001, 0.0009, 0.0, 0.0001, backpressure_s={"x": 0.0009})
+    links = (Link("src", "x", "mid", "x"), Link("mid", "y", "out", "y"))
+    report = RunReport(streams, 0.001, 4, links=links)
+    assert report.scores()["mid"] > 0.5
+    assert report.bottleneck is None
+    assert report.backpressured == []
