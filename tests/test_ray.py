@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from mimo import Stream, Workflow
+from mimo import In, Out, Stream, Workflow, lib, stream
 from mimo.executors import RayExecutor
 
 pytestmark = pytest.mark.timeout(120)
@@ -399,3 +399,45 @@ def test_a_live_snapshot_reports_the_run_so_far(ray_session):
     assert report["slow"].items_in == {"inp": 100}
     seen = [s["slow"].items_in["inp"] for s in snapshots]
     assert any(0 < n < 100 for n in seen)
+
+
+# -- the DSL, unchanged ----------------------------------------------------------
+
+
+@stream
+async def shout(text: In[str], loud: Out[str]) -> None:
+    async for t in text:
+        await loud.push(t.upper())
+
+
+@stream
+async def split_even(n: In[int], evens: Out[int], odds: Out[int]) -> None:
+    async for i in n:
+        await (evens if i % 2 == 0 else odds).push(i)
+
+
+@stream
+async def pair(left: In[int], right: In[int], pairs: Out[tuple[int, int]]) -> None:
+    async for a in left:
+        await pairs.push((a, await right.pop()))
+
+
+def test_a_dsl_chain_runs_unchanged(executor):
+    found: list[int] = []
+    chain = lib.from_iterable(["tea", "cake", "scone"]) | shout | lib.map(len) | lib.collect(found)
+    chain.run(executor=executor)
+    assert found == [3, 4, 5]
+
+
+def test_a_dsl_graph_with_named_ports_and_a_thread_pool_map_runs_unchanged(executor):
+    got: list[tuple[int, int]] = []
+    sink = lib.collect(got)
+    splitter, joiner, negate = split_even(), pair(), lib.map(abs, workers=2, executor="thread")
+    lib.range(20).out["out"] >> splitter.in_["n"]
+    splitter.out["evens"] >> joiner.in_["left"]
+    splitter.out["odds"] >> negate.in_["inp"]
+    negate.out["out"] >> joiner.in_["right"]
+    graph = joiner.out["pairs"] >> sink.in_["inp"]
+    report = graph.run(executor=executor)
+    assert got == [(i, i + 1) for i in range(0, 20, 2)]
+    assert report["pair"].items_out == {"pairs": 10}
