@@ -8,6 +8,7 @@ executors consume one.
 from __future__ import annotations
 
 import difflib
+import types
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -227,6 +228,11 @@ def compatible(produced: Any, expected: Any) -> bool:
     """False only when the item types certainly cannot match."""
     if expected is object or expected is Any or produced is Any:
         return True
+    # Unions (int | None, Optional[int]): every produced member must fit some expected member.
+    if _is_union(produced):
+        return all(compatible(p, expected) for p in typing.get_args(produced))
+    if _is_union(expected):
+        return any(compatible(produced, e) for e in typing.get_args(expected))
     a = typing.get_origin(produced) or produced
     b = typing.get_origin(expected) or expected
     if isinstance(a, type) and isinstance(b, type):
@@ -235,6 +241,10 @@ def compatible(produced: Any, expected: Any) -> bool:
         except TypeError:
             return True
     return True
+
+
+def _is_union(t: Any) -> bool:
+    return typing.get_origin(t) in (typing.Union, types.UnionType)
 
 
 def type_name(t: Any) -> str:

@@ -384,3 +384,18 @@ def test_dsl_graph_renders_like_a_workflow() -> None:
     chain = numbers() | inc | keep
     assert chain.to_dot() == chain.workflow().to_dot()
     assert "inc" in chain.to_mermaid()
+
+
+def test_union_item_types_join_by_their_members() -> None:
+    @stream
+    async def maybe(x: In[int | None]) -> None:
+        async for _ in x:
+            pass
+
+    @stream
+    async def maybe_out(out: Out[int | None]) -> None:
+        await out.push(None)
+
+    (numbers(1) | maybe).run()  # int into int | None
+    with pytest.raises(WorkflowError, match=r"produces int \| None, .* expects int"):
+        maybe_out | inc  # type: ignore[operator]

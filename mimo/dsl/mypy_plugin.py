@@ -30,19 +30,33 @@ from collections.abc import Callable
 
 from mypy.erasetype import erase_typevars
 from mypy.errorcodes import ErrorCode
-from mypy.nodes import DictExpr, Expression, ListExpr, MemberExpr, NameExpr, StrExpr, TupleExpr
+from mypy.nodes import (
+    DictExpr,
+    Expression,
+    IndexExpr,
+    ListExpr,
+    MemberExpr,
+    NameExpr,
+    OpExpr,
+    RefExpr,
+    StrExpr,
+    TupleExpr,
+    TypeAlias,
+)
 from mypy.plugin import FunctionContext, MethodContext, Plugin
 from mypy.types import (
     AnyType,
     CallableType,
     Instance,
     LiteralType,
+    NoneType,
     Overloaded,
     ProperType,
     Type,
     TypedDictType,
     TypeOfAny,
     TypeType,
+    UnionType,
     get_proper_type,
 )
 
@@ -174,6 +188,18 @@ def _port_map(ctx: FunctionContext, expr: Expression, kind: str) -> dict[str, Ty
 def _item_type(ctx: FunctionContext, expr: Expression) -> Type:
     if isinstance(expr, NameExpr | MemberExpr) and expr.fullname in _ANY_NAMES:
         return AnyType(TypeOfAny.explicit)
+    if isinstance(expr, NameExpr) and expr.fullname == "builtins.None":
+        return NoneType()
+    if isinstance(expr, RefExpr) and isinstance(expr.node, TypeAlias):
+        return expr.node.target
+    if isinstance(expr, OpExpr) and expr.op == "|":
+        return UnionType.make_union([_item_type(ctx, expr.left), _item_type(ctx, expr.right)])
+    if isinstance(expr, IndexExpr) and isinstance(expr.base, RefExpr):
+        args = expr.index.items if isinstance(expr.index, TupleExpr) else [expr.index]
+        if expr.base.fullname in ("typing.Optional", "typing_extensions.Optional"):
+            return UnionType.make_union([_item_type(ctx, args[0]), NoneType()])
+        if expr.base.fullname in ("typing.Union", "typing_extensions.Union"):
+            return UnionType.make_union([_item_type(ctx, a) for a in args])
     t: ProperType = get_proper_type(ctx.api.get_expression_type(expr))
     if isinstance(t, CallableType) and t.is_type_obj():
         return erase_typevars(t.ret_type)
@@ -184,8 +210,8 @@ def _item_type(ctx: FunctionContext, expr: Expression) -> Type:
     if isinstance(t, AnyType):
         return t
     ctx.api.fail(
-        "Cannot read an item type from this port declaration; use a class, a generic alias such as "
-        "list[int], or a type alias",
+        "Cannot read an item type from this port declaration; use a class, a union of classes "
+        "(int | None) or a generic alias such as list[int]",
         expr,
         code=MIMO_PORT,
     )

@@ -42,3 +42,16 @@ async def both(ins: Any, outs: Any) -> None:
 @stream(ins={"not valid": int})  # E: mypy=mimo-port
 async def invalid(ins: Any, outs: Any) -> None:
     pass
+
+
+@stream(ins={"maybe": int | None})
+async def optional(ins: Any, outs: Any) -> None:
+    pass
+
+
+@stream(outs={"maybe": int | None})
+async def produces_optional(ins: Any, outs: Any) -> None:
+    pass
+
+
+e8 = produces_optional.out["maybe"] >> split.in_["x"]  # E: mypy=operator

@@ -30,6 +30,11 @@ async def sink(ins: Any, outs: Any) -> None:
         pass
 
 
+@stream(ins={"maybe": int | None}, outs={"out": list[int]})
+async def window(ins: Any, outs: Any) -> None:
+    pass
+
+
 @stream
 async def flags(a: In[int], b: In[int], yes: Out[bool], no: Out[bool]) -> None:
     async for v in a:
@@ -47,6 +52,8 @@ split.out["odds"] >> pair.in_["right"]
 graph: Flow = pair.out["pairs"] >> sink.in_["anything"]
 flags.out["yes"] >> pair.in_["left"]  # bool items into an int input
 split.out["odds"] >> flags.in_["b"]
+
+split.out["odds"] >> window.in_["maybe"]  # int items into an int | None input
 
 port = "evens"
 split.out[port] >> pair.in_["left"]
