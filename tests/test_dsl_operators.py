@@ -399,3 +399,23 @@ def test_union_item_types_join_by_their_members() -> None:
     (numbers(1) | maybe).run()  # int into int | None
     with pytest.raises(WorkflowError, match=r"produces int \| None, .* expects int"):
         maybe_out | inc  # type: ignore[operator]
+
+
+def test_a_flow_extends_with_pipe_at_either_end() -> None:
+    keep, got = collector()
+    nums = numbers(2)
+    a, b = inc(), inc(by=10)
+    middle = a.out["y"] >> b.in_["x"]
+    whole = nums | middle | keep
+    assert isinstance(whole, Flow)
+    assert whole.graph is middle.graph
+    whole.run()
+    assert got == [11, 12]
+
+
+def test_two_workflows_cannot_be_joined() -> None:
+    wf1, wf2 = Workflow(), Workflow()
+    wf1.add_stream(Stream(outs={"a": int}, fn=_three, name="three"))
+    wf2.add_stream(Stream(ins={"x": int}, name="drain"))
+    with pytest.raises(WorkflowError, match="two different workflows"):
+        Flow.from_workflow(wf1).step("three").out["a"] >> Flow.from_workflow(wf2).step("drain").in_["x"]

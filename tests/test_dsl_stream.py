@@ -303,3 +303,33 @@ def test_ports_declared_in_both_forms_are_rejected() -> None:
 def test_decorating_a_stream_twice_is_rejected() -> None:
     with pytest.raises(TypeError, match="already a stream"):
         stream(double)  # type: ignore[call-overload]
+
+
+def test_workers_apply_to_both_forms() -> None:
+    @stream(workers=3)
+    async def annotated(x: In[int], y: Out[int]) -> None:
+        async for v in x:
+            await y.push(v)
+
+    @stream(ins=["x"], outs=["y"], workers=2)
+    async def listed(ins: Any, outs: Any) -> None:
+        async for v in ins.x:
+            await outs.y.push(v)
+
+    assert (annotated.workers, listed.workers) == (3, 2)
+    assert sorted(run_stream(annotated, {"x": [1, 2, 3]})["y"]) == [1, 2, 3]
+
+
+def test_a_copy_gets_fresh_default_state_but_shares_given_state() -> None:
+    shared: list[Any] = []
+
+    @stream(outs=["n"])
+    async def fresh(ins: Any, outs: Any, state: Any) -> None:
+        pass
+
+    @stream(outs=["n"], state=shared)
+    async def given(ins: Any, outs: Any, state: Any) -> None:
+        pass
+
+    assert fresh().state is not fresh.state
+    assert given().state is shared
