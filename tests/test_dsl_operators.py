@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from mimo import In, Out, RunReport, Stream, Workflow, WorkflowError, stream
-from mimo.dsl import Closed, Flow, Runnable, Sink, Source, Stage
+from mimo.dsl import Closed, Flow, Runnable, Sink, SinkStream, Source, SourceStream, Stage
 
 
-def numbers(n: int = 5, name: str = "nums") -> Any:
+def numbers(n: int = 5, name: str = "nums") -> SourceStream[int]:
     @stream(name=name)
     async def nums(out: Out[int]) -> None:
         for i in range(n):
@@ -32,7 +32,7 @@ async def to_str(x: In[int], y: Out[str]) -> None:
         await y.push(str(v))
 
 
-def collector() -> tuple[Any, list[Any]]:
+def collector() -> tuple[SinkStream[object], list[Any]]:
     got: list[Any] = []
 
     @stream

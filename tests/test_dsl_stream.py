@@ -208,7 +208,7 @@ def test_a_plain_function_is_rejected() -> None:
         pass
 
     with pytest.raises(TypeError, match="needs an 'async def' function"):
-        stream(sync)  # type: ignore[call-overload]
+        stream(sync)  # type: ignore[arg-type]
 
 
 def test_an_async_generator_is_rejected() -> None:
@@ -302,7 +302,7 @@ def test_ports_declared_in_both_forms_are_rejected() -> None:
 
 def test_decorating_a_stream_twice_is_rejected() -> None:
     with pytest.raises(TypeError, match="already a stream"):
-        stream(double)  # type: ignore[call-overload]
+        stream(double)  # type: ignore[arg-type]
 
 
 def test_workers_apply_to_both_forms() -> None:
