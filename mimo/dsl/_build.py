@@ -209,7 +209,7 @@ class OutPorts(Generic[P]):
 class Joinable:
     """Anything ``|`` and ``>>`` join: a decorated stream, or a chain built from them."""
 
-    # A chain's graph and end stages; decorated streams compute theirs (see _StreamPiece).
+    # A chain's graph and end stages; decorated streams compute theirs (see DslStream).
     _group: _Group
     _first: Node | None
     _last: Node | None
@@ -275,6 +275,8 @@ def _result_class(left: Joinable, right: Joinable) -> type[_Chain]:
 class _Chain(Joinable):
     """Shared constructor of chain results."""
 
+    _shape = "Chain"
+
     def __init__(self, group: _Group, first: Node | None, last: Node | None) -> None:
         self._group = group
         self._first = first
@@ -287,7 +289,7 @@ class _Chain(Joinable):
 
     def __repr__(self) -> str:
         g = self.graph
-        return f"<{type(self).__name__} {self._label()}: {len(g.nodes)} streams, {len(g.edges)} joins>"
+        return f"<{self._shape} {self._label()}: {len(g.nodes)} streams, {len(g.edges)} joins>"
 
 
 class Runnable:
@@ -386,6 +388,8 @@ class Dynamic(Joinable):
 class Closed(_Chain, Runnable):
     """A complete ``Source | ... | Sink`` chain: nothing open, ready to run."""
 
+    _shape = "Closed"
+
     if not TYPE_CHECKING:
 
         def __or__(self, other):
@@ -398,6 +402,8 @@ class Flow(_Chain, Dynamic, Runnable):
     Its ``in_`` and ``out`` are the ports of its first and last stage (for
     ``a.out['x'] >> b.in_['y']``, those of ``a`` and ``b``).
     """
+
+    _shape = "Flow"
 
     @classmethod
     def from_workflow(cls, workflow: Workflow) -> Flow:
@@ -414,10 +420,16 @@ class Flow(_Chain, Dynamic, Runnable):
 class _SourceChain(_Chain, Source[Any]):
     """A ``|`` chain open at its end."""
 
+    _shape = "Source"
+
 
 class _StageChain(_Chain, Stage[Any, Any]):
     """A ``|`` chain open at both ends."""
 
+    _shape = "Stage"
+
 
 class _SinkChain(_Chain, Sink[Any]):
     """A ``|`` chain open at its start."""
+
+    _shape = "Sink"
