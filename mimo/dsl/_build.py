@@ -147,6 +147,14 @@ class OutRef(Generic[T]):
         return f"<output {self.piece._label()}.{self.name}>"
 
 
+class Only(Generic[T]):
+    """The port set of a stream with just one port of a kind, carrying items of type T.
+
+    A type-level marker, never instantiated: ``s.in_[name]`` / ``s.out[name]``
+    on such a stream are then ``InRef[T]`` / ``OutRef[T]`` with no plugin.
+    """
+
+
 class InPorts(Generic[P]):
     """The input ports of a stream or chain, by name: ``s.in_['y']``.
 
@@ -159,7 +167,12 @@ class InPorts(Generic[P]):
     def __init__(self, piece: Joinable) -> None:
         self._piece = piece
 
+    @overload
+    def __getitem__(self: InPorts[Only[T]], name: str) -> InRef[T]: ...
+    @overload
+    def __getitem__(self, name: str) -> InRef[Any]: ...
     def __getitem__(self, name: str) -> InRef[Any]:
+        """The input port called ``name``; an unknown name is a WorkflowError with a suggestion."""
         return InRef(self._piece, self._piece._check_port("input", name))
 
     def __iter__(self) -> Iterator[str]:
@@ -187,7 +200,12 @@ class OutPorts(Generic[P]):
     def __init__(self, piece: Joinable) -> None:
         self._piece = piece
 
+    @overload
+    def __getitem__(self: OutPorts[Only[T]], name: str) -> OutRef[T]: ...
+    @overload
+    def __getitem__(self, name: str) -> OutRef[Any]: ...
     def __getitem__(self, name: str) -> OutRef[Any]:
+        """The output port called ``name``; an unknown name is a WorkflowError with a suggestion."""
         return OutRef(self._piece, self._piece._check_port("output", name))
 
     def __iter__(self) -> Iterator[str]:

@@ -15,7 +15,7 @@ from typing_extensions import TypeVar as DefaultTypeVar
 from mimo._graph import Graph, Node
 from mimo._ports import InputPort, Ins, OutputPort, Outs
 from mimo._stream import PortSpec, Stream, check_port_names
-from mimo.dsl._build import Dynamic, InPorts, Joinable, Kind, OutPorts, Sink, Source, Stage, _Group
+from mimo.dsl._build import Dynamic, InPorts, Joinable, Kind, Only, OutPorts, Sink, Source, Stage, _Group
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -136,13 +136,30 @@ class DslStream(Stream, Joinable, Generic[IP, OP]):
 class SourceStream(DslStream[Any, Any], Source[O_co]):
     """A decorated stream with one output, of item type ``O``, and no input."""
 
+    if TYPE_CHECKING:
+
+        @property
+        def out(self) -> OutPorts[Only[O_co]]: ...
+
 
 class StageStream(DslStream[Any, Any], Stage[I_contra, O_co]):
     """A decorated stream with one input taking ``I`` and one output giving ``O``."""
 
+    if TYPE_CHECKING:
+
+        @property
+        def in_(self) -> InPorts[Only[I_contra]]: ...
+        @property
+        def out(self) -> OutPorts[Only[O_co]]: ...
+
 
 class SinkStream(DslStream[Any, Any], Sink[I_contra]):
     """A decorated stream with one input, taking ``I``, and no output."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def in_(self) -> InPorts[Only[I_contra]]: ...
 
 
 class PortStream(DslStream[IP, OP], Dynamic):

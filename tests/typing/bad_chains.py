@@ -41,3 +41,6 @@ f = fmt | numbers  # E: mypy=operator pyright=reportOperatorIssue
 (fmt | show).run()  # E: mypy=attr-defined pyright=reportAttributeAccessIssue
 run_it(numbers | fmt)  # E: mypy=arg-type pyright=reportArgumentType
 run_it(fmt)  # E: mypy=arg-type pyright=reportArgumentType
+g = numbers.out["out"] >> show.in_["text"]  # E: mypy=operator pyright=reportOperatorIssue
+h = fmt.out["y"] >> fmt.in_["x"]  # E: mypy=operator pyright=reportOperatorIssue
+i = fmt.in_["x"] >> show.in_["text"]  # E: mypy=operator pyright=reportOperatorIssue
