@@ -185,10 +185,12 @@ def _err(msg: str) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     wf = load(args.target)
     report = wf.run(capacity=args.capacity, progress=args.progress or False)
-    if args.report == "table":
+    if not args.quiet:
         print(report, file=sys.stderr)
-    elif args.report == "json":
+    if args.json == "-":
         print(json.dumps(report.to_dict(), indent=2))
+    elif args.json:
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
     if args.graph:
         wf.render(args.graph, report=report)
     return EXIT_OK
@@ -254,8 +256,7 @@ def parser() -> argparse.ArgumentParser:
     run = command(
         "run",
         "run a workflow to the end and print its report",
-        "Run a workflow to the end. The report goes to standard error as a table "
-        "(or to standard output as JSON with --report json).",
+        "Run a workflow to the end. The report goes to standard error as a table; --json writes it as JSON too.",
     )
     run.add_argument(
         "--progress",
@@ -266,12 +267,8 @@ def parser() -> argparse.ArgumentParser:
         "plain lines elsewhere (default when given: auto)",
     )
     run.add_argument("--capacity", type=_capacity, metavar="N", help="bound every queue at N items for this run")
-    run.add_argument(
-        "--report",
-        choices=("table", "json", "none"),
-        default="table",
-        help="how to print the run report (default: table)",
-    )
+    run.add_argument("--quiet", "-q", action="store_true", help="do not print the report table")
+    run.add_argument("--json", metavar="PATH", help="also write the report as JSON to PATH (- for standard output)")
     run.add_argument("--graph", metavar="PATH", help="after the run, draw the graph with the run's figures to PATH")
     run.set_defaults(func=_cmd_run)
 

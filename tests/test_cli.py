@@ -100,34 +100,44 @@ def test_run_runs_the_build_function_and_prints_the_report_table_on_stderr(targe
 
 
 def test_run_with_capacity_and_a_json_report_on_stdout(targets):
-    r = mimo("run", f"{targets}:build", "--capacity", "3", "--report", "json")
+    # --json - writes the report to stdout, and --quiet leaves stderr empty.
+    r = mimo("run", f"{targets}:build", "--capacity", "3", "--json", "-", "--quiet")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
+    assert r.stderr == ""
     assert data["capacity"] == 3
     assert data["streams"]["total"]["items_in"] == {"n": 10}
     assert data["name"] == "sums"
 
 
+def test_the_report_can_go_to_a_json_file_beside_the_workflows_output(targets, tmp_path):
+    r = mimo("run", f"{targets}:printing", "--json", str(tmp_path / "report.json"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [f"got {i}" for i in range(10)]
+    assert json.loads((tmp_path / "report.json").read_text())["streams"]["shout"]["items_in"] == {"n": 10}
+    assert "printing ran" in r.stderr
+
+
 def test_the_workflows_own_output_stays_on_stdout(targets):
-    r = mimo("run", f"{targets}:printing", "--report", "none")
+    r = mimo("run", f"{targets}:printing", "--quiet")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [f"got {i}" for i in range(10)]
     assert r.stderr == ""
 
 
 def test_run_a_module_attribute_by_import_path(targets):
-    r = mimo("run", "targets:build", "--report", "none", cwd=targets.parent)
+    r = mimo("run", "targets:build", "--quiet", cwd=targets.parent)
     assert r.returncode == 0, r.stderr
 
 
 def test_run_with_plain_progress_writes_progress_lines_to_stderr(targets):
-    r = mimo("run", f"{targets}:build", "--progress", "plain", "--report", "none")
+    r = mimo("run", f"{targets}:build", "--progress", "plain", "--quiet")
     assert r.returncode == 0, r.stderr
     assert "[sums " in r.stderr and "total: in=10 out=0" in r.stderr
 
 
 def test_run_can_draw_the_graph_with_the_runs_figures(targets, tmp_path):
-    r = mimo("run", f"{targets}:build", "--report", "none", "--graph", str(tmp_path / "ran.svg"))
+    r = mimo("run", f"{targets}:build", "--quiet", "--graph", str(tmp_path / "ran.svg"))
     assert r.returncode == 0, r.stderr
     assert ">10</text>" in (tmp_path / "ran.svg").read_text()
 
