@@ -73,6 +73,20 @@ TARGETS = textwrap.dedent(
         return wf
 
     not_a_workflow = 42
+
+    from mimo import In, Out, stream
+
+    @stream
+    async def count(out: Out[int]) -> None:
+        for i in range(5):
+            await out.push(i)
+
+    @stream
+    async def show(inp: In[int]) -> None:
+        async for i in inp:
+            print("saw", i)
+
+    chain = count | show
     """
 )
 
@@ -82,6 +96,7 @@ def targets(tmp_path: Path) -> Path:
     path = tmp_path / "targets.py"
     path.write_text(TARGETS)
     (tmp_path / "broken.py").write_text("raise RuntimeError('cannot even import')\n")
+    (tmp_path / "two.py").write_text("from mimo import Workflow\nfirst = Workflow()\nsecond = Workflow()\n")
     return path
 
 
@@ -125,6 +140,23 @@ def test_the_workflows_own_output_stays_on_stdout(targets):
     assert r.stderr == ""
 
 
+def test_run_and_draw_a_dsl_chain(targets):
+    r = mimo("run", f"{targets}:chain", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [f"saw {i}" for i in range(5)]
+    r = mimo("graph", f"{targets}:chain", "--format", "mermaid")
+    assert r.returncode == 0, r.stderr
+    assert '"count"' in r.stdout and '"show"' in r.stdout
+
+
+def test_without_attr_the_only_graph_in_the_module_is_used(targets):
+    # No 'workflow' and no 'build': the one DSL chain is the target.
+    (targets.parent / "only.py").write_text(TARGETS.replace("def build", "def build_sums"))
+    r = mimo("run", "only.py", "--quiet", cwd=targets.parent)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [f"saw {i}" for i in range(5)]
+
+
 def test_run_a_module_attribute_by_import_path(targets):
     r = mimo("run", "targets:build", "--quiet", cwd=targets.parent)
     assert r.returncode == 0, r.stderr
@@ -163,14 +195,14 @@ def test_a_deadlock_exits_1_saying_who_waits_on_what(targets):
         ("no_such_module_here", "no module named 'no_such_module_here'"),
         ("targets.py:missing", "has no attribute 'missing'"),
         ("targets.py:not_a_workflow", "is int, not a Workflow"),
-        ("targets.py", "say which workflow to use"),
+        (
+            "two.py",
+            "say which workflow to use, as two.py:NAME (no 'workflow' or 'build' there, and it defines first, second)",
+        ),
         ("broken.py", "cannot even import"),
     ],
 )
 def test_a_target_that_cannot_be_loaded_exits_3(targets, target, message):
-    if target == "targets.py":
-        # No 'workflow' or 'build' and several candidates: mimo asks which.
-        (targets.parent / "targets.py").write_text(TARGETS.replace("def build", "def build_sums"))
     r = mimo("run", target, cwd=targets.parent)
     assert r.returncode == 3
     assert message in r.stderr
