@@ -242,3 +242,14 @@ def test_rate_limit_rejects_bad_settings() -> None:
 def test_every_transform_is_a_stage_from_inp_to_out(stage: Any) -> None:
     assert isinstance(stage, StageStream)
     assert stage.ins == ("inp",) and stage.outs == ("out",)
+
+
+def test_stock_streams_are_classic_streams_too() -> None:
+    from mimo import Workflow
+
+    got: list[str] = []
+    wf = Workflow(capacity=2)
+    wf.add_stream(lib.range(4)).pipe(lib.map(_double)).pipe(lib.map(str)).pipe(lib.collect(got))
+    report = wf.run()
+    assert got == ["0", "2", "4", "6"]
+    assert [s.name for s in report] == ["range", "_double", "str", "collect"]
