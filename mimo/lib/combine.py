@@ -11,7 +11,6 @@ port names.
 from __future__ import annotations
 
 import asyncio
-import builtins
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -44,7 +43,7 @@ def merge(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortSt
             async for item in port:
                 await out.push(item)
 
-        ports = builtins.list(ins)
+        ports = list(ins)
         if len(ports) == 1:
             await pump(ports[0])
             return
@@ -70,7 +69,7 @@ def zip(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortStre
 
     @stream(ins=names, outs={"out": tuple}, name="zip")
     async def body(ins: Ins, outs: Outs) -> None:
-        ports = builtins.list(ins)
+        ports = list(ins)
         out = outs.out
         while True:
             try:
@@ -95,7 +94,7 @@ def broadcast(outputs: int | Sequence[str] = 2, *, name: str | None = None) -> P
 
     @stream(ins=["inp"], outs=names, name="broadcast")
     async def body(ins: Ins, outs: Outs) -> None:
-        ports = builtins.list(outs)
+        ports = list(outs)
         async for item in ins.inp:
             for port in ports:
                 await port.push(item)
@@ -116,7 +115,7 @@ def balance(outputs: int | Sequence[str] = 2, *, name: str | None = None) -> Por
 
     @stream(ins=["inp"], outs=names, name="balance")
     async def body(ins: Ins, outs: Outs) -> None:
-        ports = builtins.list(outs)
+        ports = list(outs)
         n = len(ports)
         i = 0
         async for item in ins.inp:

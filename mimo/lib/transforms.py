@@ -9,7 +9,6 @@ too, so ``map(lambda x: fetch(x))`` works.
 from __future__ import annotations
 
 import asyncio
-import builtins
 import inspect
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -252,7 +251,7 @@ async def _rate_limit(inp: In[Any], out: Out[Any], *, per_second: float = 1.0, b
     last = loop.time()
     async for item in inp:
         now = loop.time()
-        tokens = builtins.min(float(burst), tokens + (now - last) * per_second)
+        tokens = min(float(burst), tokens + (now - last) * per_second)
         last = now
         if tokens < 1.0:
             await asyncio.sleep((1.0 - tokens) / per_second)
