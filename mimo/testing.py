@@ -148,8 +148,11 @@ def _graph_of(target: object) -> Graph:
 
 def _rename(graph: Graph, node: Node, base: str) -> str:
     # Helper nodes get readable names in the report, never clashing with the stream's.
-    others = Graph(nodes=[n for n in graph.nodes if n is not node])
-    return others._free_name(base)
+    taken = {n.name for n in graph.nodes if n is not node}
+    name, i = base, 2
+    while name in taken:
+        name, i = f"{base}_{i}", i + 1
+    return name
 
 
 def _collector(bucket: list[Any]) -> Any:

@@ -193,3 +193,9 @@ def test_the_async_forms_run_inside_a_loop_and_the_sync_forms_refuse_to() -> Non
             run_workflow(wf)
 
     asyncio.run(main())
+
+
+def test_helper_streams_never_take_the_name_of_the_stream_under_test() -> None:
+    out = run_stream(Stream(["x"], ["y"], fn=_double, name="output y"), {"x": [1]})
+    assert out == {"y": [2]}
+    assert out.report["output y"].items_out == {"y": 1}
