@@ -92,7 +92,10 @@ class Progress:
                 mode = "plain"
         #: ``"rich"`` or ``"plain"``: the view actually shown.
         self.mode: str = mode
-        self._redirect = tty
+        # While the live table is drawn, prints would tear it; rich can show them above it, but
+        # only standard output that goes to the same terminal may be taken over that way.
+        self._redirect_stdout = tty and _is_terminal(sys.stdout)
+        self._redirect_stderr = tty and self.file is sys.stderr
         self.interval = interval if interval is not None else (RICH_INTERVAL if mode == "rich" else PLAIN_INTERVAL)
         self._snapshot: Callable[[], RunReport] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -113,8 +116,8 @@ class Progress:
                 self.table(snapshot()),
                 console=console,
                 auto_refresh=False,
-                redirect_stdout=self._redirect,
-                redirect_stderr=self._redirect,
+                redirect_stdout=self._redirect_stdout,
+                redirect_stderr=self._redirect_stderr,
             )
             self._live.start(refresh=True)
         self._task = asyncio.get_running_loop().create_task(self._tick())

@@ -128,3 +128,24 @@ def test_on_a_terminal_with_rich_auto_picks_the_live_view():
 def test_an_unknown_progress_value_is_a_value_error():
     with pytest.raises(ValueError, match="progress must be"):
         _pipeline().run(progress="fancy")
+
+
+def test_standard_output_sent_elsewhere_is_left_alone_by_the_live_view(capsys):
+    # Under capsys standard output is not a terminal: a program's prints must reach it, not the view.
+    view = Progress(True, file=FakeTerminal())
+    assert view.mode == "rich"
+    assert view._redirect_stdout is False
+
+
+@pytest.mark.timeout(20)
+def test_prints_during_a_rich_view_reach_standard_output(capsys):
+    async def talk(ins, outs, state):
+        print("hello from a stream")
+
+    wf = Workflow()
+    wf.add_stream(Stream(fn=talk))
+    buf = FakeTerminal()
+    view = Progress(True, file=buf, interval=0.01)
+    _run_with(view, wf)
+    assert capsys.readouterr().out == "hello from a stream\n"
+    assert "hello" not in buf.getvalue()
