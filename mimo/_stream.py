@@ -25,13 +25,13 @@ def _is_async(fn: object) -> bool:
 
 
 def check_port_names(owner: str, kind: str, spec: PortSpec) -> dict[str, Any]:
-    """Validate port names; return them mapped to their item types (``object`` if untyped)."""
+    """Validate port names; return them mapped to their item types (``Any`` if untyped: such a port joins any other)."""
     if isinstance(spec, str):
         raise TypeError(f"stream {owner!r}: {kind} ports must be a list of names, not the string {spec!r}")
     if isinstance(spec, Mapping):
         items = list(spec.items())
     else:
-        items = [(name, object) for name in spec]
+        items = [(name, Any) for name in spec]
     ports: dict[str, Any] = {}
     for name, typ in items:
         if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):

@@ -419,3 +419,11 @@ def test_two_workflows_cannot_be_joined() -> None:
     wf2.add_stream(Stream(ins={"x": int}, name="drain"))
     with pytest.raises(WorkflowError, match="two different workflows"):
         Flow.from_workflow(wf1).step("three").out["a"] >> Flow.from_workflow(wf2).step("drain").in_["x"]
+
+
+def test_a_classic_untyped_stream_feeds_a_typed_dsl_stream() -> None:
+    keep, got = collector()
+    wf = Workflow()
+    wf.add_stream(Stream(outs=["a"], fn=_three)).pipe(wf.add_stream(inc)).pipe(wf.add_stream(keep))
+    wf.run()
+    assert got == [1, 2, 3]

@@ -406,8 +406,8 @@ def _make_ports_stream(
 ) -> PortStream[Any, Any]:
     owner: str = name or str(getattr(fn, "__name__", None) or repr(fn))
     _check_fn(fn, owner)
-    in_types = _untyped_as_any(ins, check_port_names(owner, "input", ins if ins is not None else ()))
-    out_types = _untyped_as_any(outs, check_port_names(owner, "output", outs if outs is not None else ()))
+    in_types = check_port_names(owner, "input", ins if ins is not None else ())
+    out_types = check_port_names(owner, "output", outs if outs is not None else ())
     both = [n for n in in_types if n in out_types]
     if both:
         raise TypeError(
@@ -451,13 +451,6 @@ def _make_ports_stream(
         state=state,
         workers=workers,
     )
-
-
-def _untyped_as_any(spec: PortSpec | None, types: dict[str, Any]) -> dict[str, Any]:
-    # A port listed by name only carries anything: it may join any typed port.
-    if isinstance(spec, Mapping):
-        return types
-    return dict.fromkeys(types, Any)
 
 
 def _ann_name(ann: Any) -> str:
