@@ -99,6 +99,8 @@ def comment_words(comment: str) -> list[str]:
 
 @dataclass(frozen=True)
 class NameCounts:
+    """What ``count_names`` found: files seen, identifiers in all, and the most common."""
+
     files: int
     total: int
     distinct: int
@@ -107,12 +109,16 @@ class NameCounts:
 
 @dataclass(frozen=True)
 class LongStrings:
+    """What ``longest_strings`` found: string literals in all, and the longest."""
+
     total: int
     longest: list[tuple[int, str, str]]  # (length, path, start of the literal)
 
 
 @dataclass(frozen=True)
 class CommentWords:
+    """What ``count_comment_words`` found: comments, their words, and the most common."""
+
     comments: int
     words: int
     most_common: list[tuple[str, int]]
