@@ -337,8 +337,13 @@ class Channel(Generic[T]):
                 return item  # type: ignore[return-value]
             await self.wait_item()
 
-    async def wait_item(self) -> None:
-        """Wait until an item is buffered or the channel closes."""
+    async def wait_item(self, timeout: float | None = None) -> None:
+        """Wait until an item is buffered or the channel closes.
+
+        With ``timeout`` (seconds), ``TimeoutError`` once it passes. Such a
+        wait is not reported to the observer: its timer will wake it, so it is
+        never part of a deadlock.
+        """
         if self._buf or self._producers <= 0:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -346,12 +351,16 @@ class Channel(Generic[T]):
         # A hand-over producer (capacity 0) may be waiting for us to ask.
         if self._putters:
             self._wake_putter()
-        obs = self.observer
+        obs = self.observer if timeout is None else None
         if obs is not None:
             obs.wait_started(self, "pop", fut)
         t0 = time.perf_counter()
         try:
-            await fut
+            if timeout is None:
+                await fut
+            else:
+                async with asyncio.timeout(timeout):
+                    await fut
         except BaseException:
             if fut.done() and not fut.cancelled():
                 # Woken but leaving: another consumer may take the item.

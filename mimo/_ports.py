@@ -52,11 +52,15 @@ class InputPort(Generic[T]):
     def __repr__(self) -> str:
         return f"<InputPort {self.stream}.{self.name} buffered={len(self._ch)} closed={self.closed}>"
 
-    async def pop(self) -> T:
-        """The next item; waits while none is buffered. ``EndOfStream`` at the end."""
+    async def pop(self, timeout: float | None = None) -> T:
+        """The next item; waits while none is buffered. ``EndOfStream`` at the end.
+
+        With ``timeout`` (seconds), ``TimeoutError`` if no item came in time;
+        no item is taken then. A wait with a timeout is never part of a deadlock.
+        """
         item = self._pop_nowait()
         if item is EMPTY:
-            return await self._pop_slow()
+            return await self._pop_slow(timeout)
         return item  # type: ignore[return-value]
 
     def pop_nowait(self) -> T:
@@ -69,27 +73,40 @@ class InputPort(Generic[T]):
             raise LookupError(f"no item buffered on {self.stream}.{self.name} yet")
         return item  # type: ignore[return-value]
 
-    async def pop_many(self, limit: int = 1024) -> list[T]:
-        """Between 1 and ``limit`` items, waiting for the first; ``EndOfStream`` at the end."""
+    async def pop_many(self, limit: int = 1024, timeout: float | None = None) -> list[T]:
+        """Between 1 and ``limit`` items, waiting for the first; ``EndOfStream`` at the end.
+
+        ``timeout`` as for :meth:`pop`.
+        """
         ch = self._ch
         items = ch.pop_many_nowait(limit)
+        if items:
+            return items
+        deadline = None if timeout is None else time.monotonic() + timeout
         while not items:
-            await self._wait()
+            await self._wait(deadline)
             items = ch.pop_many_nowait(limit)
         return items
 
-    async def _pop_slow(self) -> T:
+    async def _pop_slow(self, timeout: float | None = None) -> T:
         ch = self._ch
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            await self._wait()
+            await self._wait(deadline)
             item = ch.pop_nowait()
             if item is not EMPTY:
                 return item  # type: ignore[return-value]
 
-    async def _wait(self) -> None:
+    async def _wait(self, deadline: float | None = None) -> None:
         t0 = time.perf_counter()
         try:
-            await self._ch.wait_item()
+            if deadline is None:
+                await self._ch.wait_item()
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no item on {self.stream}.{self.name} in time")
+                await self._ch.wait_item(left)
         finally:
             self._times.starved_s += time.perf_counter() - t0
 

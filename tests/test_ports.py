@@ -231,3 +231,44 @@ def test_pop_many_reads_batches_until_the_end():
     run_workflow(chain(source(list(range(95))), Stream(["inp"], fn=fn), capacity=64), timeout=10)
     assert [x for b in batches for x in b] == list(range(95))
     assert all(1 <= len(b) <= 10 for b in batches)
+
+
+def test_pop_with_a_timeout_raises_and_takes_nothing():
+    seen = []
+
+    async def fn(ins, outs, state):
+        with pytest.raises(TimeoutError):
+            await ins.inp.pop(timeout=0.01)
+        seen.append(await ins.inp.pop(timeout=5))
+        seen.append(await ins.inp.pop_many(10, timeout=5))
+
+    async def late(ins, outs, state):
+        await asyncio.sleep(0.1)
+        await outs.out.push("a")
+        await outs.out.push("b")
+
+    run_workflow(chain(Stream(outs=["out"], fn=late), Stream(["inp"], fn=fn)), timeout=10)
+    assert seen == ["a", ["b"]]
+
+
+def test_a_timed_pop_is_never_part_of_a_deadlock():
+    """`a` waits on `b` with a timeout, then gives up and pushes: not a deadlock."""
+    got = []
+
+    async def a(ins, outs, state):
+        try:
+            await ins.inp.pop(timeout=0.05)
+        except TimeoutError:
+            await outs.out.push("timed out")
+
+    async def b(ins, outs, state):
+        async for x in ins.inp:
+            got.append(x)
+            return
+
+    wf = Workflow()
+    sa = wf.add_stream(Stream(["inp"], ["out"], fn=a, name="a"))
+    sb = wf.add_stream(Stream(["inp"], ["out"], fn=b, name="b"))
+    sa.pipe(sb).pipe(sa)
+    run_workflow(wf, timeout=10)
+    assert got == ["timed out"]

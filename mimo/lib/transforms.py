@@ -201,9 +201,10 @@ async def _batch(inp: In[Any], out: Out[list[Any]], *, size: int = 1, timeout: f
                 if deadline is None:
                     chunk.extend(await inp.pop_many(size - len(chunk)))
                 else:
-                    # A pop cancelled by the deadline takes no item.
-                    async with asyncio.timeout_at(deadline):
-                        chunk.extend(await inp.pop_many(size - len(chunk)))
+                    # A timed pop takes no item when it times out, and is
+                    # never mistaken for part of a deadlock.
+                    left = max(deadline - loop.time(), 0.0)
+                    chunk.extend(await inp.pop_many(size - len(chunk), timeout=left))
             except (EndOfStream, TimeoutError):
                 break
         await out.push(chunk)
