@@ -228,6 +228,25 @@ def test_workers_share_the_input_and_every_item_is_handled_once(executor):
     assert_no_actor_left(executor)
 
 
+def test_capacity_zero_hands_items_over_one_by_one(executor):
+    wf = Workflow(capacity=0)
+    sink = collector()
+    wf.add_stream(numbers(50)).pipe(Stream(["inp"], ["out"], fn=double, name="double")).pipe(sink)
+    run(wf, executor)
+    assert sink.state == [2 * i for i in range(50)]
+
+
+@pytest.mark.ray
+def test_a_stream_ray_cannot_ship_is_refused_naming_it(ray_session):
+    import threading
+
+    wf = Workflow()
+    wf.add_stream(numbers(3)).pipe(Stream(ins=["inp"], name="locked", state={"lock": threading.Lock()}))
+    with pytest.raises(TypeError, match="'locked'"):
+        wf.run(executor=ray_session)
+    assert_no_actor_left(ray_session)
+
+
 # -- back-pressure -----------------------------------------------------------
 
 
@@ -441,3 +460,93 @@ def test_a_dsl_graph_with_named_ports_and_a_thread_pool_map_runs_unchanged(execu
     report = graph.run(executor=executor)
     assert got == [(i, i + 1) for i in range(0, 20, 2)]
     assert report["pair"].items_out == {"pairs": 10}
+
+
+# -- Ctrl-C, and joining a running cluster -------------------------------------------
+
+DRIVER = """
+import os, signal, sys, threading, time
+from pathlib import Path
+from mimo import Stream, Workflow
+from mimo.executors import RayExecutor
+
+async def numbers(ins, outs, state):
+    for i in range(3):
+        await outs.out.push(i)
+
+async def double(ins, outs, state):
+    async for x in ins.inp:
+        await outs.out.push(2 * x)
+
+async def collect(ins, outs, state):
+    async for x in ins.inp:
+        state.append(x)
+
+async def endless(ins, outs, state):
+    Path(state["mark"] + ".started").write_text("")
+    i = 0
+    try:
+        while True:
+            await outs.out.push(i)
+            i += 1
+    finally:
+        Path(state["mark"]).write_text("finally ran")
+
+async def drain(ins, outs, state):
+    async for _ in ins.inp:
+        pass
+
+address, mark = sys.argv[1], sys.argv[2]
+ex = RayExecutor(address=address)
+wf = Workflow()
+sink = Stream(ins=["inp"], fn=collect, name="sink", state=[])
+middle = Stream(["inp"], ["out"], fn=double, name="double")
+wf.add_stream(Stream(outs=["out"], fn=numbers, name="numbers")).pipe(middle).pipe(sink)
+wf.run(executor=ex)
+print("joined:", sink.state, flush=True)
+
+def interrupt():
+    while not os.path.exists(mark + ".started"):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.kill(os.getpid(), signal.SIGINT)
+
+threading.Thread(target=interrupt, daemon=True).start()
+endless_wf = Workflow(capacity=2)
+endless_wf.add_stream(Stream(outs=["out"], fn=endless, name="endless", state={"mark": mark})).pipe(
+    Stream(ins=["inp"], fn=drain, name="drain")
+)
+try:
+    endless_wf.run(executor=ex)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+@pytest.mark.ray
+def test_ctrl_c_tears_down_and_a_driver_that_joined_leaves_the_cluster_running(ray_session, tmp_path):
+    import subprocess
+    import sys
+
+    import ray
+
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    address = ray.get_runtime_context().gcs_address
+    proc = subprocess.run(
+        [sys.executable, str(script), address, str(tmp_path / "src")],
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "joined: [0, 2, 4]" in proc.stdout
+    assert "interrupted" in proc.stdout
+    assert (tmp_path / "src").read_text() == "finally ran"
+    assert_no_actor_left(ray_session)
+    # The cluster this session started is still there.
+    wf = Workflow()
+    sink = collector()
+    wf.add_stream(numbers(3)).pipe(sink)
+    wf.run(executor=ray_session)
+    assert sink.state == [0, 1, 2]

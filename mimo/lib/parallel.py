@@ -166,6 +166,10 @@ async def _pump(
             if ended and not pending:
                 return
             # Wait for the next result that can leave, or for the next item.
+            if getter is None and ordered:
+                # Only the oldest result can free the window: wait on it alone, cheaply.
+                await _settled(pending[0])
+                continue
             waits: set[asyncio.Future[Any]] = set()
             if pending:
                 if ordered:
@@ -187,6 +191,14 @@ async def _pump(
         for f in leftovers:
             if not f.cancelled():
                 f.exception()  # retrieved, so that asyncio does not log it
+
+
+async def _settled(fut: asyncio.Future[Any]) -> None:
+    """Wait until ``fut`` is done, whatever its outcome (which is read later)."""
+    if not fut.done():
+        waiter = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(lambda _: waiter.done() or waiter.set_result(None))
+        await waiter
 
 
 async def _shut_down(pool: concurrent.futures.Executor) -> None:
