@@ -91,7 +91,7 @@ async def run_stream_async(
     for port, items in (inputs or {}).items():
         port = graph.port(node, "input", port)
         if isinstance(items, AsyncIterable):
-            src = graph.add(Stream(outs={"items": object}, fn=_source(items)))
+            src = graph.add(Stream(outs=["items"], fn=_source(items)))
             src.name = _rename(graph, src, f"items for {port}")
             graph.connect(src, "items", node, port)
         else:
@@ -101,7 +101,7 @@ async def run_stream_async(
     for port in node.outs:
         bucket: list[Any] = []
         outputs[port] = bucket
-        sink = graph.add(Stream(ins={"items": object}, fn=_collector(bucket)))
+        sink = graph.add(Stream(ins=["items"], fn=_collector(bucket)))
         sink.name = _rename(graph, sink, f"output {port}")
         graph.connect(node, port, sink, "items")
     report = await _within(timeout, run_graph(graph), f"stream {node.name!r}")

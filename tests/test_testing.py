@@ -199,3 +199,16 @@ def test_helper_streams_never_take_the_name_of_the_stream_under_test() -> None:
     out = run_stream(Stream(["x"], ["y"], fn=_double, name="output y"), {"x": [1]})
     assert out == {"y": [2]}
     assert out.report["output y"].items_out == {"y": 1}
+
+
+def test_run_stream_feeds_a_typed_stream():
+    from mimo import In, Out, stream
+
+    @stream
+    async def double(x: In[int], y: Out[int]) -> None:
+        async for v in x:
+            await y.push(2 * v)
+
+    from mimo.testing import run_stream
+
+    assert run_stream(double, {"x": [1, 2]}) == {"y": [2, 4]}
