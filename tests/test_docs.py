@@ -4,7 +4,7 @@ The convention, for everybody who writes docs (read this before adding a block):
 
 - ```python            runs. The blocks of one file run in order, in one shared
                        namespace (a later block may use what an earlier one
-                       defined), in a fresh subprocess whose working directory
+                       defined), as a script's ``__main__``, in a fresh subprocess whose working directory
                        is an empty temporary folder holding ``examples/`` (a link
                        to the project's) and an empty ``docs/``. ``examples/`` is
                        also importable (``import stdlib_tokens``). Make blocks
@@ -36,12 +36,13 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 FENCE = re.compile(r"^(?P<indent> *)(?P<fence>```+|~~~+)(?P<info>[^\n`]*)$")
 
+# Blocks run in the real __main__ module, so that what they define can be pickled
+# by reference (a process pool, say), as in a script.
 RUNNER = r"""
-import json, sys
+import __main__, json, sys
 blocks = json.load(sys.stdin)
-ns = {"__name__": "__main__"}
 for name, line, code in blocks:
-    exec(compile(code, f"{name}, code block at line {line}", "exec"), ns)
+    exec(compile(code, f"{name}, code block at line {line}", "exec"), __main__.__dict__)
 """
 
 
