@@ -196,8 +196,13 @@ async def _pump(
 async def _settled(fut: asyncio.Future[Any]) -> None:
     """Wait until ``fut`` is done, whatever its outcome (which is read later)."""
     if not fut.done():
-        waiter = asyncio.get_running_loop().create_future()
-        fut.add_done_callback(lambda _: waiter.done() or waiter.set_result(None))
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def wake(_: object) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        fut.add_done_callback(wake)
         await waiter
 
 
