@@ -247,6 +247,27 @@ def test_a_stream_ray_cannot_ship_is_refused_naming_it(ray_session):
     assert_no_actor_left(ray_session)
 
 
+def _cannot_load() -> Stream:
+    raise ImportError("this stream's code is not installed here")
+
+
+class Unloadable(Stream):
+    IN = ["inp"]
+
+    def __reduce__(self) -> Any:
+        return (_cannot_load, ())
+
+
+@pytest.mark.ray
+def test_a_stream_that_cannot_load_on_its_actor_fails_the_run_naming_it(ray_session):
+    wf = Workflow()
+    wf.add_stream(numbers(3)).pipe(Unloadable(name="unloadable"))
+    with pytest.raises(Exception, match="not installed here") as info:
+        wf.run(executor=ray_session)
+    assert info.value.mimo_stream == "unloadable"  # type: ignore[attr-defined]
+    assert_no_actor_left(ray_session)
+
+
 # -- back-pressure -----------------------------------------------------------
 
 

@@ -207,7 +207,11 @@ class RayExecutor:
                     self._temp_dir = tempfile.mkdtemp(prefix="mimo-ray-", dir=base)
                     opts["_temp_dir"] = self._temp_dir
                 opts.setdefault("include_dashboard", False)
-                ray.init(**opts)
+                try:
+                    ray.init(**opts)
+                except BaseException:
+                    self._remove_temp_dir()
+                    raise
             else:
                 ray.init(address=self.address, **opts)
             self._started = True
@@ -221,9 +225,12 @@ class RayExecutor:
             self._started = False
             # Disconnects; stops the local Ray only if this process started it.
             ray.shutdown()
-            if self._temp_dir is not None:
-                shutil.rmtree(self._temp_dir, ignore_errors=True)
-                self._temp_dir = None
+            self._remove_temp_dir()
+
+    def _remove_temp_dir(self) -> None:
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
 
     # -- running -------------------------------------------------------------
 
@@ -315,7 +322,7 @@ class _Run:
         for node, copies in self.copies.items():
             opts = self.ex.actor_options(node)
             credits = max(1, self.capacity)
-            incoming = sum(c.producers.values()) if (c := copies[0]) else 0
+            incoming = sum(copies[0].producers.values())
             for c in copies:
                 return_state = len(copies) == 1 and uses[id(node.stream)] == 1
                 try:
@@ -334,6 +341,7 @@ class _Run:
     async def _connect(self) -> None:
         graph = self.graph
         calls = []
+        callers: list[_Copy] = []
         for node, copies in self.copies.items():
             for c in copies:
                 wiring: dict[str, dict[int, list[tuple[Any, str, int]]]] = {}
@@ -347,7 +355,13 @@ class _Run:
                 calls.append(
                     c.actor.connect.remote(wiring, max(1, self.capacity), self.ex.batch_size, self.ex.linger_s)
                 )
-        await asyncio.gather(*(asyncio.wrap_future(r.future()) for r in calls))
+                callers.append(c)
+        results = await asyncio.gather(*(asyncio.wrap_future(r.future()) for r in calls), return_exceptions=True)
+        for c, result in zip(callers, results):
+            if isinstance(result, BaseException):
+                # Most often the stream's actor could not be made (its code failed to load there).
+                _note(result, c.node.name)
+                raise result
 
     async def execute(self, on_start: OnStart | None) -> RunReport:
         all_copies = [c for cs in self.copies.values() for c in cs]
