@@ -150,7 +150,8 @@ def test_a_given_executor_is_used_and_left_running():
         assert pool.submit(square, 7).result() == 49
 
 
-def test_back_pressure_from_a_slow_consumer_reaches_the_source():
+@pytest.mark.parametrize("chunk_size", [1, 4])
+def test_back_pressure_from_a_slow_consumer_reaches_the_source(chunk_size):
     # The source records how far it got each time the sink takes an item.
     pushed = 0
     lead: list[int] = []
@@ -170,11 +171,12 @@ def test_back_pressure_from_a_slow_consumer_reaches_the_source():
 
     wf = Workflow(capacity=2)
     src = wf.add_stream(Stream(outs=["out"], fn=produce, name="src"))
-    src.pipe(parallel_map(square, workers=3)).pipe(Stream(ins=["inp"], fn=slow_sink, name="sink"))
+    mapper = parallel_map(square, workers=3, executor="thread", chunk_size=chunk_size)
+    src.pipe(mapper).pipe(Stream(ins=["inp"], fn=slow_sink, name="sink"))
     report = run_workflow(wf)
     assert report["sink"].items_in == {"inp": 60}
-    # Two queues of 2, 3 in the window, one in the map's hands, one in the source's.
-    assert max(lead) <= 2 + 2 + 3 + 1 + 1
+    # Two queues of 2, 3 tasks of chunk_size in the window, one in the map's hands, one in the source's.
+    assert max(lead) <= 2 + 2 + 3 * chunk_size + 1 + 1
 
 
 def test_outside_cancellation_stops_the_work_and_the_pool():
@@ -238,3 +240,56 @@ def test_the_stream_is_named_after_the_function_and_has_one_input_and_one_output
     assert s.name == "square"
     assert s.ins == ("n",) and s.outs == ("sq",)
     assert run_stream(s, {"n": [3]}) == {"sq": [9]}
+
+
+def test_a_chunk_takes_only_the_items_already_waiting():
+    # The source sends the next item only once the previous result is out:
+    # a chunk that waited to be filled would never be sent.
+    answered = asyncio.Event()
+
+    async def ping(ins: Any, outs: Any, state: Any) -> None:
+        for i in range(5):
+            answered.clear()
+            await outs.out.push(i)
+            await answered.wait()
+
+    async def pong(ins: Any, outs: Any, state: Any) -> None:
+        async for x in ins.inp:
+            state.append(x)
+            answered.set()
+
+    wf = Workflow()
+    sink = Stream(ins=["inp"], fn=pong, name="pong", state=[])
+    mapper = parallel_map(square, workers=2, executor="thread", chunk_size=8)
+    wf.add_stream(Stream(outs=["out"], fn=ping, name="ping")).pipe(mapper).pipe(sink)
+    run_workflow(wf, timeout=5)
+    assert sink.state == [0, 1, 4, 9, 16]
+
+
+def test_the_items_of_a_chunk_run_together_in_one_pool_task():
+    ran_on: dict[int, str] = {}
+
+    def record(x: int) -> int:
+        ran_on[x] = threading.current_thread().name
+        time.sleep(0.002)
+        return x
+
+    # Fed items are all waiting when the stream starts, so chunks are full.
+    out = run_stream(parallel_map(record, workers=2, executor="thread", chunk_size=5), {"inp": range(10)})
+    assert out == {"out": list(range(10))}
+    assert len({ran_on[x] for x in range(5)}) == 1
+    assert len({ran_on[x] for x in range(5, 10)}) == 1
+
+
+@pytest.mark.parametrize("chunk_size", [0, 1.5])
+def test_chunk_size_must_be_a_positive_int(chunk_size):
+    with pytest.raises(ValueError, match="chunk_size"):
+        parallel_map(square, executor="thread", chunk_size=chunk_size)
+
+
+def test_an_async_function_takes_one_item_per_task():
+    async def f(x: int) -> int:
+        return x
+
+    with pytest.raises(ValueError, match="chunk_size"):
+        parallel_map(f, chunk_size=4)

@@ -35,6 +35,7 @@ def parallel_map(
     workers: int | None = None,
     executor: ExecutorSpec = None,
     ordered: bool = True,
+    chunk_size: int | None = None,
     name: str | None = None,
     in_port: str = "inp",
     out_port: str = "out",
@@ -56,9 +57,16 @@ def parallel_map(
     * a :class:`concurrent.futures.Executor`: your pool, used as it is and
       left running.
 
-    ``workers`` (default: the number of CPUs) bounds the items in flight: the
-    stream takes no new item while ``workers`` are being computed or wait to
-    be pushed, so back-pressure from downstream reaches upstream as usual.
+    ``workers`` (default: the number of CPUs) bounds the work in flight: the
+    stream takes no new item while ``workers`` tasks are being computed or
+    their results wait to be pushed, so back-pressure from downstream reaches
+    upstream as usual. A task is one item, except in a pool with
+    ``chunk_size`` above 1: then a task carries up to that many items, those
+    already waiting in the input (it never waits to fill one), which spreads a
+    pool's per-task cost over several items. So at most ``workers *
+    chunk_size`` items are in flight. ``chunk_size`` defaults to 16 for a
+    process pool, where each task costs a round trip between processes, and to
+    1 otherwise (and must be 1 for an ``async def`` function).
     With ``ordered=True`` results leave in input order (a slow item holds back
     the ones after it); with ``ordered=False`` as they finish. An exception
     raised by ``fn`` (or a broken pool) fails the stream with that exception.
@@ -83,6 +91,11 @@ def parallel_map(
             f"parallel_map {label!r}: {fn!r} is an async function, which runs in the event loop; "
             "executor= is for plain functions"
         )
+    chunk = (16 if executor == "process" else 1) if chunk_size is None else chunk_size
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"parallel_map {label!r}: chunk_size must be an int >= 1, not {chunk_size!r}")
+    if is_async and chunk != 1:
+        raise ValueError(f"parallel_map {label!r}: an async function takes one item per task (chunk_size=1)")
     if executor == "process":
         try:
             pickle.dumps(fn)
@@ -96,7 +109,7 @@ def parallel_map(
         inp: InputPort[Any] = ins[in_port]
         out: OutputPort[Any] = outs[out_port]
         if is_async:
-            await _pump(inp, out, n, ordered, lambda item: asyncio.ensure_future(fn(item)))  # type: ignore[arg-type]
+            await _pump(inp, out, n, 1, ordered, lambda items: asyncio.ensure_future(_one(fn, items[0])))  # type: ignore[arg-type]
             return
         loop = asyncio.get_running_loop()
         pool: concurrent.futures.Executor
@@ -107,7 +120,7 @@ def parallel_map(
         else:
             pool, own = concurrent.futures.ThreadPoolExecutor(max_workers=n, thread_name_prefix=label), True
         try:
-            await _pump(inp, out, n, ordered, lambda item: loop.run_in_executor(pool, fn, item))
+            await _pump(inp, out, n, chunk, ordered, lambda items: loop.run_in_executor(pool, _apply, fn, items))
         finally:
             if own:
                 await _shut_down(pool)
@@ -121,29 +134,46 @@ def parallel_map(
 async def _pump(
     inp: InputPort[Any],
     out: OutputPort[Any],
-    limit: int,
+    tasks: int,
+    chunk: int,
     ordered: bool,
-    submit: Callable[[Any], asyncio.Future[Any]],
+    submit: Callable[[list[Any]], asyncio.Future[list[Any]]],
 ) -> None:
-    """Keep up to ``limit`` items in flight from ``inp`` and push their results to ``out``."""
-    pending: deque[asyncio.Future[Any]] = deque()
+    """Keep up to ``tasks`` tasks of up to ``chunk`` items in flight; push their results to ``out``."""
+    pending: deque[asyncio.Future[list[Any]]] = deque()
     getter: asyncio.Task[Any] | None = None
     ended = False
+
+    def more(first: list[Any]) -> list[Any]:
+        # Whatever is already waiting joins the chunk; never wait to fill it.
+        nonlocal ended
+        while len(first) < chunk:
+            try:
+                first.append(inp.pop_nowait())
+            except LookupError:
+                break
+            except EndOfStream:
+                ended = True
+                break
+        return first
+
     try:
         while True:
-            # Results first: pushing one frees a place in the window.
+            # Results first: pushing them frees a place in the window.
             if pending:
                 if ordered:
                     if pending[0].done():
-                        await out.push(pending.popleft().result())
+                        for result in pending.popleft().result():
+                            await out.push(result)
                         continue
                 else:
                     done = next((f for f in pending if f.done()), None)
                     if done is not None:
                         pending.remove(done)
-                        await out.push(done.result())
+                        for result in done.result():
+                            await out.push(result)
                         continue
-            if not ended and len(pending) < limit:
+            if not ended and len(pending) < tasks:
                 if getter is None:
                     try:
                         item = inp.pop_nowait()
@@ -152,7 +182,7 @@ async def _pump(
                     except EndOfStream:
                         ended = True
                     else:
-                        pending.append(submit(item))
+                        pending.append(submit(more([item])))
                     continue
                 if getter.done():
                     g, getter = getter, None
@@ -161,13 +191,13 @@ async def _pump(
                     except EndOfStream:
                         ended = True
                     else:
-                        pending.append(submit(item))
+                        pending.append(submit(more([item])))
                     continue
             if ended and not pending:
                 return
             # Wait for the next result that can leave, or for the next item.
             if getter is None and ordered:
-                # Only the oldest result can free the window: wait on it alone, cheaply.
+                # Only the oldest task can free the window: wait on it alone, cheaply.
                 await _settled(pending[0])
                 continue
             waits: set[asyncio.Future[Any]] = set()
@@ -181,7 +211,7 @@ async def _pump(
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
         # A cancelled pop takes no item; the work in flight is abandoned.
-        leftovers = list(pending)
+        leftovers: list[asyncio.Future[Any]] = list(pending)
         if getter is not None:
             leftovers.append(getter)
         for f in leftovers:
@@ -191,6 +221,15 @@ async def _pump(
         for f in leftovers:
             if not f.cancelled():
                 f.exception()  # retrieved, so that asyncio does not log it
+
+
+def _apply(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    """``fn`` on each item of a chunk, in a pool worker."""
+    return [fn(item) for item in items]
+
+
+async def _one(fn: Callable[[Any], Awaitable[Any]], item: Any) -> list[Any]:
+    return [await fn(item)]
 
 
 async def _settled(fut: asyncio.Future[Any]) -> None:
