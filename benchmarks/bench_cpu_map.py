@@ -6,7 +6,7 @@ workers over 1 shows whether the process pool uses a second core (target on
 2 cores: >= 1.7x). Each setting runs ``--repeat`` times, the two interleaved; the best is
 kept, since other processes on the machine only ever slow a run down.
 
-    python benchmarks/bench_cpu_map.py [--items 1000] [--repeat 5] [--json]
+    python benchmarks/bench_cpu_map.py [--items 1000] [--repeat 5] [--chunk-size N] [--json]
 """
 
 from __future__ import annotations
@@ -56,11 +56,11 @@ async def count(ins: Any, outs: Any, state: Any) -> None:
     state["n"] = n
 
 
-def run_once(items: int, workers: int) -> float:
+def run_once(items: int, workers: int, chunk_size: int | None = None) -> float:
     wf = Workflow(capacity=64)
     sink = Stream(ins=["inp"], fn=count, name="count", state={})
     src = wf.add_stream(Stream(outs=["out"], fn=numbers, name="numbers", state={"n": items}))
-    src.pipe(parallel_map(burn, workers=workers, executor="process")).pipe(sink)
+    src.pipe(parallel_map(burn, workers=workers, executor="process", chunk_size=chunk_size)).pipe(sink)
     t0 = time.perf_counter()
     wf.run()
     elapsed = time.perf_counter() - t0
@@ -73,6 +73,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--chunk-size", type=int, default=None, help="items per pool task (default: the library's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args()
 
@@ -87,10 +88,11 @@ def main() -> int:
     results = {1: float("inf"), 2: float("inf")}
     for _ in range(args.repeat):
         for workers in (1, 2):
-            results[workers] = min(results[workers], run_once(args.items, workers))
+            results[workers] = min(results[workers], run_once(args.items, workers, args.chunk_size))
     speedup = results[1] / results[2]
     out = {
         "items": args.items,
+        "chunk_size": args.chunk_size or "default (16)",
         "cpu_ms_per_item": round(per_item_ms, 3),
         "cores": os.cpu_count(),
         "load_1min_before": load_before,
@@ -102,7 +104,10 @@ def main() -> int:
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"CPU-bound map, {args.items} items of {per_item_ms:.2f} ms each, {os.cpu_count()} cores")
+        print(
+            f"CPU-bound map, {args.items} items of {per_item_ms:.2f} ms each, {os.cpu_count()} cores, "
+            f"chunk_size {out['chunk_size']}"
+        )
         print(f"load (1 min) before {load_before:.2f}, after {out['load_1min_after']:.2f}")
         for w, s in results.items():
             print(f"  {w} process worker(s): {s:.3f} s, {args.items / s:,.0f} items/s")
