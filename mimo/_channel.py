@@ -26,9 +26,10 @@ This module imports nothing of mimo's but its exceptions' home is the caller's:
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Generic, Literal, Protocol, TypeVar
 
@@ -205,14 +206,48 @@ class Channel(Generic[T]):
             return True
         return False
 
-    def push_many_nowait(self, items: Iterable[T]) -> int:
-        """Enqueue items while there is room; return how many were taken."""
-        n = 0
-        for item in items:
-            if not self.push_nowait(item):
-                break
-            n += 1
-        return n
+    def room(self) -> int:
+        """How many items ``push_many_nowait`` would take now (0 when full).
+
+        Unlimited (``sys.maxsize``) once detached, since pushes are then discarded.
+        """
+        if self._detached:
+            return sys.maxsize
+        n = len(self._buf)
+        if n < self._cap:
+            return self._cap - n
+        # A waiting consumer takes one item straight from an empty queue (hand-over).
+        return 1 if not n and self._popper_waiting() else 0
+
+    def push_many_nowait(self, items: Sequence[T]) -> int:
+        """Enqueue the longest prefix of ``items`` there is room for; return its length."""
+        if self._detached:
+            self._dropped += len(items)
+            return len(items)
+        buf = self._buf
+        room = self._cap - len(buf)
+        if room <= 0:
+            return 1 if items and self.push_nowait(items[0]) else 0
+        k = len(items)
+        if k > room:
+            k = room
+            buf.extend(items[:k])
+        else:
+            buf.extend(items)
+        if len(buf) > self._high:
+            self._high = len(buf)
+        if self._getters:
+            self.wake_consumers(k)
+        return k
+
+    def wake_consumers(self, items: int) -> None:
+        """Wake up to ``items`` waiting consumers: that many items just arrived."""
+        getters = self._getters
+        while items > 0 and getters:
+            f = getters.popleft()
+            if not f.done():
+                f.set_result(None)
+                items -= 1
 
     async def push(self, item: T) -> None:
         """Enqueue ``item``, waiting while the queue is full.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 from mimo._channel import EMPTY, Channel, ChannelStatistics
@@ -271,6 +271,76 @@ class OutputPort(Generic[T]):
                 return
             if waited is not None and waited is not full:
                 # We were woken for room on `waited` but will not use it yet.
+                waited.pass_room_on()
+            t0 = time.perf_counter()
+            try:
+                await full.wait_room()
+            finally:
+                self._times.blocked_s += time.perf_counter() - t0
+            waited = full
+
+    def push_many(self, items: Iterable[T]) -> Awaitable[None]:
+        """Send ``items``, in order, to every joined input; waits while a queue is full.
+
+        Await the result. The batched form of :meth:`push`: one call moves a
+        whole list, so the per-item cost is close to a plain loop's. The bound
+        still holds: items enter each queue only while it has room. If
+        cancelled while waiting, the items before the wait were delivered (to
+        every input) and the rest were not.
+        """
+        batch = items if isinstance(items, list | tuple) else list(items)
+        ch = self._one
+        if ch is not None:
+            buf = ch._buf
+            n = len(buf) + len(batch)
+            if n <= ch._cap:
+                # Channel.push_many_nowait's common case inline, as in push.
+                buf.extend(batch)
+                if n > ch._high:
+                    ch._high = n
+                if ch._getters and batch:
+                    ch.wake_consumers(len(batch))
+                self.count += len(batch)
+                return self._done  # type: ignore[return-value]
+        return self._push_many_slow(batch)
+
+    async def _push_many_slow(self, batch: Sequence[T]) -> None:
+        if self._done is None:
+            self._done = _done_future()
+            self._refresh()
+        done = 0
+        total = len(batch)
+        waited: Channel[T] | None = None
+        while done < total or not total:
+            if self._closed:
+                raise PortClosed(f"push on output {self.stream}.{self.name} after it was closed")
+            chans = self._chans
+            if not chans:
+                bundle = self._bundle
+                if bundle is not None and bundle._all_gone():
+                    raise ConsumersGone(f"every consumer of {self.stream}'s outputs has finished")
+                self.count += total - done  # joined to nothing (now): discarded
+                return
+            if not total:
+                return
+            k = total - done
+            full = None
+            for ch in chans:
+                room = ch.room()
+                if room < k:
+                    k = room
+                    if not room:
+                        full = ch
+                        break
+            if full is None:
+                # Every queue takes these k items, so each chunk is all-or-nothing.
+                chunk = batch[done : done + k] if (done or k < total) else batch
+                for ch in chans:
+                    ch.push_many_nowait(chunk)
+                done += k
+                self.count += k
+                continue
+            if waited is not None and waited is not full:
                 waited.pass_room_on()
             t0 = time.perf_counter()
             try:
