@@ -195,7 +195,7 @@ class RayExecutor:
         self._release()
 
     def _acquire(self) -> None:
-        import ray
+        import ray  # type: ignore[import-not-found, unused-ignore]
 
         if self._held == 0 and not ray.is_initialized():
             opts: dict[str, Any] = {"namespace": NAMESPACE, **self.init_options}
@@ -218,7 +218,7 @@ class RayExecutor:
         self._held += 1
 
     def _release(self) -> None:
-        import ray
+        import ray  # type: ignore[import-not-found, unused-ignore]
 
         self._held -= 1
         if self._held == 0 and self._started:
@@ -313,7 +313,7 @@ class _Run:
         return {p: list(items)[index::n] for (fed_node, p), items in self.graph.feeds.items() if fed_node is node}
 
     def _place(self) -> None:
-        import ray
+        import ray  # type: ignore[import-not-found, unused-ignore]
 
         actor_class = ray.remote(StreamActor)
         uses: dict[int, int] = {}
@@ -418,7 +418,7 @@ class _Run:
             c.outcome = fut.result()
             c.figures = c.outcome.figures
             return c.outcome.error is not None
-        import ray.exceptions
+        import ray.exceptions  # type: ignore[import-not-found, unused-ignore]
 
         if isinstance(exc, ray.exceptions.TaskCancelledError):
             return False
@@ -432,7 +432,7 @@ class _Run:
 
     async def _tear_down(self, copies: list[_Copy], clean: bool) -> None:
         """Cancel what still runs, give it ``grace_s`` to finish, then kill every actor."""
-        import ray
+        import ray  # type: ignore[import-not-found, unused-ignore]
 
         cancelled: asyncio.CancelledError | None = None
         running = [c for c in copies if c.future is not None and not c.future.done()]
