@@ -355,6 +355,24 @@ def test_outside_cancellation_tears_the_graph_down(executor, tmp_path):
     assert_no_actor_left(executor)
 
 
+class TwoPartError(Exception):
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(f"{what}: {why}")  # so it pickles but cannot be unpickled
+
+
+async def raise_two_part(ins: Any, outs: Any, state: Any) -> None:
+    raise TwoPartError("disk", "full")
+
+
+@pytest.mark.ray
+def test_an_exception_that_cannot_cross_processes_still_fails_the_run_naming_it(ray_session):
+    wf = Workflow()
+    wf.add_stream(Stream(fn=raise_two_part, name="writer"))
+    with pytest.raises(RuntimeError, match="TwoPartError: disk: full") as info:
+        wf.run(executor=ray_session)
+    assert info.value.mimo_stream == "writer"  # type: ignore[attr-defined]
+
+
 @pytest.mark.ray
 def test_a_stream_whose_process_dies_fails_the_run_naming_it(ray_session):
     async def die(ins: Any, outs: Any, state: Any) -> None:

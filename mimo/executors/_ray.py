@@ -98,11 +98,13 @@ def _sender(actor: Any) -> Any:
 
 
 def _pickles(obj: Any) -> bool:
+    """True if ``obj`` survives a trip through pickle (both ways: some exceptions only fail to load)."""
     import ray.cloudpickle  # type: ignore[import-not-found, unused-ignore]
 
     dumps: Callable[[Any], bytes] = ray.cloudpickle.dumps
+    loads: Callable[[bytes], Any] = ray.cloudpickle.loads
     try:
-        dumps(obj)
+        loads(dumps(obj))
     except Exception:
         return False
     return True
