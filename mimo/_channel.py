@@ -31,6 +31,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, Final, Generic, Literal, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -342,7 +343,7 @@ class Channel(Generic[T]):
             out = list(buf)
             buf.clear()
         else:
-            out = [buf.popleft() for _ in range(limit)]
+            out = list(map(deque.popleft, repeat(buf, limit)))  # the loop in C
         self._popped += len(out)
         putters = self._putters
         while putters and len(buf) < self._cap:
