@@ -32,7 +32,13 @@ def shuffling_sender(host: StreamHost, rng: random.Random, log: list[tuple[int, 
 
 
 async def produce(ins: Any, outs: Any, state: Any) -> None:
-    for i in range(state["n"]):
+    n = state["n"]
+    if state.get("many"):
+        # In lists of 7, through push_many.
+        for start in range(0, n, 7):
+            await outs.out.push_many(list(range(start, min(start + 7, n))))
+        return
+    for i in range(n):
         await outs.out.push(i)
 
 
@@ -46,14 +52,14 @@ def make_host(stream: Stream, capacity: int, producers: dict[str, int]) -> Strea
 
 
 async def run_pair(
-    n: int, *, batch_size: int, credits: int, capacity: int = 4, sources: int = 1, seed: int = 0
+    n: int, *, batch_size: int, credits: int, capacity: int = 4, sources: int = 1, seed: int = 0, many: bool = False
 ) -> tuple[list[int], list[StreamHost], list[tuple[int, int, int]]]:
     rng = random.Random(seed)
     log: list[tuple[int, int, int]] = []
     sink = make_host(Stream(ins=["inp"], fn=collect, name="sink", state=[]), capacity, {"inp": sources})
     hosts = []
     for s in range(sources):
-        src = make_host(Stream(outs=["out"], fn=produce, name=f"src{s}", state={"n": n}), capacity, {})
+        src = make_host(Stream(outs=["out"], fn=produce, name=f"src{s}", state={"n": n, "many": many}), capacity, {})
         target = Target(shuffling_sender(sink, rng, log), "inp", s)
         src.connect({"out": Wiring({0: [target]})}, credits=credits, batch_size=batch_size, linger_s=0.001)
         hosts.append(src)
@@ -70,6 +76,13 @@ def test_batches_arrive_in_order_although_calls_are_reordered(batch_size):
     assert got == list(range(200))
     # The transport really did deliver out of order.
     assert [seq for _, seq, _ in log] != sorted(seq for _, seq, _ in log)
+
+
+@pytest.mark.parametrize("batch_size", [1, 5, 100])
+def test_push_many_goes_through_the_same_batches_and_credits(batch_size):
+    got, hosts, _ = asyncio.run(run_pair(100, batch_size=batch_size, credits=2, many=True))
+    assert got == list(range(100))
+    assert hosts[0].figures().items_out == {"out": 100}
 
 
 def test_full_batches_are_sent_without_waiting_for_the_linger():

@@ -25,8 +25,9 @@ returning an asyncio future.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,6 +127,25 @@ class Outbox(Channel[Any]):
             else:
                 self._timer = asyncio.get_running_loop().call_soon(self._linger_over)
         return True
+
+    def room(self) -> int:
+        if self._error is not None or self._gone:
+            return sys.maxsize  # push_many_nowait raises, or discards
+        left = self._size - len(self._batch)
+        if left > 0:
+            return left
+        return self._size if self._free_target() is not None else 0
+
+    def push_many_nowait(self, items: Sequence[Any]) -> int:
+        n = 0
+        for item in items:
+            if not self.push_nowait(item):
+                break
+            n += 1
+        return n
+
+    def pass_room_on(self) -> None:
+        self._wake()
 
     async def wait_room(self) -> None:
         while not self.has_room():
