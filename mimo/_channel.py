@@ -98,6 +98,7 @@ class Channel(Generic[T]):
         "_getters",
         "_consumers",
         "_putters",
+        "_woken",
         "_detached",
         "_popped",
         "_dropped",
@@ -126,6 +127,10 @@ class Channel(Generic[T]):
         self._getters: deque[asyncio.Future[None]] = deque()
         self._consumers = consumers
         self._putters: deque[asyncio.Future[None]] = deque()
+        # The producer last woken for room that has not run yet. While there is
+        # one, freed slots wake no one else: it will fill them, and waking every
+        # producer of a fan-in would only make each find the queue full again.
+        self._woken: asyncio.Future[None] | None = None
         self._detached = False
         self._popped = 0
         self._dropped = 0
@@ -271,6 +276,8 @@ class Channel(Generic[T]):
         try:
             await fut
         except BaseException:
+            if self._woken is fut:
+                self._woken = None
             if fut.done() and not fut.cancelled():
                 # We were woken but will not use the room: pass it on.
                 self._wake_putter()
@@ -285,6 +292,11 @@ class Channel(Generic[T]):
             self._push_wait += dt
             if obs is not None:
                 obs.wait_ended(self, "push", fut, dt)
+        if self._woken is fut:
+            self._woken = None
+        # Room for us and more: the next waiting producer may use the rest.
+        if self._putters and len(self._buf) + 1 < self._cap:
+            self._wake_putter()
 
     def pass_room_on(self) -> None:
         """Wake another waiting producer if there is room (a woken one will not use it)."""
@@ -303,7 +315,13 @@ class Channel(Generic[T]):
             f = putters.popleft()
             if not f.done():
                 f.set_result(None)
+                self._woken = f
                 return
+
+    def _room_freed(self) -> None:
+        """A pop made room: wake a producer unless one is already on its way."""
+        if self._woken is None:
+            self._wake_putter()
 
     # -- consumer side ------------------------------------------------------
 
@@ -317,7 +335,7 @@ class Channel(Generic[T]):
             item = buf.popleft()
             self._popped += 1
             if self._putters:
-                self._wake_putter()
+                self._room_freed()
             return item
         if self._producers <= 0:
             raise self._end()
@@ -345,12 +363,8 @@ class Channel(Generic[T]):
         else:
             out = list(map(deque.popleft, repeat(buf, limit)))  # the loop in C
         self._popped += len(out)
-        putters = self._putters
-        while putters and len(buf) < self._cap:
-            before = len(putters)
-            self._wake_putter()
-            if len(putters) == before:
-                break
+        if self._putters:
+            self._room_freed()
         return out
 
     async def pop(self) -> T:

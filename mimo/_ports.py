@@ -136,7 +136,7 @@ class InputPort(Generic[T]):
                     item = buf.popleft()
                     ch._popped += 1
                     if ch._putters:
-                        ch._wake_putter()
+                        ch._room_freed()
                 else:
                     item = await self._pop_slow()
                 yield item

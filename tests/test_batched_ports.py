@@ -202,3 +202,46 @@ def test_async_for_can_stop_and_resume_without_losing_an_item():
 
     run_workflow(chain(batch_source([list(range(8))]), Stream(["inp"], fn=reader), capacity=3), timeout=10)
     assert seen == {"first": [0, 1, 2], "anext": [3], "second": [4, 5, 6, 7]}
+
+
+@pytest.mark.timeout(10)
+def test_a_many_way_fan_in_does_not_wake_every_producer_per_pop():
+    class Waits:
+        push = 0
+
+        def wait_started(self, channel, kind, fut):
+            if kind == "push":
+                Waits.push += 1
+
+        def wait_ended(self, channel, kind, fut, seconds):
+            pass
+
+    producers, each, cap = 20, 100, 10
+
+    async def main():
+        ch: Channel[int] = Channel(cap, producers=producers, end=EndOfStream, observer=Waits())
+
+        async def produce(k: int) -> None:
+            for i in range(each):
+                await ch.push(k * each + i)
+            ch.close_producer()
+
+        tasks = [asyncio.ensure_future(produce(k)) for k in range(producers)]
+        got = []
+        try:
+            while True:
+                got.append(await ch.pop())
+        except EndOfStream:
+            pass
+        await asyncio.gather(*tasks)
+        return got
+
+    got = asyncio.run(main())
+    assert sorted(got) == list(range(producers * each))
+    # Each producer's items stay in order.
+    for k in range(producers):
+        mine = [x for x in got if x // each == k]
+        assert mine == sorted(mine)
+    # Woken one at a time, a producer fills the room it finds: about one wait per
+    # queue-full of items, not one per item.
+    assert Waits.push < producers * each / 3
