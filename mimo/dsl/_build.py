@@ -18,7 +18,7 @@ the one runtime runs them. Identity rule (see ``docs/typing.md``):
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar, overload
 
 from typing_extensions import TypeVar as DefaultTypeVar
 
@@ -155,17 +155,37 @@ class Only(Generic[T]):
     """
 
 
-class InPorts(Generic[P]):
+class _PortNames(Generic[P]):
+    """What the input and output port sets share: names, iteration, membership."""
+
+    __slots__ = ("_piece",)
+    _kind: ClassVar[Kind]
+
+    def __init__(self, piece: Joinable) -> None:
+        self._piece = piece
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._piece._port_types(self._kind))
+
+    def __len__(self) -> int:
+        return len(self._piece._port_types(self._kind))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._piece._port_types(self._kind)
+
+    def __repr__(self) -> str:
+        return f"<{self._kind}s of {self._piece._label()}: {', '.join(self)}>"
+
+
+class InPorts(_PortNames[P]):
     """The input ports of a stream or chain, by name: ``s.in_['y']``.
 
     Statically the item type is ``Any``, unless the ``mimo.dsl.mypy_plugin``
     mypy plugin knows the stream's ports (then names and types are checked).
     """
 
-    __slots__ = ("_piece",)
-
-    def __init__(self, piece: Joinable) -> None:
-        self._piece = piece
+    __slots__ = ()
+    _kind = "input"
 
     @overload
     def __getitem__(self: InPorts[Only[T]], name: str) -> InRef[T]: ...
@@ -175,30 +195,16 @@ class InPorts(Generic[P]):
         """The input port called ``name``; an unknown name is a WorkflowError with a suggestion."""
         return InRef(self._piece, self._piece._check_port("input", name))
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._piece._port_types("input"))
 
-    def __len__(self) -> int:
-        return len(self._piece._port_types("input"))
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._piece._port_types("input")
-
-    def __repr__(self) -> str:
-        return f"<inputs of {self._piece._label()}: {', '.join(self)}>"
-
-
-class OutPorts(Generic[P]):
+class OutPorts(_PortNames[P]):
     """The output ports of a stream or chain, by name: ``s.out['x']``.
 
     Statically the item type is ``Any``, unless the ``mimo.dsl.mypy_plugin``
     mypy plugin knows the stream's ports (then names and types are checked).
     """
 
-    __slots__ = ("_piece",)
-
-    def __init__(self, piece: Joinable) -> None:
-        self._piece = piece
+    __slots__ = ()
+    _kind = "output"
 
     @overload
     def __getitem__(self: OutPorts[Only[T]], name: str) -> OutRef[T]: ...
@@ -207,18 +213,6 @@ class OutPorts(Generic[P]):
     def __getitem__(self, name: str) -> OutRef[Any]:
         """The output port called ``name``; an unknown name is a WorkflowError with a suggestion."""
         return OutRef(self._piece, self._piece._check_port("output", name))
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._piece._port_types("output"))
-
-    def __len__(self) -> int:
-        return len(self._piece._port_types("output"))
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._piece._port_types("output")
-
-    def __repr__(self) -> str:
-        return f"<outputs of {self._piece._label()}: {', '.join(self)}>"
 
 
 # -- things that join -----------------------------------------------------------
