@@ -224,12 +224,14 @@ class RunReport:
             ins = " ".join(f"{k}={v}" for k, v in s.items_in.items()) or "-"
             outs = " ".join(f"{k}={v}" for k, v in s.items_out.items()) or "-"
             times = [f"{t:.3f}s {s.share(t):>4.0%}" for t in (s.busy_s, s.blocked_s, s.starved_s)]
-            rows.append((s.name, ins, outs, *times))
+            label = s.name if s.workers == 1 else f"{s.name} ({s.workers} workers)"
+            rows.append((label, ins, outs, *times))
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         lines = []
-        for r in rows:
+        names = [None, *self.streams]
+        for r, name in zip(rows, names):
             line = "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-            if r[0] == bottleneck and r is not head:
+            if name is not None and name == bottleneck:
                 line += "  <- bottleneck"
             lines.append(line.rstrip())
         lines.insert(1, "  ".join("-" * w for w in widths))

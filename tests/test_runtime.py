@@ -317,6 +317,7 @@ def test_workers_share_the_input_and_close_the_output_after_the_last():
     report = run_workflow(wf, timeout=10)
     assert sorted(got) == [x * 10 for x in range(40)]
     assert report["work"].workers == 4 and report["work"].items_out == {"out": 40}
+    assert "work (4 workers)" in str(report)
     assert time.perf_counter() - t0 < 40 * 0.005  # the copies overlapped
 
 
