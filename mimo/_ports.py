@@ -122,8 +122,9 @@ class InputPort(Generic[T]):
 
     def __aiter__(self) -> AsyncIterator[T]:
         # An async generator resumes one frame per item where ``__anext__``
-        # would create a coroutine per item.
-        return self._items()
+        # would create a coroutine per item. It reads Channel's fields, so a
+        # subclass (which may pop differently) is read through ``__anext__``.
+        return self._items() if type(self._ch) is Channel else self
 
     async def _items(self) -> AsyncIterator[T]:
         ch = self._ch
@@ -178,7 +179,7 @@ class OutputPort(Generic[T]):
     are discarded (the run report still counts them).
     """
 
-    __slots__ = ("name", "stream", "_chans", "_one", "_closed", "count", "_bundle", "_times", "_done")
+    __slots__ = ("name", "stream", "_chans", "_one", "_closed", "count", "_bundle", "_times", "_done", "_one_push")
 
     def __init__(
         self,
@@ -204,9 +205,13 @@ class OutputPort(Generic[T]):
         return f"<OutputPort {self.stream}.{self.name} consumers={len(self._chans)} closed={self._closed}>"
 
     def _refresh(self) -> None:
-        # The fast path needs a finished future of the loop to hand back.
+        # The fast paths need a finished future of the loop to hand back.
         one = len(self._chans) == 1 and not self._closed and self._done is not None
-        self._one = self._chans[0] if one else None
+        ch = self._chans[0] if one else None
+        # The inline fast path reads Channel's fields; a subclass (an executor's
+        # outbox, say) may push differently, so it is called instead.
+        self._one = ch if type(ch) is Channel else None
+        self._one_push = ch.push_nowait if ch is not None and self._one is None else None
 
     def _on_detach(self, ch: Channel[Any]) -> None:
         if ch in self._chans:
@@ -239,6 +244,11 @@ class OutputPort(Generic[T]):
                     ch._high = n + 1
                 if ch._getters:
                     ch._wake_getter()
+                self.count += 1
+                return self._done  # type: ignore[return-value]
+        else:
+            push_nowait = self._one_push
+            if push_nowait is not None and push_nowait(item):
                 self.count += 1
                 return self._done  # type: ignore[return-value]
         return self._push_slow(item)

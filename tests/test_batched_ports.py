@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from mimo import Channel, ConsumersGone, EndOfStream, OutputPort, PortClosed, Stream, Workflow
+from mimo import Channel, ConsumersGone, EndOfStream, InputPort, OutputPort, PortClosed, Stream, Workflow
 from mimo.testing import run_workflow
 from tests.helpers import chain, collector
 
@@ -245,3 +245,27 @@ def test_a_many_way_fan_in_does_not_wake_every_producer_per_pop():
     # Woken one at a time, a producer fills the room it finds: about one wait per
     # queue-full of items, not one per item.
     assert Waits.push < producers * each / 3
+
+
+@pytest.mark.timeout(10)
+def test_ports_on_a_channel_subclass_go_through_its_methods():
+    class Tagging(Channel[str]):
+        __slots__ = ()
+
+        def push_nowait(self, item: str) -> bool:
+            return super().push_nowait(item + "!")
+
+        def pop_nowait(self) -> object:
+            item = super().pop_nowait()
+            return item if not isinstance(item, str) else item.upper()
+
+    async def main():
+        ch = Tagging(4, end=EndOfStream)
+        out: OutputPort[str] = OutputPort("out", "s", [ch])
+        inp: InputPort[str] = InputPort("inp", "c", ch)
+        for x in "abc":
+            await out.push(x)
+        out.close()
+        return [x async for x in inp]
+
+    assert asyncio.run(main()) == ["A!", "B!", "C!"]
