@@ -4,6 +4,8 @@ Streams with named input and output ports are joined into a :class:`Workflow`;
 every join is a bounded queue, so memory stays bounded however much flows.
 """
 
+from typing import TYPE_CHECKING
+
 from mimo._channel import Channel, ChannelStatistics
 from mimo._errors import (
     ConsumersGone,
@@ -17,7 +19,6 @@ from mimo._ports import InputPort, Ins, OutputPort, Outs
 from mimo._report import RunReport, StreamReport
 from mimo._stream import Stream
 from mimo._workflow import Step, Workflow
-from mimo.dsl import In, Out, stream
 
 __all__ = [
     "Channel",
@@ -43,3 +44,15 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from mimo.dsl import In, Out, stream
+else:
+
+    def __getattr__(name: str) -> object:
+        # The DSL loads on first use, so that `import mimo` stays quick.
+        if name in ("In", "Out", "stream"):
+            from mimo import dsl
+
+            return getattr(dsl, name)
+        raise AttributeError(f"module 'mimo' has no attribute {name!r}")

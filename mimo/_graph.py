@@ -7,7 +7,6 @@ executors consume one.
 
 from __future__ import annotations
 
-import difflib
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -255,6 +254,8 @@ def type_name(t: Any) -> str:
 
 def _unknown(owner: str, kind: str, name: str, names: list[str]) -> str:
     msg = f"{owner} has no {kind} {name!r}"
+    import difflib  # only on this error path: it is slow to import
+
     close = difflib.get_close_matches(name, names, n=1)
     if close:
         return msg + f"; did you mean {close[0]!r}?"

@@ -8,7 +8,6 @@ joined to (broadcast).
 from __future__ import annotations
 
 import asyncio
-import difflib
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
@@ -446,6 +445,8 @@ class Outs(_Bundle[OutputPort[Any]]):
 
 def _unknown(stream: str, kind: str, name: str, names: list[str]) -> str:
     msg = f"stream {stream!r} has no {kind} {name!r}"
+    import difflib  # only on this error path: it is slow to import
+
     close = difflib.get_close_matches(name, names, n=1)
     if close:
         msg += f"; did you mean {close[0]!r}?"

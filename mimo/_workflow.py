@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mimo._channel import check_capacity
 from mimo._errors import WorkflowError
@@ -13,6 +12,9 @@ from mimo._graph import DEFAULT_CAPACITY, Graph, Node
 from mimo._report import RunReport, finish
 from mimo._runtime import OnStart, run_graph
 from mimo._stream import Stream
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class Step:
