@@ -427,3 +427,11 @@ def test_a_classic_untyped_stream_feeds_a_typed_dsl_stream() -> None:
     wf.add_stream(Stream(outs=["a"], fn=_three)).pipe(wf.add_stream(inc)).pipe(wf.add_stream(keep))
     wf.run()
     assert got == [1, 2, 3]
+
+
+def test_a_dsl_graph_renders_like_a_workflow(tmp_path):
+    from mimo import lib
+
+    flow = lib.range(3) | lib.collect([])
+    out = flow.render(tmp_path / "flow.dot")
+    assert out.read_text() == flow.to_dot()

@@ -27,6 +27,10 @@ from mimo._graph import Graph, Node
 from mimo._report import RunReport
 from mimo._workflow import Workflow
 
+if TYPE_CHECKING:
+    import os
+    from pathlib import Path
+
 T = TypeVar("T")
 U = TypeVar("U")
 T_contra = TypeVar("T_contra", contravariant=True)
@@ -331,6 +335,10 @@ class Runnable:
     def to_mermaid(self) -> str:
         """The graph as a Mermaid flowchart."""
         return self.graph.to_mermaid()
+
+    def render(self, path: str | os.PathLike[str], *, report: RunReport | None = None) -> Path:
+        """Write a picture of the graph (see :meth:`mimo.Workflow.render`)."""
+        return self.workflow().render(path, report=report)
 
 
 class Source(Joinable, Generic[O_co]):
