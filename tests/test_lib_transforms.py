@@ -253,3 +253,32 @@ def test_stock_streams_are_classic_streams_too() -> None:
     report = wf.run()
     assert got == ["0", "2", "4", "6"]
     assert [s.name for s in report] == ["range", "_double", "str", "collect"]
+
+
+def test_map_passes_chunk_size_to_the_pool_and_refuses_it_alone():
+    from mimo import lib
+    from mimo.testing import run_stream
+
+    out = run_stream(lib.map(abs, executor="thread", workers=2, chunk_size=4), {"inp": [-1, -2, 3]})
+    assert out == {"out": [1, 2, 3]}
+    with pytest.raises(ValueError, match="chunk_size"):
+        lib.map(abs, chunk_size=4)
+
+
+def test_parallel_map_in_a_classic_workflow_feeds_a_typed_stream():
+    from mimo import In, lib, stream
+    from mimo.lib.parallel import parallel_map
+
+    got: list[int] = []
+
+    @stream
+    async def keep(x: In[int]) -> None:
+        async for v in x:
+            got.append(v)
+
+    from mimo import Workflow
+
+    wf = Workflow()
+    wf.add_stream(lib.range(3)).pipe(wf.add_stream(parallel_map(abs, workers=2))).pipe(wf.add_stream(keep))
+    wf.run()
+    assert got == [0, 1, 2]

@@ -39,8 +39,8 @@ def parallel_map(
     name: str | None = None,
     in_port: str = "inp",
     out_port: str = "out",
-    in_type: Any = object,
-    out_type: Any = object,
+    in_type: Any = Any,
+    out_type: Any = Any,
 ) -> Stream:
     """A stream that pushes ``fn(item)`` for every item, up to ``workers`` at once.
 

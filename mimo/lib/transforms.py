@@ -71,6 +71,7 @@ def map(
     workers: int | None = None,
     executor: ExecutorSpec = None,
     ordered: bool = True,
+    chunk_size: int | None = None,
     name: str | None = None,
 ) -> StageStream[A, B]: ...
 @overload
@@ -80,6 +81,7 @@ def map(
     workers: int | None = None,
     executor: ExecutorSpec = None,
     ordered: bool = True,
+    chunk_size: int | None = None,
     name: str | None = None,
 ) -> StageStream[A, B]: ...
 def map(
@@ -88,6 +90,7 @@ def map(
     workers: int | None = None,
     executor: ExecutorSpec = None,
     ordered: bool = True,
+    chunk_size: int | None = None,
     name: str | None = None,
 ) -> StageStream[A, Any]:
     """A stage that pushes ``fn(item)`` for every item, in order.
@@ -99,7 +102,8 @@ def map(
     (``'thread'``, ``'process'`` or a :class:`concurrent.futures.Executor`)
     runs a plain ``fn`` there instead; both delegate to
     :func:`mimo.lib.parallel.parallel_map`, whose results keep the input order
-    unless ``ordered=False``. The stage is called ``name``, by default after
+    unless ``ordered=False``; ``chunk_size`` is how many items a process pool
+    gets per task (see there). The stage is called ``name``, by default after
     ``fn``. An exception from ``fn`` fails the run.
     """
     _check_callable("map", fn)
@@ -108,9 +112,18 @@ def map(
         from mimo.lib.parallel import parallel_map
 
         inner = parallel_map(
-            fn, workers=workers, executor=executor, ordered=ordered, name=label, in_port="inp", out_port="out"
+            fn,
+            workers=workers,
+            executor=executor,
+            ordered=ordered,
+            chunk_size=chunk_size,
+            name=label,
+            in_port="inp",
+            out_port="out",
         )
         return named(_map_in_parallel(inner=inner), name, label)
+    if chunk_size is not None:
+        raise ValueError(f"map {label!r}: chunk_size applies only with workers or an executor")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
         raise ValueError(f"map {label!r}: workers must be an int >= 1, not {workers!r}")
     return named(_map(fn=fn), name, label)
