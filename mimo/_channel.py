@@ -202,7 +202,6 @@ class Channel(Generic[T]):
                 self._wake_getter()
             return True
         if self._detached:
-            self._dropped += 1
             return True
         # Capacity 0 (or a full queue drained by a waiting consumer): hand over
         # directly. The item is in the consumer's hands, so it is not "ahead".
@@ -228,7 +227,6 @@ class Channel(Generic[T]):
     def push_many_nowait(self, items: Sequence[T]) -> int:
         """Enqueue the longest prefix of ``items`` there is room for; return its length."""
         if self._detached:
-            self._dropped += len(items)
             return len(items)
         buf = self._buf
         room = self._cap - len(buf)

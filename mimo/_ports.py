@@ -16,17 +16,49 @@ from mimo._channel import EMPTY, Channel, ChannelStatistics
 from mimo._errors import ConsumersGone, EndOfStream, PortClosed
 
 T = TypeVar("T")
+
+#: A push into nothing lets other tasks run once in this many.
+_DISCARD_YIELD = 64
 P = TypeVar("P", "InputPort[Any]", "OutputPort[Any]")
 
 
 class PortTimes:
-    """Per-stream clocks that the ports add to on their slow paths."""
+    """Per-stream clocks that the ports add to on their slow paths.
 
-    __slots__ = ("blocked_s", "starved_s")
+    A stream may wait on several ports at once (from sub-tasks, as ``merge``
+    does): such waits overlap, so each clock runs while at least one wait of
+    its kind is on, and never faster than the wall clock.
+    """
+
+    __slots__ = ("blocked_s", "starved_s", "_pushing", "_popping", "_push_t0", "_pop_t0")
 
     def __init__(self) -> None:
         self.blocked_s = 0.0
         self.starved_s = 0.0
+        self._pushing = 0
+        self._popping = 0
+        self._push_t0 = 0.0
+        self._pop_t0 = 0.0
+
+    def push_wait(self) -> None:
+        if not self._pushing:
+            self._push_t0 = time.perf_counter()
+        self._pushing += 1
+
+    def push_done(self) -> None:
+        self._pushing -= 1
+        if not self._pushing:
+            self.blocked_s += time.perf_counter() - self._push_t0
+
+    def pop_wait(self) -> None:
+        if not self._popping:
+            self._pop_t0 = time.perf_counter()
+        self._popping += 1
+
+    def pop_done(self) -> None:
+        self._popping -= 1
+        if not self._popping:
+            self.starved_s += time.perf_counter() - self._pop_t0
 
 
 class InputPort(Generic[T]):
@@ -98,7 +130,7 @@ class InputPort(Generic[T]):
                 return item  # type: ignore[return-value]
 
     async def _wait(self, deadline: float | None = None) -> None:
-        t0 = time.perf_counter()
+        self._times.pop_wait()
         try:
             if deadline is None:
                 await self._ch.wait_item()
@@ -108,7 +140,7 @@ class InputPort(Generic[T]):
                     raise TimeoutError(f"no item on {self.stream}.{self.name} in time")
                 await self._ch.wait_item(left)
         finally:
-            self._times.starved_s += time.perf_counter() - t0
+            self._times.pop_done()
 
     async def peek(self) -> T:
         """The next item, left in place for the next ``pop``; waits like ``pop``."""
@@ -266,6 +298,10 @@ class OutputPort(Generic[T]):
                 if bundle is not None and bundle._all_gone():
                     raise ConsumersGone(f"every consumer of {self.stream}'s outputs has finished")
                 self.count += 1  # joined to nothing (now): discarded
+                if not self.count % _DISCARD_YIELD:
+                    # A discarding push never waits; without this, a loop
+                    # pushing into nothing would starve every other task.
+                    await asyncio.sleep(0)
                 return
             full = None
             for ch in chans:
@@ -281,11 +317,11 @@ class OutputPort(Generic[T]):
             if waited is not None and waited is not full:
                 # We were woken for room on `waited` but will not use it yet.
                 waited.pass_room_on()
-            t0 = time.perf_counter()
+            self._times.push_wait()
             try:
                 await full.wait_room()
             finally:
-                self._times.blocked_s += time.perf_counter() - t0
+                self._times.push_done()
             waited = full
 
     def push_many(self, items: Iterable[T]) -> Awaitable[None]:
@@ -329,6 +365,7 @@ class OutputPort(Generic[T]):
                 if bundle is not None and bundle._all_gone():
                     raise ConsumersGone(f"every consumer of {self.stream}'s outputs has finished")
                 self.count += total - done  # joined to nothing (now): discarded
+                await asyncio.sleep(0)  # as in _push_slow: never starve the loop
                 return
             if not total:
                 return
@@ -351,11 +388,11 @@ class OutputPort(Generic[T]):
                 continue
             if waited is not None and waited is not full:
                 waited.pass_room_on()
-            t0 = time.perf_counter()
+            self._times.push_wait()
             try:
                 await full.wait_room()
             finally:
-                self._times.blocked_s += time.perf_counter() - t0
+                self._times.push_done()
             waited = full
 
     def close(self) -> None:
@@ -367,6 +404,9 @@ class OutputPort(Generic[T]):
         self._refresh()
         for ch in chans:
             ch.close_producer()
+        if chans and self._bundle is not None:
+            # A closed output is one that nobody will read from again.
+            self._bundle._port_gone()
 
 
 def _done_future() -> asyncio.Future[None] | None:

@@ -265,3 +265,15 @@ def test_statistics_count_pops_high_water_and_waits():
         assert st.open_producers == 1 and not st.detached
 
     run(main())
+
+
+@pytest.mark.parametrize("capacity", [0, 2])
+def test_dropped_counts_what_was_buffered_when_the_consumer_left(capacity):
+    ch = chan(capacity)
+    if capacity:
+        ch.push_nowait("a")
+    ch.detach()
+    for i in range(8):
+        assert ch.push_nowait(i)
+    assert ch.push_many_nowait([1, 2, 3]) == 3
+    assert ch.statistics().dropped == (1 if capacity else 0)

@@ -272,3 +272,60 @@ def test_a_timed_pop_is_never_part_of_a_deadlock():
     sa.pipe(sb).pipe(sa)
     run_workflow(wf, timeout=10)
     assert got == ["timed out"]
+
+
+def test_a_producer_that_closed_one_output_is_told_when_the_others_consumers_leave():
+    pushed = []
+
+    async def two_outputs(ins, outs, state):
+        outs.a.close()
+        for i in range(100_000):
+            await outs.b.push(i)
+            pushed.append(i)
+
+    async def take1(ins, outs, state):
+        await ins.inp.pop()
+
+    wf = Workflow(capacity=2)
+    src = wf.add_stream(Stream(outs=["a", "b"], fn=two_outputs))
+    src.pipe(wf.add_stream(Stream(["inp"], name="drain_a")), output="a")
+    src.pipe(wf.add_stream(Stream(["inp"], fn=take1)), output="b")
+    run_workflow(wf, timeout=10)
+    assert len(pushed) < 10  # stopped by ConsumersGone, not by running out
+
+
+def test_pushing_into_nothing_lets_other_tasks_run():
+    async def endless(ins, outs, state):
+        while True:
+            await outs.nowhere.push(0)
+
+    async def main():
+        wf = Workflow()
+        wf.add_stream(Stream(outs=["nowhere"], fn=endless))
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await wf.run_async()
+
+    asyncio.run(main())
+
+
+def test_overlapping_waits_in_one_stream_never_exceed_its_life():
+    async def slow(ins, outs, state):
+        await asyncio.sleep(0.2)
+        await outs.out.push(1)
+
+    async def two_at_once(ins, outs, state):
+        async def read(port):
+            async for _ in port:
+                pass
+
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(read(ins.a))
+            tg.create_task(read(ins.b))
+
+    wf = Workflow()
+    both = wf.add_stream(Stream(["a", "b"], fn=two_at_once, name="both"))
+    wf.add_stream(Stream(outs=["out"], fn=slow, name="s1")).pipe(both, input="a")
+    wf.add_stream(Stream(outs=["out"], fn=slow, name="s2")).pipe(both, input="b")
+    report = run_workflow(wf, timeout=10)
+    assert report["both"].starved_s <= report["both"].elapsed_s + 1e-6
