@@ -17,6 +17,7 @@ from mimo._errors import (
 )
 from mimo._ports import InputPort, Ins, OutputPort, Outs
 from mimo._report import RunReport, StreamReport
+from mimo._runtime import run_together
 from mimo._stream import Stream
 from mimo._workflow import Step, Workflow
 
@@ -40,6 +41,7 @@ __all__ = [
     "StreamReport",
     "Workflow",
     "WorkflowError",
+    "run_together",
     "stream",
 ]
 

@@ -13,7 +13,7 @@ import asyncio
 import contextvars
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,11 +47,15 @@ class _Monitor:
         self.live: dict[asyncio.Task[Any], str] = {}
         self.waits: dict[asyncio.Future[None], tuple[asyncio.Task[Any] | None, Channel[Any], WaitKind]] = {}
         self.error: DeadlockError | None = None
+        #: Tasks a stream's code started, each with the task that started it.
+        self.children: dict[asyncio.Task[Any], asyncio.Task[Any] | None] = {}
+        #: Tasks inside run_together(): waiting on their sub-tasks and nothing else.
+        self.delegating: set[asyncio.Task[Any]] = set()
         self._scheduled = False
 
     def wait_started(self, channel: Channel[Any], kind: WaitKind, fut: asyncio.Future[None]) -> None:
         self.waits[fut] = (asyncio.current_task(), channel, kind)
-        if len(self.waits) >= len(self.live):
+        if len(self.waits) + len(self.delegating) >= len(self.live):
             self.schedule()
 
     def wait_ended(self, channel: Channel[Any], kind: WaitKind, fut: asyncio.Future[None], seconds: float) -> None:
@@ -60,11 +64,13 @@ class _Monitor:
     def adopt(self, task: asyncio.Task[Any]) -> None:
         """A task that a stream started counts as part of it: while it can move, so can the run."""
         parent = asyncio.current_task()
+        self.children[task] = parent
         self.live[task] = f"{self.live.get(parent, 'a stream') if parent else 'a stream'} (its sub-task)"
         task.add_done_callback(self._child_done)
 
     def _child_done(self, task: asyncio.Task[Any]) -> None:
         self.live.pop(task, None)
+        self.children.pop(task, None)
         self.schedule()
 
     def schedule(self) -> None:
@@ -77,12 +83,28 @@ class _Monitor:
         if not self.live or self.stop.done():
             return
         # A future that is done has been woken: its task can move.
-        stuck = {t: (ch, kind) for f, (t, ch, kind) in self.waits.items() if not f.done() and t is not None}
+        stuck: dict[asyncio.Task[Any], tuple[Channel[Any], WaitKind] | None] = {
+            t: (ch, kind) for f, (t, ch, kind) in self.waits.items() if not f.done() and t is not None
+        }
+        # A task that only waits on its sub-tasks is stuck when all of them are.
+        grew = True
+        while grew:
+            grew = False
+            for task in self.delegating:
+                if task in stuck or task not in self.live:
+                    continue
+                kids = [k for k, parent in self.children.items() if parent is task and k in self.live]
+                if kids and all(k in stuck for k in kids):
+                    stuck[task] = None
+                    grew = True
         if not all(t in stuck for t in self.live):
             return
         lines = []
         for task, name in self.live.items():
-            ch, kind = stuck[task]
+            entry = stuck[task]
+            if entry is None:
+                continue  # its sub-tasks say what they wait on
+            ch, kind = entry
             st = ch.statistics()
             if kind == "push":
                 why = f"waits to push into {st.label} (full: {st.buffered} of {st.capacity})"
@@ -186,12 +208,14 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
     try:
         await stop
     finally:
-        # Reached on success, failure, deadlock and outside cancellation alike.
-        for t in tasks:
+        # Reached on success, failure, deadlock and outside cancellation alike;
+        # the tasks the streams started go too, so that none outlives the run.
+        leftover = [*tasks, *monitor.children]
+        for t in leftover:
             t.cancel()
         while True:
             try:
-                await asyncio.wait(tasks)
+                await asyncio.wait(leftover)
                 break
             except asyncio.CancelledError:
                 continue  # a second Ctrl-C: finish tearing down all the same
@@ -271,7 +295,14 @@ async def _run_stream(r: _StreamRun) -> None:
         await r.node.stream.run(r.ins, r.outs)
     except CLEAN_EXITS:
         pass
-    except asyncio.CancelledError:
+    except asyncio.CancelledError as exc:
+        me = asyncio.current_task()
+        if me is not None and me.cancelling() == 0:
+            # Nobody cancelled this stream: its own code let a CancelledError
+            # out. That is a failure of the stream, not a quiet stop.
+            err = RuntimeError(f"stream {r.node.name!r} raised CancelledError but was not cancelled")
+            _name_error(err, r.node.name)
+            raise err from exc
         raise
     except BaseException as exc:
         _name_error(exc, r.node.name)
@@ -284,6 +315,27 @@ async def _run_stream(r: _StreamRun) -> None:
         out.close()
     for inp in r.ins:
         inp._ch.close_consumer()
+
+
+async def run_together(*jobs: Coroutine[Any, Any, Any]) -> None:
+    """Run ``jobs`` as sub-tasks of the calling stream and wait for them all.
+
+    For streams that read or write several ports at once. While every job
+    waits on a mimo port, the stream counts as waiting on ports too, so a
+    deadlock through its jobs is found rather than hanging the run.
+    """
+    monitor = _RUN.get()
+    me = asyncio.current_task()
+    tracked = monitor is not None and me is not None and me in monitor.live
+    if monitor is not None and me is not None and tracked:
+        monitor.delegating.add(me)
+    try:
+        async with asyncio.TaskGroup() as group:
+            for job in jobs:
+                group.create_task(job)
+    finally:
+        if monitor is not None and me is not None:
+            monitor.delegating.discard(me)
 
 
 async def _feed(ch: Channel[Any], items: list[Any]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import keyword
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -161,7 +160,7 @@ async def forward(ins: Ins, outs: Outs) -> None:
     if len(jobs) == 1:
         await jobs[0]
         return
-    # Each pair moves at its own pace; a task group leaves no task behind.
-    async with asyncio.TaskGroup() as group:
-        for job in jobs:
-            group.create_task(job)
+    from mimo._runtime import run_together  # imported here: the runtime sits above streams
+
+    # Each pair moves at its own pace, in a sub-task the deadlock check sees.
+    await run_together(*jobs)

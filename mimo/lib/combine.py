@@ -10,13 +10,13 @@ port names.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from mimo._errors import ConsumersGone, EndOfStream
 from mimo._ports import InputPort, Ins, Outs
+from mimo._runtime import run_together
 from mimo.dsl import PortStream, stream
 from mimo.lib._naming import fn_name, named, port_names
 
@@ -30,8 +30,8 @@ def merge(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortSt
     back the others; items of one input keep their order, and the output
     ends when every input has ended. (Joining several outputs to one input
     with ``>>`` merges too; ``merge`` gives each producer its own named input.)
-    The inputs are read by sub-tasks of the stream, so a deadlock around a
-    merge shows as a hang rather than a ``DeadlockError``.
+    The inputs are read by sub-tasks of the stream (through
+    :func:`mimo.run_together`), so a deadlock around a merge is still found.
     """
     names = port_names("merge", "input", inputs, "in")
 
@@ -48,9 +48,7 @@ def merge(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortSt
             await pump(ports[0])
             return
         try:
-            async with asyncio.TaskGroup() as group:
-                for port in ports:
-                    group.create_task(pump(port))
+            await run_together(*(pump(port) for port in ports))
         except* ConsumersGone:
             pass  # nobody reads the output any more: end quietly
 
