@@ -43,3 +43,16 @@ class DeadlockError(MimoError):
 
 #: Exceptions that end a stream cleanly when they escape its ``run``.
 CLEAN_EXITS = (EndOfStream, ConsumersGone)
+
+
+def unknown_name(owner: str, kind: str, name: str, names: list[str]) -> str:
+    """"OWNER has no KIND 'name'", with the closest name or the list of names."""
+    msg = f"{owner} has no {kind} {name!r}"
+    import difflib  # only on this error path: it is slow to import
+
+    close = difflib.get_close_matches(name, names, n=1)
+    if close:
+        return msg + f"; did you mean {close[0]!r}?"
+    if names:
+        return msg + f" (its {kind}s: {', '.join(repr(n) for n in names)})"
+    return msg + f" (it has no {kind}s)"

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from mimo._errors import WorkflowError
+from mimo._errors import WorkflowError, unknown_name
 
 DEFAULT_CAPACITY = 64
 
@@ -99,7 +99,7 @@ class Graph:
         for n in self.nodes:
             if n.name == name:
                 return n
-        raise WorkflowError(_unknown("graph", "stream", name, [n.name for n in self.nodes]))
+        raise WorkflowError(unknown_name("graph", "stream", name, [n.name for n in self.nodes]))
 
     def port(self, node: Node, kind: Literal["input", "output"], name: str | None, *, role: str = "") -> str:
         """Resolve a port name, or the only port when ``name`` is None."""
@@ -115,7 +115,7 @@ class Graph:
                 f"one of {', '.join(repr(n) for n in names)}"
             )
         if name not in names:
-            raise WorkflowError(_unknown(f"stream {node.name!r}", kind, name, list(names)))
+            raise WorkflowError(unknown_name(f"stream {node.name!r}", kind, name, list(names)))
         return name
 
     def connect(self, src: Node, out: str | None, dst: Node, in_: str | None) -> Edge:
@@ -250,18 +250,6 @@ def type_name(t: Any) -> str:
     if isinstance(t, type) and not typing.get_args(t):
         return t.__qualname__
     return repr(t).replace("typing.", "")
-
-
-def _unknown(owner: str, kind: str, name: str, names: list[str]) -> str:
-    msg = f"{owner} has no {kind} {name!r}"
-    import difflib  # only on this error path: it is slow to import
-
-    close = difflib.get_close_matches(name, names, n=1)
-    if close:
-        return msg + f"; did you mean {close[0]!r}?"
-    if names:
-        return msg + f" (its {kind}s: {', '.join(repr(n) for n in names)})"
-    return msg + f" (it has no {kind}s)"
 
 
 def _dot_id(s: str) -> str:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequen
 from typing import Any, Generic, TypeVar
 
 from mimo._channel import EMPTY, Channel, ChannelStatistics
-from mimo._errors import ConsumersGone, EndOfStream, PortClosed
+from mimo._errors import ConsumersGone, EndOfStream, PortClosed, unknown_name
 
 T = TypeVar("T")
 
@@ -432,13 +432,13 @@ class _Bundle(Generic[P]):
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        raise AttributeError(_unknown(self.__stream, self.__kind, name, list(self.__ports)))
+        raise AttributeError(unknown_name(f"stream {self.__stream!r}", self.__kind, name, list(self.__ports)))
 
     def __getitem__(self, name: str) -> P:
         try:
             return self.__ports[name]
         except KeyError:
-            raise KeyError(_unknown(self.__stream, self.__kind, name, list(self.__ports))) from None
+            raise KeyError(unknown_name(f"stream {self.__stream!r}", self.__kind, name, list(self.__ports))) from None
 
     def __iter__(self) -> Iterator[P]:
         return iter(self.__ports.values())
@@ -481,17 +481,3 @@ class Outs(_Bundle[OutputPort[Any]]):
 
     def _all_gone(self) -> bool:
         return self.__connected > 0 and self.__live <= 0
-
-
-def _unknown(stream: str, kind: str, name: str, names: list[str]) -> str:
-    msg = f"stream {stream!r} has no {kind} {name!r}"
-    import difflib  # only on this error path: it is slow to import
-
-    close = difflib.get_close_matches(name, names, n=1)
-    if close:
-        msg += f"; did you mean {close[0]!r}?"
-    elif names:
-        msg += f" (its {kind}s: {', '.join(names)})"
-    else:
-        msg += f" (it has no {kind}s)"
-    return msg

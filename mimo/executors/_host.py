@@ -21,6 +21,7 @@ from mimo._channel import Channel
 from mimo._errors import CLEAN_EXITS, EndOfStream
 from mimo._ports import InputPort, Ins, OutputPort, Outs, PortTimes
 from mimo._report import RunReport, StreamReport
+from mimo._runtime import _feed, _name_error
 from mimo.executors._edges import Inbox, Outbox, Target
 
 
@@ -172,22 +173,6 @@ class StreamHost:
             edge_wait_s={i: box.wait_s for boxes in self.outboxes.values() for i, box in boxes.items()},
             done=bool(self.end),
         )
-
-
-async def _feed(ch: Channel[Any], items: list[Any]) -> None:
-    for item in items:
-        await ch.push(item)
-    ch.close_producer()
-
-
-def _name_error(exc: BaseException, name: str) -> None:
-    try:
-        exc.mimo_stream = name  # type: ignore[attr-defined]
-    except AttributeError:
-        pass
-    note = f"in mimo stream {name!r}"
-    if note not in getattr(exc, "__notes__", ()):
-        exc.add_note(note)
 
 
 def build_report(
