@@ -22,43 +22,50 @@ _DISCARD_YIELD = 64
 P = TypeVar("P", "InputPort[Any]", "OutputPort[Any]")
 
 
-class PortTimes:
-    """Per-stream clocks that the ports add to on their slow paths.
+class WaitClock:
+    """Adds up the time during which at least one wait is on.
 
     A stream may wait on several ports at once (from sub-tasks, as ``merge``
-    does): such waits overlap, so each clock runs while at least one wait of
-    its kind is on, and never faster than the wall clock.
+    does): overlapping waits count once, so the clock never runs faster than
+    the wall clock.
     """
 
-    __slots__ = ("blocked_s", "starved_s", "_pushing", "_popping", "_push_t0", "_pop_t0")
+    __slots__ = ("_on", "_t0", "seconds")
 
     def __init__(self) -> None:
-        self.blocked_s = 0.0
-        self.starved_s = 0.0
-        self._pushing = 0
-        self._popping = 0
-        self._push_t0 = 0.0
-        self._pop_t0 = 0.0
+        self.seconds = 0.0
+        self._on = 0
+        self._t0 = 0.0
 
-    def push_wait(self) -> None:
-        if not self._pushing:
-            self._push_t0 = time.perf_counter()
-        self._pushing += 1
+    def start(self) -> None:
+        if not self._on:
+            self._t0 = time.perf_counter()
+        self._on += 1
 
-    def push_done(self) -> None:
-        self._pushing -= 1
-        if not self._pushing:
-            self.blocked_s += time.perf_counter() - self._push_t0
+    def stop(self) -> None:
+        self._on -= 1
+        if not self._on:
+            self.seconds += time.perf_counter() - self._t0
 
-    def pop_wait(self) -> None:
-        if not self._popping:
-            self._pop_t0 = time.perf_counter()
-        self._popping += 1
 
-    def pop_done(self) -> None:
-        self._popping -= 1
-        if not self._popping:
-            self.starved_s += time.perf_counter() - self._pop_t0
+class PortTimes:
+    """Per-stream clocks that the ports run on their slow paths."""
+
+    __slots__ = ("popping", "pushing")
+
+    def __init__(self) -> None:
+        self.pushing = WaitClock()
+        self.popping = WaitClock()
+
+    @property
+    def blocked_s(self) -> float:
+        """Time spent waiting to push into a full queue."""
+        return self.pushing.seconds
+
+    @property
+    def starved_s(self) -> float:
+        """Time spent waiting to pop from an empty queue."""
+        return self.popping.seconds
 
 
 class InputPort(Generic[T]):
@@ -130,7 +137,7 @@ class InputPort(Generic[T]):
                 return item  # type: ignore[return-value]
 
     async def _wait(self, deadline: float | None = None) -> None:
-        self._times.pop_wait()
+        self._times.popping.start()
         try:
             if deadline is None:
                 await self._ch.wait_item()
@@ -140,7 +147,7 @@ class InputPort(Generic[T]):
                     raise TimeoutError(f"no item on {self.stream}.{self.name} in time")
                 await self._ch.wait_item(left)
         finally:
-            self._times.pop_done()
+            self._times.popping.stop()
 
     async def peek(self) -> T:
         """The next item, left in place for the next ``pop``; waits like ``pop``."""
@@ -317,11 +324,11 @@ class OutputPort(Generic[T]):
             if waited is not None and waited is not full:
                 # We were woken for room on `waited` but will not use it yet.
                 waited.pass_room_on()
-            self._times.push_wait()
+            self._times.pushing.start()
             try:
                 await full.wait_room()
             finally:
-                self._times.push_done()
+                self._times.pushing.stop()
             waited = full
 
     def push_many(self, items: Iterable[T]) -> Awaitable[None]:
@@ -388,11 +395,11 @@ class OutputPort(Generic[T]):
                 continue
             if waited is not None and waited is not full:
                 waited.pass_room_on()
-            self._times.push_wait()
+            self._times.pushing.start()
             try:
                 await full.wait_room()
             finally:
-                self._times.push_done()
+                self._times.pushing.stop()
             waited = full
 
     def close(self) -> None:
