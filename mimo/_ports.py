@@ -263,6 +263,11 @@ class OutputPort(Generic[T]):
         """True once this output was closed (by ``close()`` or the stream's end)."""
         return self._closed
 
+    @property
+    def consumers(self) -> int:
+        """How many inputs this output still feeds (those whose stream has finished drop out)."""
+        return len(self._chans)
+
     def push(self, item: T) -> Awaitable[None]:
         """Send ``item`` to every joined input, waiting while any queue is full.
 

@@ -129,6 +129,23 @@ def test_balance_spreads_work_over_copies_of_a_stage() -> None:
     assert report["worker1"].items_in == {"inp": 10}
 
 
+def test_balance_skips_an_output_whose_consumer_has_left() -> None:
+    rest: list[int] = []
+
+    @stream
+    async def take_one(inp: In[int]) -> None:
+        await inp.pop()
+
+    bal = lib.balance(2)
+    lib.range(20).out["out"] >> bal.in_["inp"]
+    bal.out["out0"] >> take_one.in_["inp"]
+    flow = bal.out["out1"] >> lib.collect(rest).in_["inp"]
+    run_workflow(flow, capacity=1)
+    # Only what was queued for take_one when it left (at most 1) is lost;
+    # everything after goes to out1, not to nobody.
+    assert rest == sorted(rest) and len(rest) >= 20 - 1 - 1
+
+
 # -- split -----------------------------------------------------------------------
 
 

@@ -105,9 +105,10 @@ def balance(outputs: int | Sequence[str] = 2, *, name: str | None = None) -> Por
 
     Item *i* goes to output *i* mod *n*, so each consumer gets every *n*-th
     item and a slow consumer holds the others back once its queue is full.
-    Use it to spread work over several copies of a stage. An output whose
-    consumers have finished still gets its turn and its items are discarded;
-    the stream ends when its input ends or when nobody reads any output.
+    Use it to spread work over several copies of a stage. An output that
+    feeds nobody (its consumers have finished, or it is joined to nothing) is
+    skipped, so no item is dealt to nobody while someone still reads; the
+    stream ends when its input ends or when nobody reads any output.
     """
     names = port_names("balance", "output", outputs, "out")
 
@@ -117,8 +118,12 @@ def balance(outputs: int | Sequence[str] = 2, *, name: str | None = None) -> Por
         n = len(ports)
         i = 0
         async for item in ins.inp:
-            await ports[i].push(item)
-            i = (i + 1) % n
+            for _ in range(n):
+                port = ports[i]
+                i = (i + 1) % n
+                if port.consumers:
+                    break
+            await port.push(item)
 
     return named(body, name, "balance")
 
