@@ -296,19 +296,38 @@ class OutputPort(Generic[T]):
                 return self._done  # type: ignore[return-value]
         return self._push_slow(item)
 
-    async def _push_slow(self, item: T) -> None:
+    def _start_slow(self) -> None:
         if self._done is None:  # made outside a running loop: now we are in one
             self._done = _done_future()
             self._refresh()
+
+    def _check_open(self) -> list[Channel[T]]:
+        """The queues to push to; raises if this output may not push any more."""
+        if self._closed:
+            raise PortClosed(f"push on output {self.stream}.{self.name} after it was closed")
+        chans = self._chans
+        if not chans:
+            bundle = self._bundle
+            if bundle is not None and bundle._all_gone():
+                raise ConsumersGone(f"every consumer of {self.stream}'s outputs has finished")
+        return chans
+
+    async def _wait_room(self, full: Channel[T], waited: Channel[T] | None) -> None:
+        if waited is not None and waited is not full:
+            # We were woken for room on `waited` but will not use it yet.
+            waited.pass_room_on()
+        self._times.pushing.start()
+        try:
+            await full.wait_room()
+        finally:
+            self._times.pushing.stop()
+
+    async def _push_slow(self, item: T) -> None:
+        self._start_slow()
         waited: Channel[T] | None = None
         while True:
-            if self._closed:
-                raise PortClosed(f"push on output {self.stream}.{self.name} after it was closed")
-            chans = self._chans
+            chans = self._check_open()
             if not chans:
-                bundle = self._bundle
-                if bundle is not None and bundle._all_gone():
-                    raise ConsumersGone(f"every consumer of {self.stream}'s outputs has finished")
                 self.count += 1  # joined to nothing (now): discarded
                 if not self.count % _DISCARD_YIELD:
                     # A discarding push never waits; without this, a loop
@@ -326,14 +345,7 @@ class OutputPort(Generic[T]):
                     ch.push_nowait(item)
                 self.count += 1
                 return
-            if waited is not None and waited is not full:
-                # We were woken for room on `waited` but will not use it yet.
-                waited.pass_room_on()
-            self._times.pushing.start()
-            try:
-                await full.wait_room()
-            finally:
-                self._times.pushing.stop()
+            await self._wait_room(full, waited)
             waited = full
 
     def push_many(self, items: Iterable[T]) -> Awaitable[None]:
@@ -362,20 +374,13 @@ class OutputPort(Generic[T]):
         return self._push_many_slow(batch)
 
     async def _push_many_slow(self, batch: Sequence[T]) -> None:
-        if self._done is None:
-            self._done = _done_future()
-            self._refresh()
+        self._start_slow()
         done = 0
         total = len(batch)
         waited: Channel[T] | None = None
         while done < total or not total:
-            if self._closed:
-                raise PortClosed(f"push on output {self.stream}.{self.name} after it was closed")
-            chans = self._chans
+            chans = self._check_open()
             if not chans:
-                bundle = self._bundle
-                if bundle is not None and bundle._all_gone():
-                    raise ConsumersGone(f"every consumer of {self.stream}'s outputs has finished")
                 self.count += total - done  # joined to nothing (now): discarded
                 await asyncio.sleep(0)  # as in _push_slow: never starve the loop
                 return
@@ -398,13 +403,7 @@ class OutputPort(Generic[T]):
                 done += k
                 self.count += k
                 continue
-            if waited is not None and waited is not full:
-                waited.pass_room_on()
-            self._times.pushing.start()
-            try:
-                await full.wait_room()
-            finally:
-                self._times.pushing.stop()
+            await self._wait_room(full, waited)
             waited = full
 
     def close(self) -> None:
