@@ -65,6 +65,21 @@ class MimoClassic:
             await out.push(x)
 
     @classmethod
+    def _fork_join(cls, n: int, inc: Any, dbl: Any, join: Any, capacity: int) -> int:
+        """W2's graph: the source broadcast to inc and dbl, joined pairwise by join."""
+        from mimo import Stream, Workflow
+
+        wf = Workflow(capacity=capacity)
+        src = wf.add_stream(Stream(outs=["y"], fn=cls._source(n)))
+        a = src.pipe(Stream(["x"], ["y"], fn=inc))
+        b = src.pipe(Stream(["x"], ["y"], fn=dbl))
+        sink = Stream(["a", "b"], fn=join)
+        a.pipe(sink, input="a")
+        b.pipe(wf.step(sink.name), input="b")
+        wf.run()
+        return sink.state["total"]  # type: ignore[no-any-return]
+
+    @classmethod
     def W1(cls, n: int) -> int:
         async def inc(ins: Any, outs: Any, state: Any) -> None:
             out = outs.y
@@ -82,7 +97,6 @@ class MimoClassic:
 
     @classmethod
     def W2(cls, n: int) -> int:
-        from mimo import Stream, Workflow
 
         async def inc(ins: Any, outs: Any, state: Any) -> None:
             out = outs.y
@@ -101,15 +115,7 @@ class MimoClassic:
                 t += x + await b.pop()
             state["total"] = t
 
-        wf = Workflow(capacity=CAPACITY)
-        src = wf.add_stream(Stream(outs=["y"], fn=cls._source(n)))
-        a = src.pipe(Stream(["x"], ["y"], fn=inc))
-        b = src.pipe(Stream(["x"], ["y"], fn=dbl))
-        sink = Stream(["a", "b"], fn=join)
-        j = a.pipe(sink, input="a")
-        b.pipe(j, input="b")
-        wf.run()
-        return sink.state["total"]  # type: ignore[no-any-return]
+        return cls._fork_join(n, inc, dbl, join, CAPACITY)
 
     @classmethod
     def W3(cls, n: int) -> tuple[int, int]:
@@ -220,7 +226,7 @@ class MimoBatched(MimoClassic):
 
     @classmethod
     def W2(cls, n: int) -> int:
-        from mimo import EndOfStream, Stream, Workflow
+        from mimo import EndOfStream
 
         async def inc(ins: Any, outs: Any, state: Any) -> None:
             inp, out = ins.x, outs.y
@@ -246,15 +252,7 @@ class MimoBatched(MimoClassic):
             except EndOfStream:
                 state["total"] = t
 
-        wf = Workflow(capacity=BATCH_CAPACITY)
-        src = wf.add_stream(Stream(outs=["y"], fn=cls._source(n)))
-        a = src.pipe(Stream(["x"], ["y"], fn=inc))
-        b = src.pipe(Stream(["x"], ["y"], fn=dbl))
-        sink = Stream(["a", "b"], fn=join)
-        j = a.pipe(sink, input="a")
-        b.pipe(j, input="b")
-        wf.run()
-        return sink.state["total"]  # type: ignore[no-any-return]
+        return cls._fork_join(n, inc, dbl, join, BATCH_CAPACITY)
 
     @classmethod
     def W3(cls, n: int) -> tuple[int, int]:
