@@ -12,7 +12,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from mimo import Stream, Workflow
@@ -45,7 +45,6 @@ def graphs(draw: Any) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(graphs())
 @pytest.mark.timeout(120)
 def test_random_graphs_deliver_exactly_once_in_order_within_bounds(g: dict[str, Any]) -> None:
