@@ -12,10 +12,10 @@ import asyncio
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
-from mimo import Stream, Workflow
+from mimo import ConsumersGone, PortClosed, Stream, Workflow
 from mimo.testing import run_workflow
 
 
@@ -113,3 +113,217 @@ def test_random_graphs_deliver_exactly_once_in_order_within_bounds(g: dict[str, 
     assert worst_total <= n_inputs * max(capacity, 1)
     for port in all_inputs:
         assert port.statistics().high_water <= capacity
+
+
+# -- the same graphs, under faults -------------------------------------------------
+
+
+class Boom(Exception):
+    """Raised by a random stream of a faulty graph, at a random point."""
+
+
+class _Leave(Exception):
+    """A reader of an early-leaving stream took its last item."""
+
+
+#: Seconds an example's run may take, cancellation and teardown included, before it counts as a hang.
+HANG_S = 10.0
+
+
+@st.composite
+def faulty_graphs(draw: Any) -> dict[str, Any]:
+    g: dict[str, Any] = draw(graphs())
+    n = g["n"]
+    roles = []
+    for i in range(n):
+        has_inputs = g["ports"][i] > 0
+        kinds = ["plain", "plain", "raise_after_emit", "close_after_emit"]
+        if has_inputs:
+            kinds += ["leave_after_read", "raise_after_read"]
+        roles.append((draw(st.sampled_from(kinds)), draw(st.integers(0, 12))))
+    g["roles"] = roles
+    g["cancel"] = draw(st.sampled_from(["none", "none", "timeout", "task.cancel"]))
+    g["cancel_after"] = draw(st.sampled_from([0.0, 0.0001, 0.0005, 0.001, 0.003]))
+    return g
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for e in exc.exceptions for leaf in _leaves(e)]
+    return [exc]
+
+
+@given(faulty_graphs())
+@pytest.mark.timeout(300)
+def test_random_graphs_under_faults_lose_and_double_nothing_end_and_leave_nothing_running(g: dict[str, Any]) -> None:
+    """Early-leaving consumers, outputs closed mid-run, streams raising, the run cancelled from outside.
+
+    Whatever happens: on every connection the items that arrived are the
+    items pushed, in order, each once (all of them when the consumer read to
+    the end, a prefix when it left or was stopped); the run ends; a stream's
+    exception is what the run raises; no task of the run is left after it.
+    """
+    n, capacity = g["n"], g["capacity"]
+    received: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    emitted: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    completed = [False] * n  # read every input to its end (or had none) and returned
+    raised: dict[int, Boom] = {}
+
+    def make(i: int) -> Stream:
+        ins = [f"i{k}" for k in range(g["ports"][i])]
+        role, at = g["roles"][i]
+
+        def boom(why: str) -> Boom:
+            # Readers woken together may each reach the point: one failure per stream.
+            if i not in raised:
+                raised[i] = Boom(why)
+            return raised[i]
+
+        async def fn(ins_: Any, outs: Any, state: Any) -> None:
+            seq = 0
+            read = 0
+
+            async def emit() -> None:
+                nonlocal seq
+                if role == "raise_after_emit" and seq == at:
+                    raise boom(f"s{i} after {seq} items out")
+                if role == "close_after_emit" and seq >= at:
+                    outs.out.close()  # idempotent; nothing is pushed after it
+                    return
+                item = (i, seq)
+                seq += 1
+                try:
+                    await outs.out.push(item)
+                except PortClosed:
+                    # A sibling reader closed the output while this push waited:
+                    # the push failed and delivered nothing.
+                    if role == "close_after_emit":
+                        return
+                    raise
+                emitted[i].append(item)
+                if g["delays"][i] and seq % g["pauses"][i] == 0:
+                    await asyncio.sleep(g["delays"][i])
+
+            if not ins:
+                for _ in range(g["counts"][i]):
+                    await emit()
+                completed[i] = True
+                return
+
+            async def reader(k: int) -> None:
+                nonlocal read
+                async for item in ins_[f"i{k}"]:
+                    received.setdefault((i, k), []).append(item)
+                    read += 1
+                    if role == "raise_after_read" and read == at + 1:
+                        raise boom(f"s{i} after {read} items in")
+                    if role == "leave_after_read" and read >= at + 1:
+                        raise _Leave
+                    await emit()
+
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    for k in range(len(ins)):
+                        tg.create_task(reader(k))
+            except BaseExceptionGroup as eg:
+                leaves = _leaves(eg)
+                booms = [e for e in leaves if isinstance(e, Boom)]
+                if booms:
+                    raise booms[0] from None
+                if all(isinstance(e, _Leave | ConsumersGone) for e in leaves):
+                    return  # took what it wanted, or nobody reads its output any more
+                raise
+            completed[i] = True
+
+        return Stream(ins, ["out"], fn=fn, name=f"s{i}")
+
+    wf = Workflow(capacity=capacity)
+    steps = [wf.add_stream(make(i)) for i in range(n)]
+    for src, dst, port in g["edges"]:
+        steps[src].pipe(steps[dst], input=f"i{port}")
+
+    outcome: dict[str, Any] = {}
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        fired = False
+
+        async def run() -> Any:
+            nonlocal fired
+            if g["cancel"] == "timeout":
+                cm = asyncio.timeout(g["cancel_after"])
+                try:
+                    async with cm:
+                        return await wf.run_async()
+                finally:
+                    fired = cm.expired()
+            return await wf.run_async()
+
+        task = loop.create_task(run())
+        handle = None
+        if g["cancel"] == "task.cancel":
+
+            def cancel() -> None:
+                nonlocal fired
+                if not task.done():
+                    fired = True
+                    task.cancel()
+
+            handle = loop.call_later(g["cancel_after"], cancel)
+        done, _ = await asyncio.wait({task}, timeout=HANG_S)
+        if handle is not None:
+            handle.cancel()
+        if not done:
+            outcome["hang"] = True
+            return
+        outcome["fired"] = fired
+        outcome["result"] = task
+        # Nothing of the run may outlive it: no stream, no feeder, no sub-task.
+        outcome["left"] = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        if not outcome.get("hang"):
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        # After a hang the run's tasks cannot be torn down; the example fails below.
+        loop.close()
+
+    assert not outcome.get("hang"), f"the run did not end within {HANG_S} s"
+    assert outcome["left"] == [], "tasks left running after the run"
+    task: asyncio.Task[Any] = outcome["result"]
+    fired = outcome["fired"]
+
+    # Delivery: per connection, what arrived is what was pushed, in order, once each.
+    for src, dst, port in g["edges"]:
+        got = [item for item in received.get((dst, port), []) if item[0] == src]
+        if completed[dst]:
+            assert got == emitted[src], (src, dst, port)
+        else:
+            assert got == emitted[src][: len(got)], (src, dst, port)
+
+    # The outcome of the run.
+    event(f"cancel {g['cancel']}: {'fired' if fired else 'not fired'}")
+    event("cancelled" if task.cancelled() else type(task.exception()).__name__ if task.exception() else "ok")
+    event(f"streams that left early or were stopped: {completed.count(False)}")
+    if task.cancelled():
+        assert fired and g["cancel"] == "task.cancel"
+        return
+    exc = task.exception()
+    if exc is None:
+        assert not raised, f"{raised} raised, but the run succeeded"
+        report = task.result()
+        for i in range(n):
+            assert report[f"s{i}"].items_out == {"out": len(emitted[i])}
+        return
+    if fired and isinstance(exc, TimeoutError) and g["cancel"] == "timeout":
+        return
+    leaves = _leaves(exc)
+    assert raised, f"the run raised {exc!r} though no stream did"
+    assert all(isinstance(e, Boom) for e in leaves), exc
+    assert {id(e) for e in leaves} == {id(e) for e in raised.values()}, (leaves, raised, fired)
+    for e in leaves:
+        name = str(e).split()[0]
+        assert getattr(e, "mimo_stream", None) == name
+        assert f"in mimo stream {name!r}" in getattr(e, "__notes__", [])
