@@ -184,7 +184,7 @@ def test_port_counts_and_names_are_checked_when_made() -> None:
         lib.zip(["a", "not valid"])
     with pytest.raises(TypeError, match="declared twice"):
         lib.balance(["a", "a"])
-    with pytest.raises(TypeError, match="predicate"):
+    with pytest.raises(TypeError, match="split.. needs a function"):
         lib.split(42)  # type: ignore[arg-type]
 
 

@@ -10,7 +10,6 @@ port names.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ from mimo._errors import ConsumersGone, EndOfStream
 from mimo._ports import InputPort, Ins, Outs
 from mimo._runtime import run_together
 from mimo.dsl import PortStream, stream
+from mimo.lib._calls import check_per_item, per_item
 from mimo.lib._naming import fn_name, named, port_names
 
 __all__ = ["balance", "broadcast", "merge", "split", "zip"]
@@ -140,16 +140,13 @@ def split(
     joined to nothing discards its items. The stream is called ``name``, by
     default after ``predicate``.
     """
-    if not callable(predicate):
-        raise TypeError(f"split() needs a predicate function, not {predicate!r}")
+    check_per_item("split", predicate)
+    call = per_item(predicate)
 
     @stream(ins=["inp"], outs=["matched", "unmatched"], name="split")
     async def body(ins: Ins, outs: Outs) -> None:
         matched, unmatched = outs.matched, outs.unmatched
         async for item in ins.inp:
-            keep = predicate(item)
-            if inspect.isawaitable(keep):
-                keep = await keep
-            await (matched if keep else unmatched).push(item)
+            await (matched if await call(item) else unmatched).push(item)
 
     return named(body, name, fn_name(predicate, "split"))

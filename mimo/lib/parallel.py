@@ -20,6 +20,8 @@ from typing import Any, Literal, TypeVar
 from mimo._errors import EndOfStream
 from mimo._ports import InputPort, Ins, OutputPort, Outs
 from mimo._stream import Stream
+from mimo.lib._calls import check_per_item, settled
+from mimo.lib._calls import is_async as _is_async
 
 __all__ = ["parallel_map"]
 
@@ -73,13 +75,16 @@ def parallel_map(
     The ports are ``in_port`` (``"inp"``) and ``out_port`` (``"out"``); the stream
     is called ``name``, by default ``fn``'s name.
     """
-    if not callable(fn):
-        raise TypeError(f"parallel_map needs a callable, not {fn!r}")
+    check_per_item("parallel_map", fn)
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"parallel_map: name must be a str, not {name!r}")
     label = name or getattr(fn, "__name__", None) or "parallel_map"
     n = (os.cpu_count() or 1) if workers is None else workers
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"parallel_map {label!r}: workers must be an int >= 1, not {workers!r}")
-    is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
+    if not isinstance(ordered, bool):
+        raise TypeError(f"parallel_map {label!r}: ordered must be True or False, not {ordered!r}")
+    is_async = _is_async(fn)
     if executor is not None and not isinstance(executor, concurrent.futures.Executor):
         if executor not in ("thread", "process"):
             raise ValueError(
@@ -119,8 +124,25 @@ def parallel_map(
             pool, own = concurrent.futures.ProcessPoolExecutor(max_workers=n), True
         else:
             pool, own = concurrent.futures.ThreadPoolExecutor(max_workers=n, thread_name_prefix=label), True
+
+        submit: Callable[[list[Any]], asyncio.Future[list[Any]]]
+        if isinstance(pool, concurrent.futures.ProcessPoolExecutor):
+            # What a worker returns crosses a pipe: an awaitable cannot, so the worker refuses it.
+            def submit(items: list[Any]) -> asyncio.Future[list[Any]]:
+                return _detached(loop, pool.submit(_apply_in_process, fn, items, label))
+        else:
+            # A plain function that returns an awaitable: the loop awaits it, as in-loop streams do.
+            def submit(items: list[Any]) -> asyncio.Future[list[Any]]:
+                return _detached(loop, pool.submit(_apply, fn, items), settle=True)
+
         try:
-            await _pump(inp, out, n, chunk, ordered, lambda items: loop.run_in_executor(pool, _apply, fn, items))
+            await _pump(inp, out, n, chunk, ordered, submit)
+        except concurrent.futures.BrokenExecutor as exc:
+            exc.add_note(
+                f"parallel_map {label!r}: its pool broke (a worker died, or could not send a result "
+                "or an exception back); the cause, if known, is shown above"
+            )
+            raise
         finally:
             if own:
                 await _shut_down(pool)
@@ -226,6 +248,74 @@ async def _pump(
 def _apply(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
     """``fn`` on each item of a chunk, in a pool worker."""
     return [fn(item) for item in items]
+
+
+def _apply_in_process(fn: Callable[[Any], Any], items: list[Any], label: str) -> list[Any]:
+    """``fn`` on each item of a chunk, in a worker process: an awaitable result is an error."""
+    results = [fn(item) for item in items]
+    for r in results:
+        if inspect.isawaitable(r):
+            for s in results:
+                close = getattr(s, "close", None)
+                if inspect.iscoroutine(s) and close is not None:
+                    close()  # never awaited on purpose: no "never awaited" warning
+            raise TypeError(
+                f"parallel_map {label!r}: {fn!r} returned an awaitable ({type(r).__name__}), which a "
+                "process pool can neither await nor send back; give a plain function that returns "
+                "the value, or an async function without executor='process'"
+            )
+    return results
+
+
+def _detached(
+    loop: asyncio.AbstractEventLoop, done: concurrent.futures.Future[list[Any]], *, settle: bool = False
+) -> asyncio.Future[list[Any]]:
+    """A loop future that takes ``done``'s outcome, and whose cancelling leaves ``done`` alone.
+
+    With ``settle``, awaitable results are first awaited in the loop (a task
+    that cancelling the loop future cancels too).
+
+    The loop never cancels a pool's future: a process pool's manager thread
+    may be failing it at that moment, and in CPython 3.11 that race kills the
+    manager thread, leaving its workers alive and the interpreter hanging at
+    exit (gh-107219). Work not yet started is cancelled by the pool's
+    ``shutdown(cancel_futures=True)`` instead, on the pool's side.
+    """
+    fut: asyncio.Future[list[Any]] = loop.create_future()
+
+    def copy() -> None:
+        if fut.done():
+            return  # abandoned by the stream
+        if done.cancelled():
+            fut.cancel()
+        elif (exc := done.exception()) is not None:
+            fut.set_exception(exc)
+        elif settle and any(inspect.isawaitable(r) for r in done.result()):
+            task = loop.create_task(settled(done.result()))
+            task.add_done_callback(lambda t: _copy_outcome(t, fut))
+            fut.add_done_callback(lambda f: task.cancel())
+        else:
+            fut.set_result(done.result())
+
+    def wake(_: object) -> None:
+        try:
+            loop.call_soon_threadsafe(copy)
+        except RuntimeError:
+            pass  # the loop is closed: the run is over and nobody waits for this result
+
+    done.add_done_callback(wake)
+    return fut
+
+
+def _copy_outcome(src: asyncio.Future[list[Any]], dst: asyncio.Future[list[Any]]) -> None:
+    if dst.done():
+        return
+    if src.cancelled():
+        dst.cancel()
+    elif (exc := src.exception()) is not None:
+        dst.set_exception(exc)
+    else:
+        dst.set_result(src.result())
 
 
 async def _one(fn: Callable[[Any], Awaitable[Any]], item: Any) -> list[Any]:

@@ -8,13 +8,13 @@ that ends a ``|`` chain, making it runnable:
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 from collections.abc import Awaitable, Callable
 from typing import IO, Any, TypeVar, overload
 
 from mimo._errors import EndOfStream
 from mimo.dsl import In, SinkStream, stream
+from mimo.lib._calls import check_per_item, per_item
 from mimo.lib._naming import fn_name, named
 
 __all__ = ["collect", "for_each", "to_file"]
@@ -59,10 +59,9 @@ def collect(into: list[Any] | None = None, *, name: str | None = None) -> SinkSt
 
 @stream(name="for_each")
 async def _for_each(inp: In[Any], *, fn: Callable[[Any], Any] = print) -> None:
+    call = per_item(fn)
     async for item in inp:
-        result = fn(item)
-        if inspect.isawaitable(result):
-            await result
+        await call(item)
 
 
 def for_each(fn: Callable[[T], object] | Callable[[T], Awaitable[object]], *, name: str | None = None) -> SinkStream[T]:
@@ -73,8 +72,7 @@ def for_each(fn: Callable[[T], object] | Callable[[T], Awaitable[object]], *, na
     result is ignored and an exception from it fails the run. The stream is
     called ``name``, by default after ``fn``.
     """
-    if not callable(fn):
-        raise TypeError(f"for_each() needs a function to call on each item, not {fn!r}")
+    check_per_item("for_each", fn)
     return named(_for_each(fn=fn), name, fn_name(fn, "for_each"))
 
 

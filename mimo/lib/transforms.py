@@ -9,14 +9,15 @@ too, so ``map(lambda x: fetch(x))`` works.
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from mimo._errors import EndOfStream
 from mimo._ports import Ins, Outs
 from mimo._stream import Stream
 from mimo.dsl import In, Out, StageStream, stream
+from mimo.lib._calls import check_per_item, is_async, per_item
 from mimo.lib._naming import fn_name, named
 
 if TYPE_CHECKING:
@@ -33,25 +34,19 @@ def _identity(item: Any) -> Any:
     return item
 
 
-def _check_callable(what: str, fn: object) -> None:
-    if not callable(fn):
-        raise TypeError(f"{what}() needs a function (plain or async) to call on each item, not {fn!r}")
-    if inspect.isasyncgenfunction(fn) and what != "flat_map":
-        raise TypeError(f"{what}(): {fn!r} is an async generator function; use flat_map() for one-to-many")
-
-
 # -- map -------------------------------------------------------------------------
 
 
 @stream(name="map")
 async def _map(inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any] = _identity) -> None:
-    if inspect.iscoroutinefunction(fn):
+    if is_async(fn):
         async for item in inp:
             await out.push(await fn(item))
         return
+    # per_item's rule, inlined for plain functions: this is lib's hottest loop.
     async for item in inp:
         result = fn(item)
-        if inspect.isawaitable(result):
+        if isawaitable(result):
             result = await result
         await out.push(result)
 
@@ -106,8 +101,12 @@ def map(
     gets per task (see there). The stage is called ``name``, by default after
     ``fn``. An exception from ``fn`` fails the run.
     """
-    _check_callable("map", fn)
+    check_per_item("map", fn)
     label = fn_name(fn, "map")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"map {label!r}: workers must be an int >= 1, not {workers!r}")
+    if not isinstance(ordered, bool):
+        raise TypeError(f"map {label!r}: ordered must be True or False, not {ordered!r}")
     if (workers is not None and workers != 1) or executor is not None:
         from mimo.lib.parallel import parallel_map
 
@@ -117,15 +116,13 @@ def map(
             executor=executor,
             ordered=ordered,
             chunk_size=chunk_size,
-            name=label,
+            name=name or label,
             in_port="inp",
             out_port="out",
         )
         return named(_map_in_parallel(inner=inner), name, label)
     if chunk_size is not None:
         raise ValueError(f"map {label!r}: chunk_size applies only with workers or an executor")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
-        raise ValueError(f"map {label!r}: workers must be an int >= 1, not {workers!r}")
     return named(_map(fn=fn), name, label)
 
 
@@ -134,11 +131,9 @@ def map(
 
 @stream(name="filter")
 async def _filter(inp: In[Any], out: Out[Any], *, predicate: Callable[[Any], Any] = bool) -> None:
+    call = per_item(predicate)
     async for item in inp:
-        keep = predicate(item)
-        if inspect.isawaitable(keep):
-            keep = await keep
-        if keep:
+        if await call(item):
             await out.push(item)
 
 
@@ -151,7 +146,7 @@ def filter(
     truth value. The other items are dropped. The stage is called ``name``,
     by default after ``predicate``.
     """
-    _check_callable("filter", predicate)
+    check_per_item("filter", predicate)
     return named(_filter(predicate=predicate), name, fn_name(predicate, "filter"))
 
 
@@ -160,10 +155,9 @@ def filter(
 
 @stream(name="flat_map")
 async def _flat_map(inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any] = _identity) -> None:
+    call = per_item(fn)
     async for item in inp:
-        results = fn(item)
-        if inspect.isawaitable(results):
-            results = await results
+        results = await call(item)
         if isinstance(results, AsyncIterable):
             iterator = aiter(results)
             try:
@@ -193,7 +187,7 @@ def flat_map(fn: Callable[[A], Any], *, name: str | None = None) -> StageStream[
     with back-pressure, so a large expansion never piles up in memory. The
     stage is called ``name``, by default after ``fn``.
     """
-    _check_callable("flat_map", fn)
+    check_per_item("flat_map", fn, many=True)
     return named(_flat_map(fn=fn), name, fn_name(fn, "flat_map"))
 
 
@@ -233,7 +227,7 @@ def batch(size: int, *, timeout: float | None = None, name: str | None = None) -
     """
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"batch size must be an int >= 1, not {size!r}")
-    if timeout is not None and not timeout > 0:
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0):
         raise ValueError(f"batch timeout must be a number of seconds > 0 or None, not {timeout!r}")
     return named(_batch(size=size, timeout=timeout), name, "batch")
 
