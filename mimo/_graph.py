@@ -76,6 +76,8 @@ class Graph:
         A name given explicitly (to the stream or here) that another stream
         already uses is a :class:`WorkflowError`; a default name gets a suffix.
         """
+        if name is not None and (not isinstance(name, str) or not name):
+            raise TypeError(f"stream name must be a non-empty str, not {name!r}")
         explicit = name is not None or stream.named
         base = name if name is not None else stream.name
         for n in self.nodes:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import inspect
 import keyword
+import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 from mimo._errors import ConsumersGone
 from mimo._ports import Ins, Outs
 
-#: ``fn(ins, outs, state)`` as given to ``Stream(fn=...)``.
-StreamFn = Callable[[Ins, Outs, Any], Awaitable[None]]
+#: ``fn(ins, outs, state)`` or ``fn(ins, outs)``, as given to ``Stream(fn=...)``.
+StreamFn = Callable[[Ins, Outs, Any], Awaitable[None]] | Callable[[Ins, Outs], Awaitable[None]]
 
 PortSpec = Iterable[str] | Mapping[str, Any]
 
@@ -21,6 +22,53 @@ def _is_async(fn: object) -> bool:
         return True
     call = getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
     return not inspect.isfunction(fn) and inspect.iscoroutinefunction(call)
+
+
+def fn_takes_state(owner: str, fn: Callable[..., Any]) -> bool:
+    """Check ``fn`` can be called as ``fn(ins, outs, state)`` or ``fn(ins, outs)``; say which.
+
+    Both forms are accepted by ``Stream(fn=...)`` and ``@stream(ins=..., outs=...)``
+    alike. Keyword-only parameters need defaults (the DSL passes its settings
+    that way); anything else is a ``TypeError`` naming the stream.
+    """
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # some callables have no readable signature: assume the full form
+        return True
+    params = list(sig.parameters.values())
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    star = any(p.kind == p.VAR_POSITIONAL for p in params)
+    bare = [p.name for p in params if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
+    if bare or len(required) > 3 or (len(positional) < 2 and not star):
+        names = ", ".join(str(p) for p in params)
+        raise TypeError(
+            f"stream {owner!r}: its function is called as {owner}(ins, outs, state) or {owner}(ins, outs), "
+            f"but its parameters are ({names})"
+            + ("; give keyword-only parameters a default" if bare else "")
+        )
+    return star or len(positional) >= 3
+
+
+def _check_run_signature(owner: str, run: Callable[..., Any]) -> None:
+    try:
+        sig = inspect.signature(run)
+    except (TypeError, ValueError):
+        return
+    try:
+        sig.bind(None, None, None)
+    except TypeError:
+        raise TypeError(
+            f"stream {owner!r}: run must be 'async def run(self, ins, outs)', but its parameters are "
+            f"({', '.join(str(p) for p in sig.parameters.values())})"
+        ) from None
+
+
+def check_name(name: object) -> str:
+    """A stream name: a non-empty str (it labels reports, errors and pictures)."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"stream name must be a non-empty str, not {name!r}")
+    return name
 
 
 def check_port_names(owner: str, kind: str, spec: PortSpec) -> dict[str, Any]:
@@ -37,6 +85,13 @@ def check_port_names(owner: str, kind: str, spec: PortSpec) -> dict[str, Any]:
             raise TypeError(
                 f"stream {owner!r}: {kind} port name {name!r} is not a valid Python identifier "
                 "(ports are reached as attributes, ins.NAME)"
+            )
+        if unicodedata.normalize("NFKC", name) != name:
+            # Python reads the attribute ins.NAME in NFKC form, so such a port could never be reached.
+            raise TypeError(
+                f"stream {owner!r}: {kind} port name {name!r} changes under Unicode NFKC normalisation, "
+                f"as Python applies to identifiers (ins.{name} reads ins.{unicodedata.normalize('NFKC', name)}); "
+                f"write {unicodedata.normalize('NFKC', name)!r}"
             )
         if name.startswith("_"):
             raise TypeError(f"stream {owner!r}: {kind} port name {name!r} may not start with '_' (reserved)")
@@ -82,9 +137,10 @@ class Stream:
         workers: int = 1,
     ) -> None:
         own_run = type(self).run is not Stream.run
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"stream name must be a str, not {name!r}")
-        self.name: str = name or getattr(fn, "__name__", None) or type(self).__name__
+        if name is not None:
+            check_name(name)
+        default = getattr(fn, "__name__", None)
+        self.name: str = name or (default if isinstance(default, str) and default else type(self).__name__)
         #: True if the name was given explicitly (a clash is then an error).
         self.named = name is not None
         if fn is not None:
@@ -95,8 +151,12 @@ class Stream:
                 )
             if inspect.isasyncgenfunction(fn):
                 raise TypeError(f"stream {self.name!r}: fn is an async generator; push items with outs.NAME.push")
+            # A subclass with its own run calls fn itself, however it likes.
+            self._fn_takes_state = own_run or fn_takes_state(self.name, fn)
         elif own_run and not inspect.iscoroutinefunction(type(self).run):
             raise TypeError(f"stream {self.name!r}: {type(self).__name__}.run must be defined with 'async def'")
+        elif own_run:
+            _check_run_signature(self.name, type(self).run)
         self.fn = fn
         self.in_types: dict[str, Any] = check_port_names(self.name, "input", type(self).IN if ins is None else ins)
         self.out_types: dict[str, Any] = check_port_names(
@@ -129,7 +189,8 @@ class Stream:
     async def run(self, ins: Ins, outs: Outs) -> None:
         """The stream's work. Override it, or pass ``fn``; the default forwards."""
         if self.fn is not None:
-            await self.fn(ins, outs, self.state)
+            fn: Callable[..., Awaitable[None]] = self.fn
+            await (fn(ins, outs, self.state) if self._fn_takes_state else fn(ins, outs))
             return
         await forward(ins, outs)
 

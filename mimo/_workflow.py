@@ -150,13 +150,21 @@ class Workflow:
 
     def run(self, *, capacity: int | None = None, progress: Any = False, executor: Executor | None = None) -> RunReport:
         """Run the workflow to completion (see :meth:`run_async`); blocks until done."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.run_async(capacity=capacity, progress=progress, executor=executor))
-        raise RuntimeError(
-            "Workflow.run() was called inside a running event loop; use 'await workflow.run_async()' there"
-        )
+        check_no_running_loop("Workflow.run()", "await workflow.run_async()")
+        return asyncio.run(self.run_async(capacity=capacity, progress=progress, executor=executor))
+
+
+def check_no_running_loop(what: str, instead: str) -> None:
+    """Refuse to block inside a running event loop.
+
+    The probe's own ``RuntimeError`` is handled and gone before the run starts,
+    so a stream's exception leaves ``run()`` with no chained context.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError(f"{what} was called inside a running event loop; use '{instead}' there")
 
 
 class Executor(Protocol):

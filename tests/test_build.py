@@ -212,3 +212,112 @@ def test_dot_output_is_deterministic_and_names_every_join():
     assert "n0:o_a -> n1:i_b;" in dot and "n1:o_c -> n2:i_d;" in dot
     assert "Stream_2" in dot
     assert build().to_mermaid().splitlines()[0] == "flowchart LR"
+
+
+# -- issue 9: checked when made, errors come out clean --------------------------------
+
+
+def test_a_two_argument_fn_runs_in_the_classic_api_as_in_the_dsl():
+    # Case 11: (ins, outs) and (ins, outs, state) are both accepted, by both APIs.
+    got: list[int] = []
+
+    async def two(ins, outs):
+        await outs.out.push(1)
+
+    async def three(ins, outs, state):
+        state["seen"] = True
+        await outs.out.push(2)
+
+    wf = Workflow()
+    sink = wf.add_stream(collector(got))
+    third = Stream(outs=["out"], fn=three)
+    wf.add_stream(Stream(outs=["out"], fn=two)).pipe(sink)
+    wf.add_stream(third).pipe(sink)
+    run_workflow(wf, timeout=5)
+    assert sorted(got) == [1, 2] and third.state == {"seen": True}
+
+
+async def _one(ins):
+    pass
+
+
+async def _four(ins, outs, state, extra):
+    pass
+
+
+async def _bare_keyword(ins, outs, state, *, must):
+    pass
+
+
+def _sync_gen(ins, outs, state):
+    yield 1
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        (_one, r"stream 'x': its function is called as x\(ins, outs, state\) or x\(ins, outs\)"),
+        (_four, r"stream 'x': its function is called as .*\(ins, outs, state, extra\)"),
+        (_bare_keyword, "stream 'x': .*give keyword-only parameters a default"),
+        (_sync_gen, "stream 'x': fn must be an async function"),
+        (lambda ins, outs, state: None, "stream 'x': fn must be an async function"),
+    ],
+)
+def test_a_fn_that_cannot_be_called_as_a_stream_is_a_type_error_when_made(bad, match):
+    with pytest.raises(TypeError, match=match):
+        Stream(outs=["o"], fn=bad, name="x")
+
+
+def test_a_run_method_with_the_wrong_parameters_is_a_type_error_when_made():
+    class Wrong(Stream):
+        async def run(self, ins):  # type: ignore[override]
+            pass
+
+    with pytest.raises(TypeError, match=r"stream 'Wrong': run must be 'async def run\(self, ins, outs\)'"):
+        Wrong()
+
+
+@pytest.mark.parametrize("bad", [5, "", b"x", ["a"]])
+def test_a_stream_name_that_is_not_a_non_empty_str_is_refused_when_given(bad):
+    with pytest.raises(TypeError, match="stream name must be a non-empty str"):
+        Workflow().add_stream(Stream(fn=fn), name=bad)
+    with pytest.raises(TypeError, match="stream name must be a non-empty str"):
+        Stream(fn=fn, name=bad)
+
+
+def test_port_names_that_change_under_nfkc_are_refused_naming_stream_and_port():
+    # Python reads ins.\ufb01le as ins.file: such a port could never be reached by attribute.
+    with pytest.raises(TypeError, match="stream 'x': input port name '\ufb01le' changes under .*NFKC.*write 'file'"):
+        Stream(ins=["\ufb01le"], fn=fn, name="x")
+    with pytest.raises(TypeError, match="stream 'x': output port name '\u212bngstr\u00f6m' changes"):
+        Stream(outs={"\u212bngstr\u00f6m": int}, fn=fn, name="x")
+    assert Stream(ins=["file", "\u00e9t\u00e9"], fn=fn).ins == ("file", "\u00e9t\u00e9")
+
+
+@pytest.mark.timeout(10)
+def test_a_stream_error_leaves_run_with_no_chained_context_from_mimo():
+    # Case 9: no "During handling of the above exception" from mimo's own plumbing.
+    import traceback
+
+    from mimo import In, Out, stream
+
+    async def bad(ins, outs, state):
+        raise ValueError("boom")
+
+    wf = Workflow()
+    wf.add_stream(Stream(outs=["x"], fn=bad))
+
+    @stream
+    async def bad_source(out: Out[int]) -> None:
+        raise ValueError("boom")
+
+    @stream
+    async def drain(inp: In[int]) -> None:
+        async for _ in inp:
+            pass
+
+    for run in (wf.run, (bad_source | drain).run):
+        with pytest.raises(ValueError, match="boom") as err:
+            run()
+        assert err.value.__context__ is None and err.value.__cause__ is None
+        assert "During handling" not in "".join(traceback.format_exception(err.value))

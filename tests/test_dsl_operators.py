@@ -247,12 +247,42 @@ def test_joining_the_same_ports_twice_is_an_error() -> None:
         nums.out["out"] >> keep.in_["x"]
 
 
-def test_two_different_streams_with_the_same_explicit_name_cannot_meet() -> None:
-    a, b = numbers(1), numbers(1)  # both explicitly named 'nums'
-    keep, _ = collector()
+def test_a_name_given_to_stream_names_the_definition_and_copies_are_suffixed() -> None:
+    # Case 5 of issue 9: @stream(name=...) behaves like a stock stream's kind.
+    a, b = numbers(1), numbers(1)  # both defined with @stream(name='nums')
+    keep, got = collector()
     a.out["out"] >> keep.in_["x"]
-    with pytest.raises(WorkflowError, match="duplicate stream name 'nums'"):
-        b.out["out"] >> keep.in_["x"]
+    flow = b.out["out"] >> keep.in_["x"]
+    assert [n.name for n in flow.graph.nodes] == ["nums", "keep", "nums_2"]
+    flow.run()
+    assert got == [0, 0]
+
+
+def test_the_documented_custom_operator_recipe_can_be_used_many_times_in_one_graph() -> None:
+    @stream(name="every_nth")
+    async def _every_nth(inp: In[Any], out: Out[Any], *, n: int = 1) -> None:
+        i = 0
+        async for item in inp:
+            if i % n == 0:
+                await out.push(item)
+            i += 1
+
+    keep, got = collector()
+    chain = numbers(13) | _every_nth(n=2) | _every_nth(n=3) | _every_nth(n=1) | keep
+    assert [n.name for n in chain.graph.nodes] == ["nums", "every_nth", "every_nth_2", "every_nth_3", "keep"]
+    chain.run()
+    assert got == [0, 6, 12]
+
+
+def test_an_explicit_instance_name_twice_in_one_graph_is_an_error_for_user_and_stock_streams() -> None:
+    from mimo import lib
+
+    wf = Workflow()
+    wf.add_stream(inc, name="step")
+    with pytest.raises(WorkflowError, match="duplicate stream name 'step'"):
+        wf.add_stream(to_str, name="step")
+    with pytest.raises(WorkflowError, match="duplicate stream name 'twice'"):
+        lib.range(3) | lib.map(abs, name="twice") | lib.map(abs, name="twice")
 
 
 # -- build-time item types ---------------------------------------------------------

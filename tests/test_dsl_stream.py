@@ -333,3 +333,31 @@ def test_a_copy_gets_fresh_default_state_but_shares_given_state() -> None:
 
     assert fresh().state is not fresh.state
     assert given().state is shared
+
+
+@pytest.mark.parametrize("bad", [5, ""])
+def test_a_name_that_is_not_a_non_empty_str_is_rejected_when_given(bad: Any) -> None:
+    with pytest.raises(TypeError, match="stream name must be a non-empty str"):
+        stream(name=bad)
+    with pytest.raises(TypeError, match="stream name must be a non-empty str"):
+        stream(ins=["x"], name=bad)
+
+
+def test_a_dict_port_name_that_changes_under_nfkc_is_rejected() -> None:
+    with pytest.raises(TypeError, match="stream 'f': input port name '\ufb01le' changes under Unicode NFKC"):
+
+        @stream(ins={"\ufb01le": str})
+        async def f(ins: Any, outs: Any) -> None:
+            pass
+
+
+def test_a_dict_form_body_with_an_optional_state_gets_the_state() -> None:
+    # One rule with Stream(fn=...): a third positional parameter receives the state.
+    @stream(outs=["o"], state=[])
+    async def f(ins: Any, outs: Any, state: Any = None) -> None:
+        state.append(1)
+
+    from mimo.testing import run_stream
+
+    run_stream(f, timeout=5)
+    assert f.state == [1]

@@ -14,7 +14,7 @@ from typing_extensions import TypeVar as DefaultTypeVar
 
 from mimo._graph import Graph, Node
 from mimo._ports import InputPort, Ins, OutputPort, Outs
-from mimo._stream import PortSpec, Stream, check_port_names
+from mimo._stream import PortSpec, Stream, check_name, check_port_names, fn_takes_state
 from mimo.dsl._build import Dynamic, InPorts, Joinable, Kind, Only, OutPorts, Sink, Source, Stage, _Group
 
 A = TypeVar("A")
@@ -62,6 +62,9 @@ class DslStream(Stream, Joinable, Generic[IP, OP]):
         #: The values of the keyword-only parameters, passed to every call of the body.
         self.settings: dict[str, Any] = dict(settings)
         self._fresh_state = state is None
+        # A name given to @stream names the definition, as a stock stream's kind
+        # does: copies share it and are suffixed in a graph (every_nth, every_nth_2).
+        self.named = False
         self._home: tuple[_Group, Node] | None = None
 
     async def run(self, ins: Ins, outs: Outs) -> None:
@@ -271,6 +274,8 @@ def stream(
     argument (a fresh dict by default); ``workers`` as for :class:`~mimo.Stream`.
     Mistakes in the declaration are a ``TypeError`` here, not at run time.
     """
+    if name is not None:
+        check_name(name)
     if fn is not None:
         if ins is not None or outs is not None or name is not None or state is not None or workers != 1:
             raise TypeError("use either @stream or @stream(ins=..., outs=..., name=...), not both")
@@ -430,15 +435,16 @@ def _make_ports_stream(
                     "already declared in stream(ins=..., outs=...); use one form: either "
                     "'async def f(ins, outs, state)' with ins=/outs=, or In[T]/Out[T] parameters with plain @stream"
                 )
-    required = [p for p in positional if p.default is p.empty]
-    if len(required) not in (2, 3) or len(positional) > 3:
+    settings = _settings(owner, setting_params)
+    if len(positional) > 3:
         names = ", ".join(p.name for p in positional)
         raise TypeError(
             f"stream {owner!r}: a stream declared with ins=/outs= is called as "
             f"{owner}(ins, outs, state) or {owner}(ins, outs), but its parameters are ({names}); "
             "make any other parameter keyword-only (after '*') to use it as a setting"
         )
-    settings = _settings(owner, setting_params)
+    # The same rule as Stream(fn=...): (ins, outs) or (ins, outs, state).
+    takes_state = fn_takes_state(owner, fn)
     return PortStream(
         fn,
         form="ports",
@@ -446,7 +452,7 @@ def _make_ports_stream(
         outs=out_types,
         params=[],
         settings=settings,
-        takes_state=len(required) == 3,
+        takes_state=takes_state,
         name=name,
         state=state,
         workers=workers,
