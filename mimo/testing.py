@@ -17,15 +17,16 @@ running event loop.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterable, Awaitable, Coroutine, Iterable, Mapping
 from typing import Any, TypeVar
 
+from mimo._channel import check_capacity
 from mimo._graph import Graph, Node
 from mimo._ports import Ins, Outs
 from mimo._report import RunReport
-from mimo._runtime import run_graph
 from mimo._stream import Stream
-from mimo._workflow import Workflow
+from mimo._workflow import Workflow, run_graph_with
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -47,7 +48,9 @@ class StreamOutputs(dict[str, list[Any]]):
 
     Items are in the order the stream pushed them. It compares equal to a
     plain dict, and ``.report`` is the :class:`~mimo.RunReport` of the run, in
-    which the stream under test appears under its own name.
+    which the stream under test appears under its own name (the report is
+    named after it too, and its links are the joins to the helper streams
+    that feed and collect it).
     """
 
     report: RunReport
@@ -72,8 +75,9 @@ def run_stream(
     back-pressure never stalls the stream. An unknown port name is a
     :class:`~mimo.WorkflowError` naming the ports; a stream's exception
     propagates as from ``Workflow.run``; a run longer than ``timeout`` seconds
-    is a :class:`TimeoutError`. Blocks; inside a running event loop use
-    :func:`run_stream_async`.
+    is a :class:`TimeoutError`. An async iterable given as input is closed
+    (``aclose()``) when the run ends, however it ends. Blocks; inside a
+    running event loop use :func:`run_stream_async`.
     """
     return _sync(run_stream_async(stream, inputs, timeout=timeout, capacity=capacity), "run_stream")
 
@@ -86,10 +90,17 @@ async def run_stream_async(
     capacity: int | None = None,
 ) -> StreamOutputs:
     """The awaitable form of :func:`run_stream`, for use inside a running event loop."""
+    _check(timeout, capacity)
+    if inputs is not None and not isinstance(inputs, Mapping):
+        raise TypeError(
+            f"inputs must map input port names to items, such as {{'x': [1, 2]}}, not {type(inputs).__name__}"
+        )
     graph = Graph() if capacity is None else Graph(capacity)
     node = graph.add(stream)
     for port, items in (inputs or {}).items():
         port = graph.port(node, "input", port)
+        if not isinstance(items, (Iterable, AsyncIterable)):
+            raise TypeError(f"the items for input {port!r} must be iterable or async iterable, not {items!r}")
         if isinstance(items, AsyncIterable):
             src = graph.add(Stream(outs=["items"], fn=_source(items)))
             src.name = _rename(graph, src, f"items for {port}")
@@ -104,7 +115,7 @@ async def run_stream_async(
         sink = graph.add(Stream(ins=["items"], fn=_collector(bucket)))
         sink.name = _rename(graph, sink, f"output {port}")
         graph.connect(node, port, sink, "items")
-    report = await _within(timeout, run_graph(graph), f"stream {node.name!r}")
+    report = await _within(timeout, run_graph_with(graph, name=node.name), f"stream {node.name!r}")
     return StreamOutputs(outputs, report)
 
 
@@ -120,8 +131,10 @@ def run_workflow(
     as ``.graph`` (such as a DSL chain). A run that takes longer than
     ``timeout`` is torn down (every stream cancelled, every ``finally`` run)
     and a :class:`TimeoutError` says so; ``timeout=None`` waits forever.
-    Errors of the run propagate unchanged. Blocks; inside a running event
-    loop use :func:`run_workflow_async`.
+    Errors of the run propagate unchanged. The report is the one ``.run()``
+    returns, the same fields filled: the workflow's name (``"workflow"`` for
+    a bare graph or a DSL chain, as their ``.run()`` gives) and its links.
+    Blocks; inside a running event loop use :func:`run_workflow_async`.
     """
     return _sync(run_workflow_async(target, timeout=timeout, capacity=capacity), "run_workflow")
 
@@ -133,8 +146,20 @@ async def run_workflow_async(
     capacity: int | None = None,
 ) -> RunReport:
     """The awaitable form of :func:`run_workflow`, for use inside a running event loop."""
+    _check(timeout, capacity)
     graph = _graph_of(target)
-    return await _within(timeout, run_graph(graph, capacity=capacity), "the workflow")
+    name = target.name if isinstance(target, Workflow) else "workflow"
+    return await _within(timeout, run_graph_with(graph, capacity=capacity, name=name), f"workflow {name!r}")
+
+
+def _check(timeout: float | None, capacity: int | None) -> None:
+    # Checked before anything runs, so a typo fails at the call, not as a late or silent oddity.
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0 or math.isnan(timeout)
+    ):
+        raise ValueError(f"timeout must be a number of seconds > 0, or None for no limit, not {timeout!r}")
+    if capacity is not None:
+        check_capacity(capacity)
 
 
 def _graph_of(target: object) -> Graph:
@@ -165,8 +190,15 @@ def _collector(bucket: list[Any]) -> Any:
 
 def _source(items: AsyncIterable[Any]) -> Any:
     async def produce(ins: Ins, outs: Outs, state: Any) -> None:
-        async for item in items:
-            await outs.items.push(item)
+        try:
+            async for item in items:
+                await outs.items.push(item)
+        finally:
+            # An async generator left open would outlive the run (asyncio closes it
+            # only when the loop shuts down, or never inside a running loop).
+            close = getattr(items, "aclose", None)
+            if close is not None:
+                await close()
 
     return produce
 
@@ -189,6 +221,8 @@ def _sync(run: Coroutine[Any, Any, R], name: str) -> R:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(run)
-    run.close()
-    raise RuntimeError(f"{name}() was called inside a running event loop; use 'await {name}_async(...)' there")
+        pass  # no loop: the usual case. The run starts outside this handler, so its errors chain to nothing.
+    else:
+        run.close()
+        raise RuntimeError(f"{name}() was called inside a running event loop; use 'await {name}_async(...)' there")
+    return asyncio.run(run)

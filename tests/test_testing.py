@@ -212,3 +212,111 @@ def test_run_stream_feeds_a_typed_stream():
     from mimo.testing import run_stream
 
     assert run_stream(double, {"x": [1, 2]}) == {"y": [2, 4]}
+
+
+# -- issue 9: the helpers' reports, tracebacks, argument checks and resources ---------------------
+
+
+def _same_fields(got: Any, want: Any) -> None:
+    assert got.name == want.name
+    assert got.links == want.links
+    assert got.capacity == want.capacity
+    assert set(got.streams) == set(want.streams)
+
+
+def test_run_workflow_returns_the_report_run_returns_for_a_workflow_a_chain_and_a_graph() -> None:
+    from mimo import lib
+
+    wf, _ = _pipeline()
+    wf.name = "sums"
+    report = run_workflow(wf)
+    assert report.name == "sums"
+    assert [str(link) for link in report.links] == ["numbers.n -> _double.x", "_double.y -> keep.y"]
+    _same_fields(report, wf.run())
+
+    chain = lib.range(3) | lib.collect()
+    _same_fields(run_workflow(chain), chain.run())
+    assert len(run_workflow(chain.graph).links) == 1
+    _same_fields(run_workflow(chain.graph), Workflow.from_graph(chain.graph).run())
+
+
+def test_run_stream_reports_like_a_run_named_after_the_stream_with_its_links() -> None:
+    out = run_stream(Stream(["x"], ["y"], fn=_double, name="double"), {"x": [1, 2]})
+    assert out.report.name == "double"
+    assert [str(link) for link in out.report.links] == ["double.y -> output y.items"]
+
+
+def _failing() -> Workflow:
+    async def numbers(ins: Ins, outs: Outs, state: Any) -> None:
+        await outs.n.push(1)
+
+    async def boom(ins: Ins, outs: Outs, state: Any) -> None:
+        async for _ in ins.n:
+            raise ValueError("bad item")
+
+    wf = Workflow()
+    wf.add_stream(Stream(outs=["n"], fn=numbers)).pipe(Stream(["n"], fn=boom))
+    return wf
+
+
+def test_a_streams_error_comes_out_of_the_helpers_clean_with_no_chained_plumbing() -> None:
+    import traceback
+
+    for run in (lambda: run_workflow(_failing()), lambda: run_stream(_failing().step("boom").stream, {"n": [1]})):
+        with pytest.raises(ValueError, match="bad item") as info:
+            run()
+        assert info.value.__context__ is None
+        text = "".join(traceback.format_exception(info.value))
+        assert "During handling" not in text and "no running event loop" not in text
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), "5", True])
+def test_a_bad_timeout_is_refused_before_anything_runs(timeout: Any) -> None:
+    ran: list[int] = []
+
+    async def note(ins: Ins, outs: Outs, state: Any) -> None:
+        ran.append(1)
+
+    with pytest.raises(ValueError, match="timeout must be a number of seconds > 0"):
+        run_stream(Stream(outs=["y"], fn=note), timeout=timeout)
+    wf = Workflow()
+    wf.add_stream(Stream(outs=["y"], fn=note))
+    with pytest.raises(ValueError, match="timeout must be a number of seconds > 0"):
+        run_workflow(wf, timeout=timeout)
+    assert ran == []
+
+
+def test_a_bad_capacity_or_inputs_is_refused_when_called() -> None:
+    with pytest.raises(ValueError, match="capacity"):
+        run_workflow(_pipeline()[0], capacity=-1)
+    with pytest.raises(ValueError, match="capacity"):
+        run_stream(Stream(["x"], ["y"], fn=_double), {"x": [1]}, capacity=-1)
+    with pytest.raises(TypeError, match="inputs must map input port names to items"):
+        run_stream(Stream(["x"], ["y"], fn=_double), [1, 2])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="the items for input 'x' must be iterable"):
+        run_stream(Stream(["x"], ["y"], fn=_double), {"x": 5})  # type: ignore[dict-item]
+
+
+def test_an_async_iterable_input_is_closed_when_the_run_fails() -> None:
+    closed: list[str] = []
+
+    async def forever() -> AsyncIterator[int]:
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.append("closed")
+
+    async def boom(ins: Ins, outs: Outs, state: Any) -> None:
+        await ins.x.pop()
+        raise ValueError("stop")
+
+    async def main() -> None:
+        with pytest.raises(ValueError, match="stop"):
+            await run_stream_async(Stream(["x"], fn=boom), {"x": forever()})
+        # Inside a running loop nothing else would close it: it must be closed already.
+        assert closed == ["closed"]
+
+    asyncio.run(main())
