@@ -6,22 +6,34 @@ attribute may be a :class:`~mimo.Workflow`, a DSL graph (anything with a
 that returns one of those. Without ``:attr``, mimo uses the module's
 ``workflow``, else its ``build`` function, else the only workflow or DSL
 graph the module defines.
+
+A file is imported under its own name (``flow.py`` as ``flow``) with its
+folder first on ``sys.path``, as ``import flow`` would: so the workers of a
+process pool, whatever the start method, can import it to find its
+functions. Its ``if __name__ == "__main__":`` block does not run. While it
+loads and runs, ``sys.argv`` is ``[path, *args]``, the arguments given after
+``--``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import importlib.util
 import json
+import os
+import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from types import FrameType, ModuleType
+from typing import Any, NoReturn
 
 from mimo._errors import MimoError, WorkflowError
 from mimo._graph import Graph, compatible, type_name
-from mimo._render import RenderError
+from mimo._render import TEXT_FORMATS, RenderError
+from mimo._report import RunReport
 from mimo._stream import Stream
 from mimo._workflow import Workflow
 
@@ -32,12 +44,14 @@ EXIT_USAGE = 2  # bad command line (argparse's own code)
 EXIT_LOAD = 3  # the target could not be found, imported or made into a workflow
 EXIT_INVALID = 4  # the graph is wrong (a WorkflowError, or problems found by `mimo check`)
 EXIT_MISSING = 5  # an optional package or program is missing (rich, graphviz, dot)
-EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM), torn down like Ctrl-C
 
 EPILOG = """\
 exit codes: 0 ok; 1 the run failed (a stream raised, or deadlock); 2 bad command line;
 3 the target could not be loaded; 4 the graph is wrong; 5 a needed package or program
-is missing; 130 interrupted. Errors go to standard error.
+is missing; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). Errors go to standard error.
+Arguments after -- go to the loaded file as sys.argv[1:].
 """
 
 TARGET_HELP = (
@@ -60,21 +74,16 @@ def _split(target: str) -> tuple[str, str | None]:
     return target, None
 
 
+def _is_file(where: str) -> bool:
+    return where.endswith(".py") or Path(where).is_file() or "/" in where or "\\" in where
+
+
 def _import(where: str) -> Any:
     path = Path(where)
-    if where.endswith(".py") or path.is_file() or "/" in where or "\\" in where:
+    if _is_file(where):
         if not path.is_file():
             raise LoadError(f"no such file: {where}")
-        name = "_mimo_target_" + "".join(c if c.isalnum() else "_" for c in path.stem)
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise LoadError(f"cannot load {where} as Python")
-        module = importlib.util.module_from_spec(spec)
-        # Like `python file.py`: the file's own folder is importable, so are its siblings.
-        sys.path.insert(0, str(path.resolve().parent))
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        return module
+        return _import_file(path)
     if "" not in sys.path and str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
     try:
@@ -83,6 +92,39 @@ def _import(where: str) -> Any:
         if exc.name is not None and where.startswith(exc.name):
             raise LoadError(f"no module named {where!r} (and no file of that name)") from None
         raise
+
+
+#: Modules that :func:`_import_file` put in ``sys.modules``; :func:`main` takes them out again.
+_loaded: list[ModuleType] = []
+
+
+def _import_file(path: Path) -> ModuleType:
+    # Imported under its real name, not a private one, so that a process pool's
+    # workers (spawn and forkserver re-import what they unpickle) find it: they
+    # get the parent's sys.path, where this file's folder comes first.
+    name = path.stem
+    if "." in name or not name:
+        raise LoadError(
+            f"{path}: the file name must be usable as a module name (no dots); "
+            f"{name!r} is not, so a process pool could not import it"
+        )
+    folder = str(path.resolve().parent)
+    held = sys.modules.get(name)
+    held_file = getattr(held, "__file__", None)
+    if held is not None and (held_file is None or Path(held_file).resolve() != path.resolve()):
+        where = f"the module at {held_file}" if held_file else "a built-in module"
+        raise LoadError(f"{path} would be imported as {name!r}, which is already {where}; rename the file")
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise LoadError(f"cannot load {path} as Python")
+    module = importlib.util.module_from_spec(spec)
+    # Like `python file.py`: the file's own folder is importable, so are its siblings.
+    if not sys.path or sys.path[0] != folder:
+        sys.path.insert(0, folder)
+    sys.modules[name] = module
+    _loaded.append(module)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _as_workflow(obj: Any, name: str) -> Workflow | None:
@@ -182,9 +224,81 @@ def _err(msg: str) -> None:
     print(f"mimo: {msg}", file=sys.stderr)
 
 
+class _Signals:
+    """SIGTERM handled as Ctrl-C is: the run is torn down, then the command exits 143.
+
+    During a run the handler cancels the run's task, so every stream is
+    cancelled and its ``finally`` runs; outside a run it raises
+    :class:`Terminated`. A second SIGTERM kills the process at once (the
+    handler puts the default action back), as a second Ctrl-C would.
+    """
+
+    def __init__(self) -> None:
+        self.got = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task[Any] | None = None
+        self._previous: Any = None
+        self._installed = False
+
+    def install(self) -> None:
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._on_term)
+        except ValueError:  # not the main thread: SIGTERM is not ours to handle
+            return
+        self._installed = True
+
+    def restore(self) -> None:
+        if self._installed:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._installed = False
+
+    def _on_term(self, signum: int, frame: FrameType | None) -> None:
+        self.got = True
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        loop, task = self.loop, self.task
+        if loop is not None and task is not None and not loop.is_closed():
+            # Called between two bytecodes of the loop's own thread: hand the
+            # cancellation to the loop rather than raising in its middle.
+            loop.call_soon_threadsafe(task.cancel)
+            return
+        raise Terminated
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived outside a run (while loading, say); handled like Ctrl-C."""
+
+
+async def _run_here(wf: Workflow, args: argparse.Namespace, signals: _Signals) -> RunReport | None:
+    """The run, or ``None`` if SIGTERM tore it down."""
+    signals.loop, signals.task = asyncio.get_running_loop(), asyncio.current_task()
+    try:
+        return await wf.run_async(capacity=args.capacity, progress=args.progress or False)
+    except asyncio.CancelledError:
+        if signals.got:
+            return None
+        raise  # Ctrl-C: asyncio.run turns it into KeyboardInterrupt
+    finally:
+        signals.loop = signals.task = None
+
+
+def _has_rich() -> bool:
+    try:
+        import rich.live  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.progress == "rich" and not _has_rich():
+        _err("--progress rich needs the rich package: pip install 'mimo[progress]'")
+        return EXIT_MISSING
     wf = load(args.target)
-    report = wf.run(capacity=args.capacity, progress=args.progress or False)
+    # asyncio.run here rather than wf.run(), so that SIGTERM can cancel the run's task.
+    report = asyncio.run(_run_here(wf, args, args.signals))
+    if report is None:
+        _err("terminated (SIGTERM); the run was torn down")
+        return EXIT_TERMINATED
     if not args.quiet:
         print(report, file=sys.stderr)
     if args.json == "-":
@@ -219,6 +333,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- option values: each checked before anything is loaded or run -----------------------
+
+#: Picture formats accepted when the graphviz package is not installed to say (it then fails with exit 5).
+_PICTURES = frozenset({"svg", "png", "pdf", "jpg", "jpeg", "gif", "bmp", "ps", "eps", "webp", "tif", "tiff"})
+
+
 def _capacity(text: str) -> int:
     try:
         n = int(text)
@@ -229,11 +349,58 @@ def _capacity(text: str) -> int:
     return n
 
 
+def _writable(text: str) -> str:
+    """``text`` names a file that can be written: its folder exists and it is no folder itself."""
+    path = Path(text)
+    folder = path.parent
+    if not text or path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder, not a file")
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: no folder {str(folder)!r}")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: permission denied")
+    return text
+
+
+def _json_path(text: str) -> str:
+    return text if text == "-" else _writable(text)
+
+
+def _picture_path(text: str) -> str:
+    suffix = Path(text).suffix.lower()
+    if suffix not in TEXT_FORMATS:
+        try:
+            import graphviz  # type: ignore[import-untyped]
+
+            known = frozenset(graphviz.FORMATS)
+        except ImportError:
+            known = _PICTURES
+        if suffix.lstrip(".") not in known:
+            raise argparse.ArgumentTypeError(
+                f"cannot tell the picture format from {text!r}: use a suffix such as "
+                f".svg, .png, .pdf (pictures) or {', '.join(sorted(TEXT_FORMATS))} (text)"
+            )
+    return _writable(text)
+
+
+def _output(text: str) -> str:
+    return text if text == "-" else _picture_path(text)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, exit 2: no traceback, no usage block to scroll past."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments"):
+            message += "; arguments for the loaded file go after --"
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line's parser."""
     from mimo import __version__
 
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="mimo",
         description="Run, draw and check mimo workflows.",
         epilog=EPILOG,
@@ -268,8 +435,15 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--capacity", type=_capacity, metavar="N", help="bound every queue at N items for this run")
     run.add_argument("--quiet", "-q", action="store_true", help="do not print the report table")
-    run.add_argument("--json", metavar="PATH", help="also write the report as JSON to PATH (- for standard output)")
-    run.add_argument("--graph", metavar="PATH", help="after the run, draw the graph with the run's figures to PATH")
+    run.add_argument(
+        "--json", metavar="PATH", type=_json_path, help="also write the report as JSON to PATH (- for standard output)"
+    )
+    run.add_argument(
+        "--graph",
+        metavar="PATH",
+        type=_picture_path,
+        help="after the run, draw the graph with the run's figures to PATH (.svg, .png, .dot, .mmd, ...)",
+    )
     run.set_defaults(func=_cmd_run)
 
     graph = command(
@@ -280,13 +454,16 @@ def parser() -> argparse.ArgumentParser:
         "on standard output.",
     )
     graph.add_argument(
-        "-o", "--output", metavar="PATH", help="where to write (.svg, .png, .dot, .mmd, ...; - or none: stdout)"
+        "-o",
+        "--output",
+        metavar="PATH",
+        type=_output,
+        help="where to write (.svg, .png, .dot, .mmd, ...; - or none: stdout)",
     )
     graph.add_argument(
         "--format",
         choices=("dot", "mermaid"),
-        default="dot",
-        help="text format for standard output (default: dot)",
+        help="text format for standard output (default: dot); a file's format is its suffix",
     )
     graph.set_defaults(func=_cmd_graph)
 
@@ -302,13 +479,57 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``mimo`` command line; return its exit code."""
-    args = parser().parse_args(argv)
+    """Run the ``mimo`` command line; return its exit code.
+
+    Arguments after ``--`` are the loaded file's: it sees ``sys.argv`` as
+    ``[target path, *those]`` while it loads and runs. ``sys.argv``,
+    ``sys.path`` and the SIGTERM handler are put back before returning.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    script_args: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, script_args = argv[:cut], argv[cut + 1 :]
+    top = parser()
+    args = top.parse_args(argv)
+    if args.command == "graph" and args.format is not None and args.output not in (None, "-"):
+        top.exit(
+            EXIT_USAGE,
+            f"mimo graph: error: --format is for standard output; the suffix of {args.output!r} "
+            "already picks the file's format (see 'mimo graph --help')\n",
+        )
+    saved_argv, saved_path = sys.argv, sys.path[:]
+    args.signals = signals = _Signals()
+    sys.argv = [_split(args.target)[0], *script_args]
+    signals.install()
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        # Here only if SIGTERM or Ctrl-C came while the command was finishing up.
+        return _interrupted(signals)
+    finally:
+        signals.restore()
+        sys.argv = saved_argv
+        sys.path[:] = saved_path
+        while _loaded:
+            module = _loaded.pop()
+            if sys.modules.get(module.__name__) is module:
+                del sys.modules[module.__name__]
+
+
+def _interrupted(signals: _Signals) -> int:
+    if signals.got:
+        _err("terminated (SIGTERM)")
+        return EXIT_TERMINATED
+    _err("interrupted")
+    return EXIT_INTERRUPTED
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
-        _err("interrupted")
-        return EXIT_INTERRUPTED
+        return _interrupted(args.signals)
     except LoadError as exc:
         _err(str(exc))
         return EXIT_LOAD
@@ -319,16 +540,19 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, RenderError) or "mimo[" in str(exc):  # an optional extra or Graphviz's dot
             _err(str(exc))
             return EXIT_MISSING
-        return _failed(exc)
+        return _failed(exc, args.command)
     except MimoError as exc:  # a deadlock: the message says it all
         _err(f"the run failed: {type(exc).__name__}: {exc}")
         return EXIT_RUN_FAILED
     except Exception as exc:
-        return _failed(exc)
+        return _failed(exc, args.command)
 
 
-def _failed(exc: BaseException) -> int:
+def _failed(exc: BaseException, command: str) -> int:
     traceback.print_exc()
+    if command != "run":  # nothing ran: an error of mimo's or of the file's
+        _err(f"{command} failed: {exc!r}")
+        return EXIT_RUN_FAILED
     where = getattr(exc, "mimo_stream", None)
     _err(f"the run failed in stream {where!r}: {exc!r}" if where else f"the run failed: {exc!r}")
     return EXIT_RUN_FAILED

@@ -268,10 +268,10 @@ def test_graph_without_graphvizs_dot_exits_5_saying_what_to_install(targets, tmp
     "args",
     [["run"], ["frobnicate", "x.py"], ["run", "x.py", "--capacity", "-1"], ["run", "x.py", "--progress", "loud"]],
 )
-def test_a_bad_command_line_exits_2_with_usage_on_stderr(args):
+def test_a_bad_command_line_exits_2_with_one_line_on_stderr(args):
     r = mimo(*args)
     assert r.returncode == 2
-    assert "usage: mimo" in r.stderr
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("mimo") and "error: " in r.stderr
     assert r.stdout == ""
 
 
@@ -288,3 +288,197 @@ def test_the_console_script_is_installed_and_is_the_same_command(targets):
     r = subprocess.run([str(script), "check", f"{targets}:build"], capture_output=True, text=True, timeout=50)
     assert r.returncode == 0, r.stderr
     assert "sums: ok" in r.stdout
+
+
+# -- issue 9: usage errors, sys.argv, process pools, SIGTERM ------------------------------------
+
+
+@pytest.fixture
+def marked(tmp_path: Path) -> Path:
+    """A target that leaves a file behind when it is loaded: a usage error must not load it."""
+    path = tmp_path / "marked.py"
+    path.write_text(
+        TARGETS + "\nimport pathlib\npathlib.Path(__file__).with_name('loaded').write_text('yes')\n", encoding="utf-8"
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["graph", "{t}", "-o", "{d}/logs.txt"],
+        ["graph", "{t}", "-o", "{d}/flow"],
+        ["graph", "{t}", "-o", "{d}/flow.svg", "--format", "mermaid"],
+        ["graph", "{t}", "-o", "{d}/no/such/folder/flow.dot"],
+        ["graph", "{t}", "--format", "png"],
+        ["run", "{t}", "--graph", "{d}/logs.txt"],
+        ["run", "{t}", "--graph", "-"],
+        ["run", "{t}", "--graph", "{d}/no/such/folder/flow.svg"],
+        ["run", "{t}", "--json", "{d}/no/such/folder/report.json"],
+        ["run", "{t}", "--json", "{d}"],
+        ["run", "{t}", "--capacity", "many"],
+        ["run", "{t}", "extra"],
+        ["check", "{t}", "--strict=yes"],
+    ],
+)
+def test_a_bad_option_value_is_a_usage_error_before_anything_loads(marked, tmp_path, args):
+    r = mimo(*(a.format(t=marked, d=tmp_path) for a in args))
+    assert (r.returncode, r.stdout) == (2, ""), r.stderr
+    assert r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith((f"mimo {args[0]}: error: ", "mimo: error: unrecognized arguments: extra"))
+    assert "Traceback" not in r.stderr and "the run failed" not in r.stderr
+    assert not (tmp_path / "loaded").exists()
+
+
+ARGV = textwrap.dedent(
+    """
+    import sys
+    from mimo import lib
+
+    print("loading", sys.argv)
+    seen = []
+    workflow = lib.range(1) | lib.for_each(lambda _: print("running", sys.argv))
+
+    if __name__ == "__main__":
+        print("the main block ran")
+    """
+)
+
+
+def test_the_loaded_file_sees_its_path_and_the_arguments_after_double_dash(tmp_path):
+    (tmp_path / "argv_seen.py").write_text(ARGV, encoding="utf-8")
+    r = mimo("run", "argv_seen.py", "-q", "--", "a", "--b", "-c", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    expected = ["argv_seen.py", "a", "--b", "-c"]
+    assert r.stdout.splitlines() == [f"loading {expected}", f"running {expected}"]
+    for command in ("check", "graph"):
+        r = mimo(command, str(tmp_path / "argv_seen.py"))
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines()[0] == f"loading {[str(tmp_path / 'argv_seen.py')]}"
+
+
+def test_main_in_process_puts_back_argv_path_modules_and_the_sigterm_handler(tmp_path, capsys):
+    import signal
+
+    from mimo._cli import main
+
+    (tmp_path / "argv_inproc.py").write_text(ARGV, encoding="utf-8")
+    before = (sys.argv[:], sys.path[:], signal.getsignal(signal.SIGTERM))
+    assert main(["run", str(tmp_path / "argv_inproc.py"), "-q", "--", "x"]) == 0
+    assert f"loading {[str(tmp_path / 'argv_inproc.py'), 'x']}" in capsys.readouterr().out
+    assert (sys.argv, sys.path, signal.getsignal(signal.SIGTERM)) == before
+    assert "argv_inproc" not in sys.modules
+
+
+@pytest.mark.parametrize(("name", "message"), [("json.py", "already the module at"), ("flow.v2.py", "no dots")])
+def test_a_file_that_cannot_be_imported_by_its_own_name_is_a_load_error(tmp_path, name, message):
+    (tmp_path / name).write_text("from mimo import lib\nworkflow = lib.range(1) | lib.collect()\n", encoding="utf-8")
+    r = mimo("run", str(tmp_path / name))
+    assert r.returncode == 3, r.stderr
+    assert message in r.stderr and "Traceback" not in r.stderr
+
+
+POOLED = textwrap.dedent(
+    """
+    import multiprocessing
+    import os
+
+    from mimo import lib
+
+    # What a user writes to choose the start method: at the top, since mimo does
+    # not run the `if __name__ == "__main__":` block (force: workers import this too).
+    multiprocessing.set_start_method(os.environ["START_METHOD"], force=True)
+
+
+    def square(x: int) -> int:
+        return x * x
+
+
+    def build():
+        return lib.range(40) | lib.map(square, workers=2, executor="process") | lib.for_each(print)
+
+
+    if __name__ == "__main__":
+        print("the main block ran")
+    """
+)
+
+
+@pytest.mark.timeout(40)
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_a_process_pool_works_under_every_start_method(tmp_path, method):
+    (tmp_path / "pooled_flow.py").write_text(POOLED, encoding="utf-8")
+    (tmp_path / "helper_module.py").write_text("", encoding="utf-8")
+    r = mimo("run", "pooled_flow.py", "-q", cwd=tmp_path, env=dict(os.environ, START_METHOD=method))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [str(i * i) for i in range(40)]
+    assert r.stderr == ""
+
+
+SIGNALLED = textwrap.dedent(
+    """
+    import asyncio
+    import sys
+    from pathlib import Path
+
+    from mimo import Stream, Workflow
+
+    here = Path(sys.argv[1])
+
+
+    async def numbers(ins, outs, state):
+        try:
+            await outs.n.push(1)
+            (here / "started").write_text("yes")
+            await asyncio.Event().wait()
+        finally:
+            (here / "source finally").write_text("ran")
+
+
+    async def keep(ins, outs, state):
+        try:
+            async for n in ins.n:
+                pass
+        finally:
+            (here / "sink finally").write_text("ran")
+
+
+    def build():
+        wf = Workflow(name="hangs")
+        wf.add_stream(Stream(outs=["n"], fn=numbers)).pipe(Stream(["n"], fn=keep))
+        return wf
+    """
+)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("signame", "code", "says"), [("SIGTERM", 143, "terminated (SIGTERM)"), ("SIGINT", 130, "interrupted")]
+)
+def test_sigterm_and_ctrl_c_tear_the_run_down_and_exit_with_their_own_code(tmp_path, signame, code, says):
+    import signal
+    import time
+
+    (tmp_path / "signalled.py").write_text(SIGNALLED, encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mimo", "run", str(tmp_path / "signalled.py"), "--", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "started").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.02)
+        proc.send_signal(getattr(signal, signame))
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == code, err
+    assert (tmp_path / "source finally").read_text() == "ran"
+    assert (tmp_path / "sink finally").read_text() == "ran"
+    assert err.strip().splitlines()[-1].startswith(f"mimo: {says}")
+    assert "Traceback" not in err and out == ""
