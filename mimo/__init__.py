@@ -25,6 +25,7 @@ __all__ = [
     "Channel",
     "ChannelStatistics",
     "ConsumersGone",
+    "Dashboard",
     "DeadlockError",
     "EndOfStream",
     "In",
@@ -48,6 +49,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from mimo._dashboard import Dashboard
     from mimo.dsl import In, Out, stream
 else:
 
@@ -57,4 +59,9 @@ else:
             from mimo import dsl
 
             return getattr(dsl, name)
+        if name == "Dashboard":
+            # aiohttp is imported only when a dashboard is served; this module, on first use.
+            from mimo._dashboard import Dashboard
+
+            return Dashboard
         raise AttributeError(f"module 'mimo' has no attribute {name!r}")

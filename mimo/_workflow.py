@@ -14,6 +14,7 @@ from mimo._runtime import OnStart, run_graph
 from mimo._stream import Stream
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
 
 
@@ -134,7 +135,12 @@ class Workflow:
         return f"<Workflow {self.name!r}: {len(self.graph.nodes)} streams, {len(self.graph.edges)} joins>"
 
     async def run_async(
-        self, *, capacity: int | None = None, progress: Any = False, executor: Executor | None = None
+        self,
+        *,
+        capacity: int | None = None,
+        progress: Any = False,
+        executor: Executor | None = None,
+        dashboard: Any = False,
     ) -> RunReport:
         """Run every stream to completion in the running event loop; return the report.
 
@@ -144,14 +150,27 @@ class Workflow:
         ``ExceptionGroup``. A run where no stream can move raises
         :class:`DeadlockError`. ``capacity`` overrides the workflow's bound for
         this run; ``progress=True`` shows a live view (needs ``mimo[progress]``);
-        ``executor`` runs the graph elsewhere (see :mod:`mimo.executors`).
+        ``executor`` runs the graph elsewhere (see :mod:`mimo.executors`);
+        ``dashboard=True`` (or a :class:`mimo.Dashboard`) serves a live web
+        view of the run (needs ``mimo[web]``).
         """
-        return await run_graph_with(self.graph, capacity=capacity, progress=progress, executor=executor, name=self.name)
+        return await run_graph_with(
+            self.graph, capacity=capacity, progress=progress, executor=executor, name=self.name, dashboard=dashboard
+        )
 
-    def run(self, *, capacity: int | None = None, progress: Any = False, executor: Executor | None = None) -> RunReport:
+    def run(
+        self,
+        *,
+        capacity: int | None = None,
+        progress: Any = False,
+        executor: Executor | None = None,
+        dashboard: Any = False,
+    ) -> RunReport:
         """Run the workflow to completion (see :meth:`run_async`); blocks until done."""
         check_no_running_loop("Workflow.run()", "await workflow.run_async()")
-        return asyncio.run(self.run_async(capacity=capacity, progress=progress, executor=executor))
+        return asyncio.run(
+            self.run_async(capacity=capacity, progress=progress, executor=executor, dashboard=dashboard)
+        )
 
 
 def check_no_running_loop(what: str, instead: str) -> None:
@@ -182,18 +201,40 @@ async def run_graph_with(
     progress: Any = False,
     executor: Executor | None = None,
     name: str = "workflow",
+    dashboard: Any = False,
+    on_start: OnStart | None = None,
 ) -> RunReport:
-    """Run ``graph`` here or on ``executor``, with an optional progress view.
+    """Run ``graph`` here or on ``executor``, with an optional progress view and dashboard.
 
     Shared by :class:`Workflow` and the DSL, so that both run the same way.
+    ``on_start`` also receives the live report (see :func:`run_graph`).
     """
     if capacity is not None:
         check_capacity(capacity)
+    if dashboard:
+        from mimo._dashboard import watch
+
+        def watched(hook: OnStart) -> Awaitable[RunReport]:
+            hooks = hook if on_start is None else _both(hook, on_start)
+            return run_graph_with(
+                graph, capacity=capacity, progress=progress, executor=executor, name=name, on_start=hooks
+            )
+
+        return await watch(dashboard, graph, name, watched)
     runner = run_graph if executor is None else executor.run_async
     if not progress:
-        return finish(await runner(graph, capacity=capacity), graph, name)
+        return finish(await runner(graph, capacity=capacity, on_start=on_start), graph, name)
     from mimo._progress import Progress
 
     async with Progress(progress, name=name) as view:
-        report = await runner(graph, capacity=capacity, on_start=view.start)
+        hooks = view.start if on_start is None else _both(view.start, on_start)
+        report = await runner(graph, capacity=capacity, on_start=hooks)
     return finish(report, graph, name)
+
+
+def _both(first: OnStart, second: OnStart) -> OnStart:
+    def both(snapshot: Callable[[], RunReport]) -> None:
+        first(snapshot)
+        second(snapshot)
+
+    return both

@@ -320,13 +320,19 @@ class Runnable:
         """The same graph as a classic :class:`~mimo.Workflow` (shared, not copied)."""
         return Workflow.from_graph(self.graph, name)
 
-    def run(self, *, capacity: int | None = None, progress: Any = False, executor: Any = None) -> RunReport:
+    def run(
+        self, *, capacity: int | None = None, progress: Any = False, executor: Any = None, dashboard: Any = False
+    ) -> RunReport:
         """Run every stream to completion and return the report (see :meth:`mimo.Workflow.run`)."""
-        return self.workflow().run(capacity=capacity, progress=progress, executor=executor)
+        return self.workflow().run(capacity=capacity, progress=progress, executor=executor, dashboard=dashboard)
 
-    async def run_async(self, *, capacity: int | None = None, progress: Any = False, executor: Any = None) -> RunReport:
+    async def run_async(
+        self, *, capacity: int | None = None, progress: Any = False, executor: Any = None, dashboard: Any = False
+    ) -> RunReport:
         """Run in the running event loop and return the report (see :meth:`mimo.Workflow.run_async`)."""
-        return await self.workflow().run_async(capacity=capacity, progress=progress, executor=executor)
+        return await self.workflow().run_async(
+            capacity=capacity, progress=progress, executor=executor, dashboard=dashboard
+        )
 
     def to_dot(self) -> str:
         """The graph in Graphviz DOT."""
