@@ -6,6 +6,8 @@ import asyncio
 import concurrent.futures
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -293,3 +295,67 @@ def test_an_async_function_takes_one_item_per_task():
 
     with pytest.raises(ValueError, match="chunk_size"):
         parallel_map(f, chunk_size=4)
+
+
+_BROKEN_POOL_SCRIPT = """
+import concurrent.futures, os, sys, time
+from mimo import lib
+from mimo.testing import run_stream
+
+class Unpicklable(Exception):
+    def __init__(self, item, why):  # two arguments: pickled with one, so unpickling fails
+        super().__init__(f"{item}: {why}")
+
+def fail(x):
+    with open(sys.argv[1], "a") as f:
+        f.write(f"{os.getpid()} ")
+    time.sleep(0.01)
+    raise Unpicklable(x, "no")
+
+def run(make):
+    try:
+        run_stream(make(), {"inp": range(200)}, timeout=20)
+    except concurrent.futures.BrokenExecutor as exc:
+        print("failed:", type(exc).__name__, "|", " ".join(getattr(exc, "__notes__", [])), flush=True)
+
+if __name__ == "__main__":
+    sys.setswitchinterval(1e-6)  # let the loop thread run between the pool thread's steps
+    # More tasks in flight than the pool runs at once: some are still cancellable.
+    for _ in range(4):
+        with concurrent.futures.ProcessPoolExecutor(2) as pool:
+            run(lambda: lib.map(fail, workers=32, executor=pool, chunk_size=1, name="given"))
+    run(lambda: lib.map(fail, workers=4, executor="process", chunk_size=1, name="own"))
+    print("main done", flush=True)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "\nState:\tZ" not in f.read()
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="counts processes through /proc")
+@pytest.mark.timeout(60)
+def test_a_pool_broken_by_an_unpicklable_exception_fails_the_run_and_leaves_no_worker(tmp_path):
+    # CPython 3.11 (gh-107219): cancelling a process pool's futures from the loop while its
+    # manager thread fails them kills that thread, orphans the workers and hangs the exit.
+    script = tmp_path / "broken_pool.py"
+    script.write_text(_BROKEN_POOL_SCRIPT)
+    pids_file = tmp_path / "pids"
+    try:
+        done = subprocess.run([sys.executable, str(script), str(pids_file)], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the interpreter did not exit: {exc.stdout!r} {exc.stderr!r}")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 6, done.stdout
+    for line, stream in zip(lines, ["given"] * 4 + ["own"], strict=False):
+        assert line.startswith(f"failed: BrokenProcessPool | parallel_map {stream!r}: its pool broke"), line
+    assert lines[-1] == "main done"
+    assert "InvalidStateError" not in done.stderr
+    pids = {int(p) for p in pids_file.read_text().split()}
+    assert pids, "no worker ever ran"
+    assert [p for p in pids if _alive(p)] == []
