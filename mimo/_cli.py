@@ -30,6 +30,7 @@ from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any, NoReturn
 
+from mimo._dashboard import Dashboard
 from mimo._errors import MimoError, WorkflowError
 from mimo._graph import Graph, compatible, type_name
 from mimo._render import TEXT_FORMATS, RenderError
@@ -271,14 +272,27 @@ class Terminated(KeyboardInterrupt):
 async def _run_here(wf: Workflow, args: argparse.Namespace, signals: _Signals) -> RunReport | None:
     """The run, or ``None`` if SIGTERM tore it down."""
     signals.loop, signals.task = asyncio.get_running_loop(), asyncio.current_task()
+    board = _dashboard(args)
     try:
-        return await wf.run_async(capacity=args.capacity, progress=args.progress or False)
+        return await wf.run_async(capacity=args.capacity, progress=args.progress or False, dashboard=board or False)
     except asyncio.CancelledError:
         if signals.got:
             return None
+        if board is not None and (board.report is not None or board.error is not None):
+            # Ctrl-C while the dashboard lingered: it ends the linger, not the finished run.
+            if board.error is not None:
+                raise board.error from None
+            return board.report
         raise  # Ctrl-C: asyncio.run turns it into KeyboardInterrupt
     finally:
         signals.loop = signals.task = None
+
+
+def _dashboard(args: argparse.Namespace) -> Dashboard | None:
+    """The dashboard that ``--dashboard`` asks for: it lingers until Ctrl-C unless ``--linger`` says otherwise."""
+    if not args.dashboard:
+        return None
+    return Dashboard(port=args.port or 0, host=args.host or "127.0.0.1", linger=args.linger)
 
 
 def _has_rich() -> bool:
@@ -347,6 +361,26 @@ def _capacity(text: str) -> int:
     if n < 0:
         raise argparse.ArgumentTypeError(f"must be an integer >= 0, not {text!r}")
     return n
+
+
+def _port(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 (any free port) to 65535, not {text!r}")
+    return n
+
+
+def _seconds(text: str) -> float:
+    try:
+        s = float(text)
+    except ValueError:
+        s = -1.0
+    if not 0 <= s < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, not {text!r}")
+    return s
 
 
 def _writable(text: str) -> str:
@@ -444,6 +478,22 @@ def parser() -> argparse.ArgumentParser:
         type=_picture_path,
         help="after the run, draw the graph with the run's figures to PATH (.svg, .png, .dot, .mmd, ...)",
     )
+    run.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="serve a live web view of the run on 127.0.0.1 (needs mimo[web]); its address, with its access "
+        "token, goes to standard error; after the run it stays up until Ctrl-C (or --linger)",
+    )
+    run.add_argument("--port", type=_port, metavar="N", help="with --dashboard: serve on port N (default: a free one)")
+    run.add_argument(
+        "--host", metavar="ADDR", help="with --dashboard: listen on ADDR, not 127.0.0.1 (the token still guards it)"
+    )
+    run.add_argument(
+        "--linger",
+        type=_seconds,
+        metavar="S",
+        help="with --dashboard: keep the final state up S seconds after the run (default: until Ctrl-C)",
+    )
     run.set_defaults(func=_cmd_run)
 
     graph = command(
@@ -498,6 +548,11 @@ def main(argv: list[str] | None = None) -> int:
             f"mimo graph: error: --format is for standard output; the suffix of {args.output!r} "
             "already picks the file's format (see 'mimo graph --help')\n",
         )
+    if args.command == "run" and not args.dashboard:
+        given = [f"--{k}" for k in ("port", "host", "linger") if getattr(args, k) is not None]
+        if given:
+            usage = f"mimo run: error: {' and '.join(given)} only go with --dashboard (see 'mimo run --help')\n"
+            top.exit(EXIT_USAGE, usage)
     saved_argv, saved_path = sys.argv, sys.path[:]
     args.signals = signals = _Signals()
     sys.argv = [_split(args.target)[0], *script_args]

@@ -16,6 +16,8 @@ import itertools
 import json
 import os
 import re
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -371,3 +373,60 @@ def test_without_aiohttp_the_error_names_the_extra(monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(sys.modules, "aiohttp", None)
     with pytest.raises(ImportError, match=re.escape("pip install 'mimo[web]'")):
         in_thread(lambda: chain(paced(1, 0.0), sink()).run(dashboard=True))
+
+
+# -- the command line -----------------------------------------------------------------------
+
+FLOW = """
+from mimo import Stream, Workflow
+
+async def numbers(ins, outs, state):
+    for i in range(5):
+        await outs.n.push(i)
+
+workflow = Workflow(name="five")
+workflow.add_stream(Stream(outs=["n"], fn=numbers)).pipe(Stream(["n"], name="sink"))
+"""
+
+
+def mimo_command(*args: str, **kw: Any) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "mimo", *args], stderr=subprocess.PIPE, text=True, env=env, **kw)
+
+
+@pytest.mark.timeout(30)
+def test_mimo_run_dashboard_stays_up_until_ctrl_c_then_reports_the_run(tmp_path: Path) -> None:
+    (tmp_path / "flow.py").write_text(FLOW)
+    proc = mimo_command("run", str(tmp_path / "flow.py"), "--dashboard", "--port", "0", cwd=tmp_path)
+    assert proc.stderr is not None
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if "stays up until Ctrl-C" in line:
+            break
+    url = re.search(r"dashboard for five at (http://127\.0\.0\.1:\d+/\S+/)", "".join(lines))
+    assert url is not None, "".join(lines)
+    with urllib.request.urlopen(url[1] + "state", timeout=5) as r:
+        assert json.loads(r.read())["outcome"] == "finished"
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    assert proc.wait(10) == 0, rest
+    assert "sink" in rest and "five ran" in rest
+
+
+@pytest.mark.timeout(30)
+def test_mimo_run_linger_ends_on_its_own(tmp_path: Path) -> None:
+    (tmp_path / "flow.py").write_text(FLOW)
+    proc = mimo_command("run", "flow.py", "--dashboard", "--linger", "0.2", cwd=tmp_path)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "stays up for 0.2 s" in err
+
+
+@pytest.mark.timeout(30)
+def test_mimo_run_dashboard_options_need_dashboard(tmp_path: Path) -> None:
+    (tmp_path / "flow.py").write_text(FLOW)
+    proc = mimo_command("run", "flow.py", "--port", "8123", cwd=tmp_path)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2
+    assert "--port only go with --dashboard" in err
