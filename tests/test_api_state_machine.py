@@ -11,7 +11,8 @@ workflow, bad capacities, bad port declarations. Invariants:
   build time, and leaves the graph exactly as it was;
 * a valid graph runs to completion, and every sink received what a reference
   model computed from the same operations: the same items, each as often, in
-  the same order wherever the order is determined (one producer per input).
+  the same order wherever the order is determined (one producer per input);
+  running one graph runs none of the others.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from mimo import MimoError, Stream, Workflow, WorkflowError
+from mimo import In, MimoError, Out, Stream, Workflow, WorkflowError, lib, stream
 from mimo._graph import Graph
 from mimo.testing import run_workflow
 
@@ -353,3 +354,207 @@ class ClassicAPI(RuleBasedStateMachine):
 
 ClassicAPI.TestCase.settings = settings(settings.default, stateful_step_count=30)
 test_classic_api = pytest.mark.timeout(120)(ClassicAPI.TestCase)
+
+
+# -- the DSL ------------------------------------------------------------------------
+
+
+def add1(x: int) -> int:
+    return x + 1
+
+
+def typed_pair() -> tuple[Any, Any]:
+    """A fresh stream giving ``str`` and a fresh one taking ``int``."""
+
+    @stream
+    async def words(out: Out[str]) -> None:
+        await out.push("one")
+
+    @stream
+    async def double(x: In[int], y: Out[int]) -> None:
+        async for v in x:
+            await y.push(2 * v)
+
+    return words, double
+
+
+class DslAPI(RuleBasedStateMachine):
+    """``|`` and ``>>`` over stock streams, against a model of the graphs they build.
+
+    Each piece is what user code holds: a fresh stream or a chain. A bare
+    stream is used in one ``|`` only (the identity rule for a stream used in
+    two chains is the subject of its own tests); chains and streams joined by
+    name may be extended again, which joins onto the same graph.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Model nodes: kind ("source", "map", "sink"), items of a source, bucket of a sink.
+        self.nodes: list[dict[str, Any]] = []
+        self.edges: list[tuple[int, int]] = []
+        # Pieces: (object, first node, last node, bare stream not used yet).
+        self.pieces: list[tuple[Any, int, int]] = []
+        self.bare_used: set[int] = set()
+
+    def node(self, kind: str, **kw: Any) -> int:
+        self.nodes.append({"kind": kind, **kw})
+        return len(self.nodes) - 1
+
+    def component(self, n: int) -> set[int]:
+        seen, todo = set(), [n]
+        while todo:
+            i = todo.pop()
+            if i in seen:
+                continue
+            seen.add(i)
+            todo += [b for a, b in self.edges if a == i] + [a for a, b in self.edges if b == i]
+        return seen
+
+    def arriving(self, n: int) -> tuple[list[int], bool]:
+        producers = [self.produced(a) for a, b in self.edges if b == n]
+        return [x for got, _ in producers for x in got], len(producers) <= 1 and all(o for _, o in producers)
+
+    def produced(self, n: int) -> tuple[list[int], bool]:
+        node = self.nodes[n]
+        if node["kind"] == "source":
+            return list(node["items"]), True
+        items, ordered = self.arriving(n)
+        return [x + 1 for x in items], ordered
+
+    def graph_of(self, k: int) -> Graph:
+        """The graph piece ``k`` is part of, read from a chain of it (a stream does not expose its graph)."""
+        ran = self.component(self.pieces[k][1])
+        return next(obj.graph for obj, first, _ in self.pieces if first in ran and hasattr(obj, "graph"))
+
+    def refused(self, exc_types: Any, match: str, op: Any, k: int | None = None) -> None:
+        event(f"refused: {match[:40]}")
+        before = None if k is None else snapshot(self.graph_of(k))
+        with pytest.raises(exc_types, match=match):
+            op()
+        assert before is None or snapshot(self.graph_of(k)) == before, "a refused join changed the graph"
+
+    def open_out(self) -> list[int]:
+        """Pieces whose last stage has an output: sources, stages and chains ending in one."""
+        return [
+            k
+            for k, (_, _, last) in enumerate(self.pieces)
+            if self.nodes[last]["kind"] != "sink" and (k not in self.bare_used)
+        ]
+
+    # -- valid operations ----------------------------------------------------------------
+
+    @initialize(items=ITEMS)
+    def start(self, items: list[int]) -> None:
+        self.new_source(items)
+
+    @rule(items=ITEMS)
+    def new_source(self, items: list[int]) -> None:
+        n = self.node("source", items=items)
+        self.pieces.append((lib.from_iterable(items), n, n))
+
+    @precondition(lambda self: self.open_out())
+    @rule(data=st.data(), to=st.sampled_from(["map", "sink"]))
+    def pipe(self, data: Any, to: str) -> None:
+        """``piece | lib.map(add1)`` or ``piece | lib.collect(bucket)``."""
+        k = data.draw(st.sampled_from(self.open_out()))
+        obj, first, last = self.pieces[k]
+        if self.is_bare(k):
+            self.bare_used.add(k)
+        if to == "map":
+            n, new = self.node("map"), lib.map(add1)
+        else:
+            bucket: list[int] = []
+            n, new = self.node("sink", bucket=bucket), lib.collect(bucket)
+        chain = obj | new
+        self.edges.append((last, n))
+        self.pieces.append((chain, first, n))
+        assert chain.graph is self.graph_of(len(self.pieces) - 1), "a chain is a view on one graph"
+
+    @precondition(lambda self: self.open_out())
+    @rule(data=st.data())
+    def fan_out_by_name(self, data: Any) -> None:
+        """``piece.out['out'] >> lib.collect(bucket).in_['inp']``: adds to the piece's graph."""
+        k = data.draw(st.sampled_from(self.open_out()))
+        obj, _, last = self.pieces[k]
+        bucket: list[int] = []
+        n = self.node("sink", bucket=bucket)
+        sink = lib.collect(bucket)
+        flow = obj.out["out"] >> sink.in_["inp"]
+        self.edges.append((last, n))
+        # A stream joined by name has its place in the graph: later joins add to it.
+        self.pieces.append((flow, last, n))
+        self.pieces.append((sink, n, n))
+
+    def is_bare(self, k: int) -> bool:
+        _, first, last = self.pieces[k]
+        return first == last and not any(first in e for e in self.edges)
+
+    @rule(data=st.data())
+    def run(self, data: Any) -> None:
+        runnable = [k for k, (obj, _, _) in enumerate(self.pieces) if hasattr(obj, "run_async")]
+        if not runnable:
+            return
+        obj, first, _ = self.pieces[data.draw(st.sampled_from(runnable))]
+        for node in self.nodes:
+            if node["kind"] == "sink":
+                node["bucket"].clear()
+        before = snapshot(obj.graph)
+        run_workflow(obj.workflow(), timeout=10)
+        assert snapshot(obj.graph) == before, "running changed the graph"
+        ran = self.component(first)
+        event(f"ran a graph of {min(len(ran), 6)}{'+' if len(ran) >= 6 else ''} streams")
+        for i, node in enumerate(self.nodes):
+            if node["kind"] != "sink":
+                continue
+            if i not in ran:
+                assert node["bucket"] == [], "a stream of another graph ran"
+                continue
+            want, ordered = self.arriving(i)
+            if ordered:
+                assert node["bucket"] == want
+            else:
+                assert Counter(node["bucket"]) == Counter(want)
+
+    # -- invalid operations ---------------------------------------------------------------
+
+    @rule(
+        data=st.data(),
+        misuse=st.sampled_from(["port_name", "past_the_end", "into_a_source", "types", "not_an_input", "twice"]),
+    )
+    def misuse(self, data: Any, misuse: str) -> None:
+        k = data.draw(st.integers(0, len(self.pieces) - 1))
+        obj, _, last = self.pieces[k]
+        if self.is_bare(k):
+            return  # a bare stream has no graph of its own to compare
+        base = {"source": "from_iterable", "map": "add1", "sink": "collect"}[self.nodes[last]["kind"]]
+        last_name = f"'{base}(_[0-9]+)?'"
+        if misuse == "port_name":
+            kind = self.nodes[last]["kind"]
+            if kind == "sink":
+                self.refused(WorkflowError, f"{last_name} has no output 'nope'", lambda: obj.out["nope"], k)
+            else:
+                self.refused(WorkflowError, "has no output 'outt'; did you mean 'out'", lambda: obj.out["outt"], k)
+        elif misuse == "past_the_end":
+            if self.nodes[last]["kind"] == "sink":
+                self.refused(WorkflowError, f"{last_name} has no output ports", lambda: obj | lib.map(add1), k)
+        elif misuse == "into_a_source":
+            if self.nodes[last]["kind"] != "sink":
+                self.refused(
+                    WorkflowError, "'from_iterable' has no input ports", lambda: obj | lib.from_iterable([1]), k
+                )
+        elif misuse == "types":
+            words, double = typed_pair()
+            self.refused(WorkflowError, "words.out produces str, double.x expects int", lambda: words | double)
+        elif misuse == "not_an_input":
+            if self.nodes[last]["kind"] != "sink":
+                self.refused(TypeError, "right side of >> must be an input port", lambda: obj.out["out"] >> 5, k)
+        elif misuse == "twice":
+            joined = {b for a, b in self.edges if a == last}
+            sinks = [obj for obj, first, end in self.pieces if first == end and first in joined]
+            if sinks:
+                target = sinks[0]
+                self.refused(WorkflowError, "is already joined to", lambda: obj.out["out"] >> target.in_["inp"], k)
+
+
+DslAPI.TestCase.settings = settings(settings.default, stateful_step_count=30)
+test_dsl_api = pytest.mark.timeout(120)(DslAPI.TestCase)
