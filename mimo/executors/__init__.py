@@ -5,6 +5,7 @@
 starts, so importing this module does not need it.
 """
 
-from mimo.executors._ray import RayExecutor, RemoteTraceback
+from mimo.executors._edges import EdgeError, estimate_size
+from mimo.executors._ray import PlacementError, RayExecutor, RemoteTraceback, StreamDiedError
 
-__all__ = ["RayExecutor", "RemoteTraceback"]
+__all__ = ["EdgeError", "PlacementError", "RayExecutor", "RemoteTraceback", "StreamDiedError", "estimate_size"]

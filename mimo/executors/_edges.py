@@ -6,10 +6,12 @@ sequence numbers. The sending end, :class:`Outbox`, is a
 :class:`~mimo.Channel` to the output port that writes to it, so ports, counts
 and back-pressure work exactly as in one process:
 
-* items are gathered into batches of up to ``batch_size`` items, sent when
-  full or ``linger_s`` after the first item;
-* each link has at most ``credits`` batches in flight; a push waits while no
-  link has a credit left (back-pressure);
+* items are gathered into batches of up to ``batch_size`` items and, when
+  sized, ``batch_bytes`` bytes, sent when full or ``linger_s`` after the first
+  item;
+* each link has at most ``credits`` batches and, when sized, ``link_bytes``
+  bytes in flight (a batch larger than that goes alone); a push waits while
+  no link can take the next batch (back-pressure);
 * the last batch of each link carries the end-of-stream marker;
 * a link whose consumer has finished answers ``False``; when every link has,
   the edge detaches as a local channel would.
@@ -35,6 +37,62 @@ from mimo._channel import Channel
 
 #: ``send(port, link, seq, items, end)``: a future of True (taken) or False (consumer gone).
 Send = Callable[[str, int, int, list[Any], bool], "asyncio.Future[bool]"]
+#: How many bytes an item counts for against the byte bounds.
+Sizer = Callable[[Any], int]
+
+#: What a scalar counts for: small, but never free, so that a flood of them is bounded too.
+_SCALAR_BYTES = 8
+_SCALARS = frozenset({int, float, bool, complex, type(None)})
+#: Containers are sized from this many members, scaled up to their length.
+_SAMPLE = 64
+#: How deep containers are looked into; below that, an object counts as ``sys.getsizeof``.
+_DEPTH = 3
+
+
+def estimate_size(item: Any) -> int:
+    """A cheap estimate of the bytes ``item`` takes when sent (not an exact pickle size).
+
+    Bytes-like objects and ``str`` count their length, objects with an integer
+    ``nbytes`` (NumPy arrays and the like) that; numbers and ``None`` 8 bytes;
+    tuples, lists, sets, dicts and an object's ``__dict__`` the sum of their
+    members, sampled from the first 64 and three levels deep; anything else
+    ``sys.getsizeof``.
+    """
+    return _size(item, _DEPTH)
+
+
+def _size(item: Any, depth: int) -> int:
+    t = type(item)
+    if t in _SCALARS:
+        return _SCALAR_BYTES
+    if t is bytes or t is str or t is bytearray:
+        return len(item)
+    if t is memoryview:
+        return int(item.nbytes)
+    nbytes = getattr(item, "nbytes", None)
+    if isinstance(nbytes, int):
+        return nbytes
+    if depth <= 0:
+        return sys.getsizeof(item)
+    if isinstance(item, (tuple, list, set, frozenset)):
+        return _sampled(item, len(item), depth - 1)
+    if isinstance(item, dict):
+        return _sampled((x for kv in item.items() for x in kv), 2 * len(item), depth - 1)
+    attrs = getattr(item, "__dict__", None)
+    if isinstance(attrs, dict):
+        return _SCALAR_BYTES + _sampled((x for kv in attrs.items() for x in kv), 2 * len(attrs), depth - 1)
+    return sys.getsizeof(item)
+
+
+def _sampled(members: Any, n: int, depth: int) -> int:
+    total = 0
+    seen = 0
+    for x in members:
+        if seen == _SAMPLE:
+            return _SCALAR_BYTES + total * n // seen
+        total += _size(x, depth)
+        seen += 1
+    return _SCALAR_BYTES + total
 
 
 @dataclass(eq=False)
@@ -44,26 +102,69 @@ class Target:
     send: Send
     port: str
     link: int
+    #: The consuming stream's name, and which of its copies (None: it runs as one), for messages.
+    consumer: str = ""
+    copy: int | None = None
     seq: int = 0
     outstanding: int = 0
+    #: Estimated bytes of the batches in flight.
+    in_flight: int = 0
     ended: bool = False
     gone: bool = False
-    futures: set[asyncio.Future[bool]] = field(default_factory=set)
+    futures: dict[asyncio.Future[bool], int] = field(default_factory=dict)
+
+
+class PeerLost(Exception):
+    """A transport's verdict: the process at the other end of a link is gone."""
+
+
+def copy_label(stream: str, copy: int | None) -> str:
+    """``stream`` for a stream run as one copy, ``stream[i]`` for copy ``i`` of several."""
+    return stream if copy is None else f"{stream}[{copy}]"
 
 
 class EdgeError(RuntimeError):
-    """Sending a batch along an edge failed (its consumer's process died, say)."""
+    """Sending a batch along an edge failed (its consumer's process died, say).
+
+    ``consumer`` names the stream copy at the other end (``name`` or
+    ``name[i]``); ``peer_lost`` is
+    True when the transport said that copy's process is gone, so the failure
+    is the consumer's, not the sender's.
+    """
+
+    def __init__(self, message: str, *, consumer: str = "", peer_lost: bool = False) -> None:
+        super().__init__(message)
+        self.consumer = consumer
+        self.peer_lost = peer_lost
+
+    def __reduce__(self) -> Any:
+        return (_edge_error, (str(self), self.consumer, self.peer_lost))
+
+
+def _edge_error(message: str, consumer: str, peer_lost: bool) -> EdgeError:
+    return EdgeError(message, consumer=consumer, peer_lost=peer_lost)
 
 
 class Outbox(Channel[Any]):
-    """The sending end of one edge from one stream copy, to every copy of the consumer."""
+    """The sending end of one edge from one stream copy, to every copy of the consumer.
+
+    With ``sizeof`` (a function giving an item's bytes), a batch is also full
+    at ``batch_bytes`` and a link takes a batch only while its batches in
+    flight stay within ``link_bytes`` (or when it has none in flight, so that
+    any one item can pass). The items of one ``push_many`` call may overfill
+    a batch: they are in the producer's memory already.
+    """
 
     __slots__ = (
         "_targets",
         "_credits",
         "_size",
+        "_bytes_cap",
+        "_link_bytes",
+        "_sizeof",
         "_linger",
         "_batch",
+        "_batch_bytes",
         "_timer",
         "_due",
         "_closing",
@@ -72,12 +173,22 @@ class Outbox(Channel[Any]):
         "_waiters",
         "_drained",
         "_turn",
+        "_failed",
         "sent",
         "wait_s",
     )
 
     def __init__(
-        self, targets: list[Target], *, credits: int, batch_size: int, linger_s: float, label: str = ""
+        self,
+        targets: list[Target],
+        *,
+        credits: int,
+        batch_size: int,
+        linger_s: float,
+        label: str = "",
+        batch_bytes: int | None = None,
+        link_bytes: int | None = None,
+        sizeof: Sizer | None = None,
     ) -> None:
         super().__init__(0, label=label)
         if not targets:
@@ -85,8 +196,13 @@ class Outbox(Channel[Any]):
         self._targets = targets
         self._credits = max(1, credits)
         self._size = max(1, batch_size)
+        sized = sizeof is not None and (batch_bytes is not None or link_bytes is not None)
+        self._sizeof = sizeof if sized else None
+        self._bytes_cap = max(1, batch_bytes) if sized and batch_bytes is not None else sys.maxsize
+        self._link_bytes = max(1, link_bytes) if sized and link_bytes is not None else sys.maxsize
         self._linger = linger_s
         self._batch: list[Any] = []
+        self._batch_bytes = 0
         self._timer: asyncio.Handle | None = None
         self._due = False
         self._closing = False
@@ -95,6 +211,7 @@ class Outbox(Channel[Any]):
         self._waiters: list[asyncio.Future[None]] = []
         self._drained: asyncio.Future[None] | None = None
         self._turn = 0
+        self._failed: Target | None = None
         #: Items sent, and seconds producers waited for a credit.
         self.sent = 0
         self.wait_s = 0.0
@@ -106,42 +223,31 @@ class Outbox(Channel[Any]):
         return self._gone
 
     def has_room(self) -> bool:
-        return self._error is not None or self._gone or len(self._batch) < self._size or self._free_target() is not None
+        return self._error is not None or self._gone or not self._full() or self._free_target() is not None
 
     def push_nowait(self, item: Any) -> bool:
         if self._error is not None:
-            raise EdgeError(f"sending along {self.label} failed") from self._error
+            raise self._failure()
         if self._gone:
             return True
-        batch = self._batch
-        if len(batch) >= self._size:
-            if not self._send_batch():
-                return False
-            batch = self._batch
-        batch.append(item)
-        if len(batch) >= self._size:
-            self._send_batch()
-        elif len(batch) == 1 and self._timer is None:
-            if self._linger > 0:
-                self._timer = asyncio.get_running_loop().call_later(self._linger, self._linger_over)
-            else:
-                self._timer = asyncio.get_running_loop().call_soon(self._linger_over)
-        return True
+        return self._put(item, False)
 
     def room(self) -> int:
         if self._error is not None or self._gone:
             return sys.maxsize  # push_many_nowait raises, or discards
-        left = self._size - len(self._batch)
-        if left > 0:
-            return left
+        if not self._full():
+            return self._size - len(self._batch)
         return self._size if self._free_target() is not None else 0
 
     def push_many_nowait(self, items: Sequence[Any]) -> int:
-        n = 0
-        for item in items:
-            if not self.push_nowait(item):
-                break
-            n += 1
+        if self._error is not None:
+            raise self._failure()
+        if self._gone:
+            return len(items)
+        # Takes exactly what room() promised, whatever the items' sizes.
+        n = min(len(items), self.room())
+        for i in range(n):
+            self._put(items[i], True)
         return n
 
     def pass_room_on(self) -> None:
@@ -172,6 +278,7 @@ class Outbox(Channel[Any]):
             return
         self._gone = True
         self._batch = []
+        self._batch_bytes = 0
         self._cancel_timer()
         self._wake()
         for callback in self.on_detach:
@@ -188,7 +295,7 @@ class Outbox(Channel[Any]):
                 self._drained = asyncio.get_running_loop().create_future()
             await self._drained
         if self._error is not None:
-            raise EdgeError(f"sending along {self.label} failed") from self._error
+            raise self._failure()
 
     def abandon(self) -> None:
         """Stop waiting for answers (the run is being torn down)."""
@@ -199,12 +306,43 @@ class Outbox(Channel[Any]):
 
     # -- internals -----------------------------------------------------------
 
+    def _failure(self) -> EdgeError:
+        error = self._error
+        t = self._failed
+        consumer = copy_label(t.consumer, t.copy) if t is not None and t.consumer else ""
+        lost = isinstance(error, PeerLost)
+        why = f": stream {consumer!r} is gone" if lost and consumer else ""
+        exc = EdgeError(f"sending along {self.label} failed{why}", consumer=consumer, peer_lost=lost)
+        exc.__cause__ = error
+        return exc
+
+    def _full(self) -> bool:
+        return len(self._batch) >= self._size or self._batch_bytes >= self._bytes_cap
+
+    def _put(self, item: Any, force: bool) -> bool:
+        if self._full() and not self._send_batch() and not force:
+            return False
+        self._batch.append(item)
+        if self._sizeof is not None:
+            self._batch_bytes += self._sizeof(item)
+        if self._full():
+            self._send_batch()
+        elif len(self._batch) == 1 and self._timer is None:
+            if self._linger > 0:
+                self._timer = asyncio.get_running_loop().call_later(self._linger, self._linger_over)
+            else:
+                self._timer = asyncio.get_running_loop().call_soon(self._linger_over)
+        return True
+
     def _free_target(self) -> Target | None:
         best: Target | None = None
         n = len(self._targets)
+        size = self._batch_bytes
         for i in range(n):
             t = self._targets[(self._turn + i) % n]
             if t.gone or t.ended or t.outstanding >= self._credits:
+                continue
+            if t.outstanding and t.in_flight + size > self._link_bytes:
                 continue
             if best is None or t.outstanding < best.outstanding:
                 best = t
@@ -215,34 +353,38 @@ class Outbox(Channel[Any]):
         if target is None:
             return False
         batch, self._batch = self._batch, []
+        size, self._batch_bytes = self._batch_bytes, 0
         self._due = False
         self._cancel_timer()
         # With several consumers, the next batch starts looking one further on.
         self._turn = (self._targets.index(target) + 1) % len(self._targets)
         end = self._closing and len(self._targets) == 1
-        self._send(target, batch, end)
+        self._send(target, batch, size, end)
         return True
 
-    def _send(self, target: Target, items: list[Any], end: bool) -> None:
+    def _send(self, target: Target, items: list[Any], size: int, end: bool) -> None:
         seq = target.seq
         target.seq += 1
         target.outstanding += 1
+        target.in_flight += size
         if end:
             target.ended = True
         self.sent += len(items)
         fut = target.send(target.port, target.link, seq, items, end)
-        target.futures.add(fut)
+        target.futures[fut] = size
         fut.add_done_callback(lambda f: self._answered(target, f))
 
     def _answered(self, target: Target, fut: asyncio.Future[bool]) -> None:
         target.outstanding -= 1
-        target.futures.discard(fut)
+        target.in_flight -= target.futures.pop(fut, 0)
         if fut.cancelled():
             if self._error is None:
                 self._error = asyncio.CancelledError()
+                self._failed = target
         elif fut.exception() is not None:
             if self._error is None:
                 self._error = fut.exception()
+                self._failed = target
         elif fut.result() is False and not target.gone:
             target.gone = True
             if all(t.gone for t in self._targets):
@@ -261,12 +403,12 @@ class Outbox(Channel[Any]):
 
     def _pump(self) -> None:
         if self._error is None and not self._gone:
-            if self._batch and (self._due or self._closing or len(self._batch) >= self._size):
+            if self._batch and (self._due or self._closing or self._full()):
                 self._send_batch()
             if self._closing and not self._batch:
                 for t in self._targets:
                     if not (t.ended or t.gone) and t.outstanding < self._credits:
-                        self._send(t, [], True)
+                        self._send(t, [], 0, True)
         self._wake()
         if self._drained is not None and not self._drained.done() and self._is_drained():
             self._drained.set_result(None)

@@ -22,7 +22,7 @@ from mimo._errors import CLEAN_EXITS, EndOfStream
 from mimo._ports import InputPort, Ins, OutputPort, Outs, PortTimes
 from mimo._report import RunReport, StreamReport
 from mimo._runtime import _feed, _name_error
-from mimo.executors._edges import Inbox, Outbox, Target
+from mimo.executors._edges import Inbox, Outbox, Sizer, Target
 
 
 @dataclass
@@ -89,7 +89,17 @@ class StreamHost:
         self.start = 0.0
         self.end = 0.0
 
-    def connect(self, wiring: dict[str, Wiring], *, credits: int, batch_size: int, linger_s: float) -> None:
+    def connect(
+        self,
+        wiring: dict[str, Wiring],
+        *,
+        credits: int,
+        batch_size: int,
+        linger_s: float,
+        batch_bytes: int | None = None,
+        link_bytes: int | None = None,
+        sizeof: Sizer | None = None,
+    ) -> None:
         """Make the output ports, writing to one :class:`Outbox` per edge."""
         ports: dict[str, OutputPort[Any]] = {}
         for port in self.stream.out_types:
@@ -99,7 +109,10 @@ class StreamHost:
                     credits=credits,
                     batch_size=batch_size,
                     linger_s=linger_s,
-                    label=f"{self.name}.{port} -> {targets[0].port}",
+                    label=_edge_label(self.name, port, targets[0]),
+                    batch_bytes=batch_bytes,
+                    link_bytes=link_bytes,
+                    sizeof=sizeof,
                 )
                 for index, targets in (wiring[port].edges.items() if port in wiring else ())
             }
@@ -121,6 +134,8 @@ class StreamHost:
         try:
             try:
                 await self.stream.run(self.ins, self.outs)
+                for out in self.outs:
+                    out._check_awaited()  # a push not awaited may have lost its item
             except CLEAN_EXITS:
                 pass
             except asyncio.CancelledError:
@@ -173,6 +188,12 @@ class StreamHost:
             edge_wait_s={i: box.wait_s for boxes in self.outboxes.values() for i, box in boxes.items()},
             done=bool(self.end),
         )
+
+
+def _edge_label(stream: str, port: str, target: Target) -> str:
+    """``numbers.out -> affine.inp``: both ends, stream and port."""
+    consumer = f"{target.consumer}.{target.port}" if target.consumer else target.port
+    return f"{stream}.{port} -> {consumer}"
 
 
 def build_report(

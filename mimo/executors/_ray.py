@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,8 @@ from mimo._errors import WorkflowError
 from mimo._graph import Graph, Node
 from mimo._report import RunReport
 from mimo._runtime import OnStart
-from mimo.executors._edges import Target
+from mimo.executors._code import by_value, sent_by_value
+from mimo.executors._edges import EdgeError, PeerLost, Sizer, Target, copy_label, estimate_size
 from mimo.executors._host import Figures, Outcome, StreamHost, Wiring, build_report
 
 #: Actor options mimo sets itself; a stream's options may not override them.
@@ -27,6 +29,10 @@ _RESERVED = frozenset(
 )
 #: The Ray namespace mimo's actors live in.
 NAMESPACE = "mimo"
+#: Seconds after which streams still waiting for a place are named in a warning.
+PLACE_WARN_S = 10.0
+#: Ray's states of an actor that has no process yet.
+_UNPLACED = frozenset({"PENDING_CREATION", "DEPENDENCIES_UNREADY"})
 
 
 class RemoteTraceback(Exception):
@@ -38,6 +44,27 @@ class RemoteTraceback(Exception):
 
     def __str__(self) -> str:
         return "\n" + self.text
+
+
+class PlacementError(WorkflowError):
+    """Ray could not place the actors of some streams in time; ``asks`` maps each to its resources."""
+
+    def __init__(self, message: str, asks: dict[str, dict[str, float]]) -> None:
+        super().__init__(message)
+        self.asks = asks
+
+
+class StreamDiedError(RuntimeError):
+    """A stream's actor died with its process or its node; ``stream`` and ``node`` say which."""
+
+    def __init__(self, message: str, stream: str = "", node: str = "") -> None:
+        super().__init__(message)
+        self.stream = stream
+        self.node = node
+        self.mimo_stream = stream
+
+    def __reduce__(self) -> Any:
+        return (StreamDiedError, (str(self), self.stream, self.node))
 
 
 class StreamActor:
@@ -56,19 +83,40 @@ class StreamActor:
 
     async def connect(
         self,
-        wiring: dict[str, dict[int, list[tuple[Any, str, int]]]],
+        wiring: dict[str, dict[int, list[tuple[Any, str, int, str, int | None]]]],
         credits: int,
         batch_size: int,
         linger_s: float,
-    ) -> None:
-        """Wire the outputs: per port, per edge index, ``(actor, input port, link)`` per consumer copy."""
+        batch_bytes: int | None = None,
+        link_bytes: int | None = None,
+        sizeof: Sizer | None = None,
+    ) -> tuple[str, str]:
+        """Wire the outputs; answer where this actor runs, as (node id, node address).
+
+        ``wiring`` gives per port, per edge index, ``(actor, input port, link,
+        consumer stream, copy)`` per consumer copy.
+        """
+        import ray  # type: ignore[import-not-found, unused-ignore]
+
         ports = {
             port: Wiring(
-                {i: [Target(_sender(actor), p, link) for actor, p, link in targets] for i, targets in edges.items()}
+                {
+                    i: [Target(_sender(actor), p, link, consumer, copy) for actor, p, link, consumer, copy in targets]
+                    for i, targets in edges.items()
+                }
             )
             for port, edges in wiring.items()
         }
-        self.host.connect(ports, credits=credits, batch_size=batch_size, linger_s=linger_s)
+        self.host.connect(
+            ports,
+            credits=credits,
+            batch_size=batch_size,
+            linger_s=linger_s,
+            batch_bytes=batch_bytes,
+            link_bytes=link_bytes,
+            sizeof=sizeof,
+        )
+        return ray.get_runtime_context().get_node_id(), _ray().util.get_node_ip_address()
 
     async def run(self) -> Outcome:
         """Run the stream; its failure comes back in the outcome."""
@@ -89,12 +137,43 @@ class StreamActor:
 
 
 def _sender(actor: Any) -> Any:
+    import ray.exceptions  # type: ignore[import-not-found, unused-ignore]
+
     push = actor.push
+    lost = ray.exceptions.RayActorError
 
     def send(port: str, link: int, seq: int, items: list[Any], end: bool) -> asyncio.Future[bool]:
-        return asyncio.wrap_future(push.remote(port, link, seq, items, end).future())
+        call = asyncio.wrap_future(push.remote(port, link, seq, items, end).future())
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def settle(f: asyncio.Future[bool]) -> None:
+            if answer.done():
+                return
+            if f.cancelled():
+                answer.cancel()
+                return
+            exc = f.exception()
+            if exc is None:
+                answer.set_result(f.result())
+            elif isinstance(exc, lost):
+                # The consumer's process (or its node) is gone: say so, so that it is blamed.
+                peer = PeerLost(f"{type(exc).__name__}: {_first_line(exc)}")
+                peer.__cause__ = exc
+                answer.set_exception(peer)
+            else:
+                answer.set_exception(exc)
+
+        call.add_done_callback(settle)
+        # Cancelling the answer (a torn-down run) cancels the call.
+        answer.add_done_callback(lambda a: call.cancel() if a.cancelled() else None)
+        return answer
 
     return send
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def _pickles(obj: Any) -> bool:
@@ -140,17 +219,31 @@ class RayExecutor:
     to Ray, that connection is used and left open. Use the executor as a
     context manager to keep one connection over several runs.
 
+    Joins are bounded in bytes too: a batch is also sent once it holds
+    ``batch_bytes`` (default 1 MiB), and a link takes another batch only while
+    its batches in flight hold less than ``link_bytes`` (default 8 MiB; one
+    batch larger than that goes alone). Items are sized by ``sizeof``
+    (default :func:`estimate_size`: ``len()`` of bytes and ``str``,
+    ``.nbytes`` of arrays, containers summed). ``None`` for both turns the
+    byte bounds off.
+
     ``options`` maps a stream's name to Ray actor options for its copies
-    (``{"embed": {"num_gpus": 1}, "parse": {"num_cpus": 2, "resources": {...}}}``);
+    (``{"embed": {"num_gpus": 1, "num_cpus": 0}, "parse": {"num_cpus": 2}}``);
     ``default_options`` apply to every stream. ``init_options`` go to
     ``ray.init``. ``grace_s`` is how long cancelled streams get to run their
-    ``finally`` blocks before their actors are killed.
+    ``finally`` blocks before their actors are killed. If some actors are
+    still waiting for a place after ``place_timeout_s`` (default 60 s;
+    ``None`` waits for ever), the run fails with :class:`PlacementError`
+    naming each such stream and the resources it asks for; a warning names
+    them after 10 s.
 
     Differences from a local run: stream code runs in other processes, so
     only ``stream.state`` comes back to the driver (for streams that ran as
     one copy), and copies of a ``workers=N`` stream each have their own
     state. A graph in which no stream can move waits (there is no deadlock
-    detection across processes).
+    detection across processes). If an actor or its node dies, the run fails
+    (:class:`StreamDiedError` names the stream and the node); the items in
+    flight to it are lost and nothing is retried.
     """
 
     def __init__(
@@ -163,11 +256,20 @@ class RayExecutor:
         linger_s: float = 0.005,
         init_options: Mapping[str, Any] | None = None,
         grace_s: float = 5.0,
+        batch_bytes: int | None = 1 << 20,
+        link_bytes: int | None = 8 << 20,
+        sizeof: Sizer = estimate_size,
+        place_timeout_s: float | None = 60.0,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, not {batch_size!r}")
         if linger_s < 0:
             raise ValueError(f"linger_s must be >= 0, not {linger_s!r}")
+        for what, value in (("batch_bytes", batch_bytes), ("link_bytes", link_bytes)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{what} must be an int >= 1 or None, not {value!r}")
+        if place_timeout_s is not None and place_timeout_s <= 0:
+            raise ValueError(f"place_timeout_s must be > 0 or None, not {place_timeout_s!r}")
         self.address = address
         self.options = {name: dict(opts) for name, opts in (options or {}).items()}
         self.default_options = dict(default_options or {})
@@ -179,6 +281,10 @@ class RayExecutor:
         self.linger_s = linger_s
         self.init_options = dict(init_options or {})
         self.grace_s = grace_s
+        self.batch_bytes = batch_bytes
+        self.link_bytes = link_bytes
+        self.sizeof = sizeof
+        self.place_timeout_s = place_timeout_s
         self._started = False
         self._temp_dir: str | None = None
         self._held = 0
@@ -280,10 +386,21 @@ class _Copy:
     producers: dict[str, int] = field(default_factory=dict)
     #: Per input port, per (edge index, producer copy), the link number.
     links: dict[str, dict[tuple[int, int], int]] = field(default_factory=dict)
+    #: The Ray actor options it was made with.
+    options: dict[str, Any] = field(default_factory=dict)
+    #: Where it runs (node id, node address), once its actor answered.
+    node_id: str = ""
+    node_ip: str = ""
+    #: Its process or node is known to be gone.
+    lost: bool = False
+
+    @property
+    def copy(self) -> int | None:
+        return None if _workers(self.node) == 1 else self.index
 
     @property
     def label(self) -> str:
-        return self.node.name if _workers(self.node) == 1 else f"{self.node.name}[{self.index}]"
+        return copy_label(self.node.name, self.copy)
 
 
 class _Run:
@@ -316,8 +433,18 @@ class _Run:
 
     def _place(self) -> None:
         import ray  # type: ignore[import-not-found, unused-ignore]
+        import ray.cloudpickle  # type: ignore[import-not-found, unused-ignore]
 
-        actor_class = ray.remote(StreamActor)
+        # Code from modules the workers cannot import goes by value.
+        shipped = [(n.stream, self._fed(n, 0)) for n in self.graph.nodes]
+        try:
+            modules = by_value(shipped, ray.cloudpickle.dumps)
+        except Exception:
+            modules = set()  # unpicklable: the actor's creation below says which stream
+        with sent_by_value(modules):
+            self._make_actors(ray.remote(StreamActor))
+
+    def _make_actors(self, actor_class: Any) -> None:
         uses: dict[int, int] = {}
         for node in self.graph.nodes:
             uses[id(node.stream)] = uses.get(id(node.stream), 0) + 1
@@ -326,6 +453,7 @@ class _Run:
             credits = max(1, self.capacity)
             incoming = sum(copies[0].producers.values())
             for c in copies:
+                c.options = opts
                 return_state = len(copies) == 1 and uses[id(node.stream)] == 1
                 try:
                     c.actor = actor_class.options(
@@ -342,28 +470,59 @@ class _Run:
 
     async def _connect(self) -> None:
         graph = self.graph
-        calls = []
-        callers: list[_Copy] = []
+        ex = self.ex
+        waiting: dict[asyncio.Future[Any], _Copy] = {}
         for node, copies in self.copies.items():
             for c in copies:
-                wiring: dict[str, dict[int, list[tuple[Any, str, int]]]] = {}
+                wiring: dict[str, dict[int, list[tuple[Any, str, int, str, int | None]]]] = {}
                 for port in node.outs:
-                    edges: dict[int, list[tuple[Any, str, int]]] = {}
+                    edges: dict[int, list[tuple[Any, str, int, str, int | None]]] = {}
                     for e in graph.outputs_of(node, port):
                         index = self.edge_index[id(e)]
-                        edges[index] = [(d.actor, e.in_, d.links[e.in_][(index, c.index)]) for d in self.copies[e.dst]]
+                        edges[index] = [
+                            (d.actor, e.in_, d.links[e.in_][(index, c.index)], d.node.name, d.copy)
+                            for d in self.copies[e.dst]
+                        ]
                     if edges:
                         wiring[port] = edges
-                calls.append(
-                    c.actor.connect.remote(wiring, max(1, self.capacity), self.ex.batch_size, self.ex.linger_s)
+                ref = c.actor.connect.remote(
+                    wiring,
+                    max(1, self.capacity),
+                    ex.batch_size,
+                    ex.linger_s,
+                    ex.batch_bytes,
+                    ex.link_bytes,
+                    ex.sizeof,
                 )
-                callers.append(c)
-        results = await asyncio.gather(*(asyncio.wrap_future(r.future()) for r in calls), return_exceptions=True)
-        for c, result in zip(callers, results):
-            if isinstance(result, BaseException):
-                # Most often the stream's actor could not be made (its code failed to load there).
-                _note(result, c.node.name)
-                raise result
+                waiting[asyncio.wrap_future(ref.future())] = c
+        # Each answer means that actor was placed, made and wired.
+        start = time.monotonic()
+        warned = False
+        timeout = ex.place_timeout_s
+        while waiting:
+            elapsed = time.monotonic() - start
+            deadlines = [d for d in (None if warned else PLACE_WARN_S, timeout) if d is not None and d > elapsed]
+            # Past every deadline (placed actors still starting), look again each second.
+            step = min([d - elapsed for d in deadlines] + [1.0])
+            done, _ = await asyncio.wait(waiting, timeout=max(step, 0.01))
+            for fut in done:
+                c = waiting.pop(fut)
+                error = fut.exception()
+                if error is not None:
+                    # Most often the stream's actor could not be made (its code failed to load there).
+                    _note(error, c.node.name)
+                    raise error
+                c.node_id, c.node_ip = fut.result()
+            elapsed = time.monotonic() - start
+            late = timeout is not None and elapsed >= timeout
+            if done or not waiting or not (late or (not warned and elapsed >= PLACE_WARN_S)):
+                continue
+            stuck = [c for c in waiting.values() if _unplaced(c.actor)]
+            if stuck and late:
+                raise PlacementError(_placement_message(stuck, elapsed, failed=True), _asks(stuck))
+            if stuck and not warned:
+                warnings.warn(_placement_message(stuck, elapsed, failed=False), RuntimeWarning, stacklevel=2)
+                warned = True
 
     async def execute(self, on_start: OnStart | None) -> RunReport:
         all_copies = [c for cs in self.copies.values() for c in cs]
@@ -426,18 +585,52 @@ class _Run:
             return False
         # The actor died or mimo's own code failed: that stream failed.
         error: BaseException = exc
-        if isinstance(exc, ray.exceptions.RayTaskError) and isinstance(exc.cause, BaseException):
+        if isinstance(exc, ray.exceptions.RayActorError):
+            c.lost = True
+            error = self._died(c, exc)
+        elif isinstance(exc, ray.exceptions.RayTaskError) and isinstance(exc.cause, BaseException):
             error = exc.cause
         _note(error, c.node.name)
         c.outcome = Outcome(c.figures or _no_figures(c.node), error=error)
         return True
+
+    def _died(self, c: _Copy, cause: BaseException) -> StreamDiedError:
+        """The error for ``c``'s actor having died, naming the stream and its node."""
+        where = _node_name(c)
+        error = StreamDiedError(
+            f"stream {c.label!r} died: its actor on {where} is gone ({type(cause).__name__}: {_first_line(cause)})",
+            stream=c.node.name,
+            node=c.node_ip or c.node_id,
+        )
+        error.__cause__ = cause
+        return error
+
+    def _blame_lost_consumers(self, copies: list[_Copy]) -> None:
+        """A sender that failed because its consumer's process died: the consumer failed, not it."""
+        by_label = {c.label: c for c in copies}
+        for c in copies:
+            error = c.outcome.error if c.outcome is not None else None
+            if not (isinstance(error, EdgeError) and error.peer_lost and error.consumer in by_label):
+                continue
+            victim = by_label[error.consumer]
+            victim.lost = True
+            if victim.outcome is None or victim.outcome.error is None:
+                died = self._died(victim, error)
+                _note(died, victim.node.name)
+                died.add_note(f"seen by {c.label!r}: {error}")
+                victim.outcome = Outcome(victim.figures or _no_figures(victim.node), error=died)
+            # The sender only saw it happen.
+            c.outcome = Outcome(c.outcome.figures if c.outcome is not None else _no_figures(c.node))
 
     async def _tear_down(self, copies: list[_Copy], clean: bool) -> None:
         """Cancel what still runs, give it ``grace_s`` to finish, then kill every actor."""
         import ray  # type: ignore[import-not-found, unused-ignore]
 
         cancelled: asyncio.CancelledError | None = None
-        running = [c for c in copies if c.future is not None and not c.future.done()]
+        if not clean:
+            self._blame_lost_consumers(copies)
+        # A copy whose process is gone will not answer: do not wait for it.
+        running = [c for c in copies if c.future is not None and not c.future.done() and not c.lost]
         for c in running:
             with contextlib.suppress(Exception):
                 ray.cancel(c.ref)
@@ -457,13 +650,14 @@ class _Run:
             for c in copies:
                 if c.future is not None and c.future.done():
                     self._settle(c)
+            self._blame_lost_consumers(copies)
         for c in copies:
             if c.actor is not None:
                 with contextlib.suppress(Exception):
                     ray.kill(c.actor, no_restart=True)
-        for fut in futures:
-            if not fut.done():
-                fut.cancel()
+        for c in copies:
+            if c.future is not None and not c.future.done():
+                c.future.cancel()
         if cancelled is not None:
             raise cancelled
 
@@ -511,6 +705,13 @@ class _Run:
             await asyncio.sleep(0.25)
 
 
+def _ray() -> Any:
+    """The ray module, untyped (most of its functions are)."""
+    import ray  # type: ignore[import-not-found, unused-ignore]
+
+    return ray
+
+
 def _no_figures(node: Node) -> Figures:
     return Figures(
         items_in={p: 0 for p in node.ins},
@@ -522,6 +723,17 @@ def _no_figures(node: Node) -> Figures:
         edge_wait_s={},
         done=False,
     )
+
+
+def _node_name(c: _Copy) -> str:
+    if not c.node_ip and not c.node_id:
+        return "an unknown node"
+    alive = ""
+    with contextlib.suppress(Exception):
+        for n in _ray().nodes():
+            if n.get("NodeID") == c.node_id and not n.get("Alive"):
+                alive = ", which has died"
+    return f"node {c.node_ip} ({c.node_id[:8]}{alive})"
 
 
 def _note(exc: BaseException, name: str) -> None:
@@ -548,3 +760,77 @@ def _restore(stream: Any, new: Any) -> None:
             old.update(new)
             return
     stream.state = new
+
+
+def _unplaced(actor: Any) -> bool:
+    """True if Ray has not yet found a place (a process) for ``actor``."""
+    try:
+        from ray._private import state  # type: ignore[import-not-found, unused-ignore]
+
+        info = state.actors(actor_id=actor._actor_id.hex())
+    except Exception:
+        return True  # cannot tell: it has not answered, which is what the caller saw
+    return not info or info.get("State") in _UNPLACED
+
+
+def _ask(options: Mapping[str, Any]) -> dict[str, float]:
+    """The resources Ray needs free to place an actor made with ``options``, as Ray counts them."""
+    named = any(options.get(k) is not None for k in ("num_cpus", "num_gpus", "resources", "accelerator_type"))
+    ask: dict[str, float] = {}
+    if options.get("num_cpus") is not None:
+        ask["CPU"] = float(options["num_cpus"])
+    if options.get("num_gpus") is not None:
+        ask["GPU"] = float(options["num_gpus"])
+    if options.get("memory") is not None:
+        ask["memory"] = float(options["memory"])
+    for name, amount in (options.get("resources") or {}).items():
+        ask[str(name)] = float(amount)
+    ask = {k: v for k, v in ask.items() if v}
+    if not named or options.get("num_cpus") is None:
+        # Without resource options, an actor needs a free CPU to be placed (and
+        # holds none after); naming any makes Ray hold one CPU for its whole life.
+        ask["CPU"] = 1.0
+    return ask
+
+
+def _asks(copies: list[_Copy]) -> dict[str, dict[str, float]]:
+    return {c.label: _ask(c.options) for c in copies}
+
+
+def _placement_message(copies: list[_Copy], waited: float, *, failed: bool) -> str:
+    ray = _ray()
+    lines = [
+        f"{len(copies)} stream{'s' if len(copies) != 1 else ''} could not be placed on the Ray cluster "
+        f"{'within' if failed else 'after'} {waited:.1f} s"
+        + ("" if failed else " (the run fails after place_timeout_s)")
+        + ":"
+    ]
+    try:
+        totals = [dict(n.get("Resources", {})) for n in ray.nodes() if n.get("Alive")]
+        free: dict[str, float] = dict(ray.available_resources())
+        everything: dict[str, float] = dict(ray.cluster_resources())
+    except Exception:
+        totals, free, everything = [], {}, {}
+    for c in copies:
+        shown = _ask(c.options)
+        why = []
+        if not set(c.options) & {"num_cpus", "num_gpus", "resources", "accelerator_type"}:
+            why.append("Ray needs one free CPU to place an actor without resource options")
+        elif c.options.get("num_cpus") is None:
+            why.append("1 CPU of it reserved by Ray because its options name resources but not num_cpus")
+        if totals and not any(all(t.get(k, 0.0) >= v for k, v in shown.items()) for t in totals):
+            why.append("no node has that much")
+        lines.append(f"  stream {c.label!r} asks for {_fmt(shown)}" + (f" ({'; '.join(why)})" if why else ""))
+    if everything:
+        lines.append(f"The cluster has {_fmt(free)} free of {_fmt(everything)}.")
+    lines.append(
+        "Ray keeps one CPU for the whole life of an actor whose options name resources (num_gpus, "
+        'resources, ...) unless num_cpus is given: add "num_cpus": 0 for streams that need no CPU of their own.'
+    )
+    return "\n".join(lines)
+
+
+def _fmt(resources: Mapping[str, float]) -> str:
+    shown = {k: (int(v) if float(v).is_integer() else round(v, 2)) for k, v in sorted(resources.items())}
+    shown = {k: v for k, v in shown.items() if not k.startswith("node:") and k != "object_store_memory"}
+    return "{" + ", ".join(f"{k!r}: {v}" for k, v in shown.items()) + "}"
