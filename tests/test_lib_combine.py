@@ -176,10 +176,12 @@ def test_split_with_one_output_unjoined_discards_those_items() -> None:
 
 
 def test_port_counts_and_names_are_checked_when_made() -> None:
-    with pytest.raises(ValueError, match="at least one"):
-        lib.merge(0)
-    with pytest.raises(ValueError, match="at least one"):
+    with pytest.raises(ValueError, match="at least one output port, not 0: with no output every item"):
+        lib.balance(0)
+    with pytest.raises(ValueError, match="at least one output port, not \\[\\]: with no output every item"):
         lib.broadcast([])
+    with pytest.raises(ValueError, match="number of inputs must be >= 0, not -1"):
+        lib.merge(-1)
     with pytest.raises(TypeError, match="not a valid Python identifier"):
         lib.zip(["a", "not valid"])
     with pytest.raises(TypeError, match="declared twice"):
@@ -200,3 +202,24 @@ def test_a_combiner_pipes_with_bar_where_it_has_one_port_on_that_side() -> None:
     got: list[int] = []
     (lib.range(4) | lib.broadcast(1) | lib.collect(got)).run()
     assert got == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("make", [lib.merge, lib.zip, lib.broadcast, lib.balance])
+@pytest.mark.parametrize("spec", ["line", b"ab", {"a", "b"}, 2.0, True, None])
+def test_ports_are_a_count_or_a_list_of_names_never_a_string(make: Any, spec: Any) -> None:
+    with pytest.raises(TypeError, match="must be a count or a list of port names"):
+        make(spec)
+
+
+@pytest.mark.parametrize("make", [lib.merge, lib.zip])
+@pytest.mark.parametrize("spec", [0, []])
+@pytest.mark.timeout(10)
+def test_merge_and_zip_of_no_inputs_end_at_once_pushing_nothing(make: Any, spec: Any) -> None:
+    # As aiostream's merge() and builtins.zip(): a merge of a possibly empty list of producers.
+    stream = make(spec)
+    assert stream.ins == ()
+    assert run_stream(stream, {}, timeout=5) == {"out": []}
+
+
+def test_a_tuple_of_names_is_taken_like_a_list() -> None:
+    assert lib.zip(("a", "b")).ins == ("a", "b")

@@ -17,8 +17,8 @@ def named(stream: S, name: str | None, default: str) -> S:
     default one is suffixed in a graph where it is taken, so that
     ``nums | map(f) | map(f)`` is two stages called ``f`` and ``f_2``.
     """
-    if name is not None and not isinstance(name, str):
-        raise TypeError(f"stream name must be a str, not {name!r}")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise TypeError(f"stream {default!r}: name must be a non-empty str, not {name!r}")
     stream.name = name or default
     stream.named = name is not None
     return stream
@@ -32,11 +32,21 @@ def fn_name(fn: Callable[..., Any], default: str) -> str:
     return default
 
 
-def port_names(owner: str, kind: str, spec: int | Sequence[str], prefix: str) -> list[str]:
-    """``n`` ports called ``prefix0``.. ``prefix{n-1}``, or the names given, checked."""
-    if isinstance(spec, bool) or (isinstance(spec, int) and spec < 1):
-        raise ValueError(f"{owner}: needs at least one {kind} port, not {spec!r}")
+def port_names(
+    owner: str, kind: str, spec: int | Sequence[str], prefix: str, *, none_why: str | None = None
+) -> list[str]:
+    """``n`` ports called ``prefix0``.. ``prefix{n-1}``, or the names given, checked.
+
+    No ports (``0`` or ``[]``) is allowed unless ``none_why`` says why not.
+    """
+    if isinstance(spec, bool) or not isinstance(spec, int | list | tuple):
+        raise TypeError(
+            f"{owner}: {kind}s must be a count or a list of port names, not {spec!r}"
+            + (" (a string is one name: put it in a list)" if isinstance(spec, str) else "")
+        )
+    if isinstance(spec, int) and spec < 0:
+        raise ValueError(f"{owner}: the number of {kind}s must be >= 0, not {spec!r}")
     names = [f"{prefix}{i}" for i in range(spec)] if isinstance(spec, int) else list(spec)
-    if not names:
-        raise ValueError(f"{owner}: needs at least one {kind} port")
+    if not names and none_why is not None:
+        raise ValueError(f"{owner}: needs at least one {kind} port, not {spec!r}: {none_why}")
     return list(check_port_names(owner, kind, names))

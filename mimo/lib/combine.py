@@ -4,8 +4,8 @@ Their port sets vary, so each is a :class:`~mimo.dsl.PortStream` joined by
 name (``m.in_['in0']``, ``s.out['matched']``) and checked when joined; a
 single input is ``inp`` and a single output ``out``, as everywhere in
 :mod:`mimo.lib`. Where a function takes ``inputs`` or ``outputs``, pass a
-count (ports ``in0``, ``in1``, ... / ``out0``, ``out1``, ...) or a list of
-port names.
+count (ports ``in0``, ``in1``, ... / ``out0``, ``out1``, ...) or a list (or
+tuple) of port names; a bare string is refused, not split into one-letter ports.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from mimo.lib._naming import fn_name, named, port_names
 
 __all__ = ["balance", "broadcast", "merge", "split", "zip"]
 
+#: Why broadcast and balance refuse zero outputs, where merge and zip take zero inputs.
+_DROPS = "with no output every item it reads would be dropped"
+
 
 def merge(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortStream:
     """A stream that pushes every item of every input to ``out``, as they come.
@@ -32,6 +35,8 @@ def merge(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortSt
     with ``>>`` merges too; ``merge`` gives each producer its own named input.)
     The inputs are read by sub-tasks of the stream (through
     :func:`mimo.run_together`), so a deadlock around a merge is still found.
+    ``merge(0)`` has no input and ends at once, pushing nothing (a merge of
+    an empty list of producers).
     """
     names = port_names("merge", "input", inputs, "in")
 
@@ -44,6 +49,8 @@ def merge(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortSt
                 await out.push(item)
 
         ports = list(ins)
+        if not ports:
+            return  # merge(0): nothing to read, so it ends at once
         if len(ports) == 1:
             await pump(ports[0])
             return
@@ -61,7 +68,8 @@ def zip(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortStre
     The *n*-th tuple holds the *n*-th item of every input, so inputs move in
     step: a fast input waits (back-pressured) for the slow ones. Like the
     builtin ``zip``, it ends when the first input ends; the other inputs are
-    then left, and what is still queued there is dropped.
+    then left, and what is still queued there is dropped. ``zip(0)``, like
+    ``builtins.zip()``, has no input and ends at once, pushing nothing.
     """
     names = port_names("zip", "input", inputs, "in")
 
@@ -69,7 +77,7 @@ def zip(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortStre
     async def body(ins: Ins, outs: Outs) -> None:
         ports = list(ins)
         out = outs.out
-        while True:
+        while ports:  # zip(0), like the builtin zip(), gives nothing
             try:
                 row = [await port.pop() for port in ports]
             except EndOfStream:
@@ -86,9 +94,10 @@ def broadcast(outputs: int | Sequence[str] = 2, *, name: str | None = None) -> P
     output whose consumers have all finished is skipped from then on; the
     stream ends when its input ends or when nobody reads any output. (An
     output joined to several inputs broadcasts too; ``broadcast`` gives each
-    consumer its own named output.)
+    consumer its own named output.) It needs at least one output: with none,
+    every item would be dropped.
     """
-    names = port_names("broadcast", "output", outputs, "out")
+    names = port_names("broadcast", "output", outputs, "out", none_why=_DROPS)
 
     @stream(ins=["inp"], outs=names, name="broadcast")
     async def body(ins: Ins, outs: Outs) -> None:
@@ -108,9 +117,10 @@ def balance(outputs: int | Sequence[str] = 2, *, name: str | None = None) -> Por
     Use it to spread work over several copies of a stage. An output that
     feeds nobody (its consumers have finished, or it is joined to nothing) is
     skipped, so no item is dealt to nobody while someone still reads; the
-    stream ends when its input ends or when nobody reads any output.
+    stream ends when its input ends or when nobody reads any output. It
+    needs at least one output: with none, every item would be dropped.
     """
-    names = port_names("balance", "output", outputs, "out")
+    names = port_names("balance", "output", outputs, "out", none_why=_DROPS)
 
     @stream(ins=["inp"], outs=names, name="balance")
     async def body(ins: Ins, outs: Outs) -> None:

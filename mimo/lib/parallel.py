@@ -72,6 +72,11 @@ def parallel_map(
     With ``ordered=True`` results leave in input order (a slow item holds back
     the ones after it); with ``ordered=False`` as they finish. An exception
     raised by ``fn`` (or a broken pool) fails the stream with that exception.
+    A plain ``fn`` that returns an awaitable has it awaited in the event loop
+    (a process pool cannot send one back: that is a ``TypeError``). When the
+    stream ends early, work already handed to a pool is not cancelled from the
+    loop (see gh-107219); a pool the stream made is shut down with
+    ``cancel_futures=True``.
     The ports are ``in_port`` (``"inp"``) and ``out_port`` (``"out"``); the stream
     is called ``name``, by default ``fn``'s name.
     """

@@ -15,6 +15,7 @@ from typing import IO, Any, TypeVar, overload
 from mimo._errors import EndOfStream
 from mimo.dsl import In, SinkStream, stream
 from mimo.lib._calls import check_per_item, per_item
+from mimo.lib._checks import check_encoding, check_flag, check_path, check_str
 from mimo.lib._naming import fn_name, named
 
 __all__ = ["collect", "for_each", "to_file"]
@@ -113,7 +114,14 @@ def to_file(
     created (or emptied; ``append=True`` adds to it) when the run starts, and
     closed, with everything written, when the stream ends, however it ends.
     Writes happen in a worker thread, up to a thousand items at a time, so the
-    event loop never waits on the disk.
+    event loop never waits on the disk. ``path`` must be a file name (a
+    ``str`` or ``os.PathLike``): a file descriptor is refused, since the
+    stream closes what it opens (to write to stdout use ``for_each(print)``).
+    The arguments are checked when the stream is made.
     """
+    check_path("to_file", path)
+    check_flag("to_file", "append", append)
+    check_encoding("to_file", encoding)
+    check_str("to_file", "end", end)
     mode = "a" if append else "w"
     return named(_to_file(path=path, mode=mode, encoding=encoding, end=end), name, "to_file")

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterable, Iterable
 from typing import IO, Any, TypeVar
 
 from mimo.dsl import Out, SourceStream, stream
+from mimo.lib._checks import check_encoding, check_flag, check_path
 from mimo.lib._naming import named
 
 __all__ = ["file_lines", "from_async_iterable", "from_iterable", "range"]
@@ -36,15 +37,19 @@ def from_iterable(items: Iterable[T], *, name: str | None = None) -> SourceStrea
     range gives the same items each time, while an iterator or generator is
     used up by the first run. Iterating must not block (for blocking reads use
     :func:`file_lines` or an async iterable). The stream ends early, quietly,
-    once nobody downstream reads any more.
+    once nobody downstream reads any more. ``items`` that is not iterable is
+    a ``TypeError`` when the stream is made.
     """
+    if not isinstance(items, Iterable) and not hasattr(type(items), "__getitem__"):
+        hint = "; for an async iterable use from_async_iterable()" if isinstance(items, AsyncIterable) else ""
+        raise TypeError(f"from_iterable(): items must be iterable, not {items!r}{hint}")
     return named(_from_iterable(items=items), name, "from_iterable")
 
 
 @stream(name="from_async_iterable")
 async def _from_async_iterable(out: Out[Any], *, items: AsyncIterable[Any] | None = None) -> None:
     if items is None:
-        return
+        raise RuntimeError("from_async_iterable: no async iterable to read")
     iterator = aiter(items)
     try:
         async for item in iterator:
@@ -63,7 +68,17 @@ def from_async_iterable(items: AsyncIterable[T], *, name: str | None = None) -> 
     consumer slows the iteration. When the stream ends (at the end of
     ``items``, because nobody reads any more, or because the run fails) an
     async generator is closed (``aclose``), so its ``finally`` blocks run then.
+    ``items`` that is not an async iterable is a ``TypeError`` when the stream
+    is made.
     """
+    if not isinstance(items, AsyncIterable):
+        if isinstance(items, Iterable):
+            hint = "; for a plain iterable use from_iterable()"
+        elif callable(items):
+            hint = "; call the async generator function to get one"
+        else:
+            hint = ""
+        raise TypeError(f"from_async_iterable(): items must be an async iterable, not {items!r}{hint}")
     return named(_from_async_iterable(items=items), name, "from_async_iterable")
 
 
@@ -82,7 +97,13 @@ def range(start: int, stop: int | None = None, step: int = 1, *, name: str | Non
     """
     if stop is None:
         start, stop = 0, start
-    builtins.range(start, stop, step)  # the same checks and errors as the builtin
+    for arg, value in (("start", start), ("stop", stop), ("step", step)):
+        if isinstance(value, bool):
+            raise TypeError(f"range(): {arg} must be an int, not {value!r}")
+    try:
+        builtins.range(start, stop, step)  # the same checks as the builtin
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"range(): {exc}") from None
     return named(_range(start=start, stop=stop, step=step), name, "range")
 
 
@@ -130,6 +151,11 @@ def file_lines(
     ``FileNotFoundError``) and closed when the stream ends, however it ends.
     Reading happens in a worker thread, a few hundred lines at a time, so the
     event loop never waits on the disk and memory stays bounded for a file of
-    any size. ``keep_ends=True`` keeps each line's ``\\n``.
+    any size. ``keep_ends=True`` keeps each line's ``\\n``. ``path`` must be a
+    file name (a ``str`` or ``os.PathLike``; not a file descriptor) and
+    ``encoding`` a known codec, checked when the stream is made.
     """
+    check_path("file_lines", path)
+    check_encoding("file_lines", encoding)
+    check_flag("file_lines", "keep_ends", keep_ends)
     return named(_file_lines(path=path, encoding=encoding, keep_ends=keep_ends), name, "file_lines")
