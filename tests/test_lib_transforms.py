@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from mimo import lib
+from mimo import In, lib, stream
 from mimo.dsl import StageStream
-from mimo.testing import run_stream, run_workflow
+from mimo.testing import run_stream, run_workflow, run_workflow_async
 
 
 def _double(x: int) -> int:
@@ -156,6 +156,36 @@ def test_flat_map_streams_a_large_expansion_under_back_pressure() -> None:
     assert out["out"] == list(range(5000))
 
 
+@pytest.mark.timeout(10)
+def test_flat_map_closes_an_async_generator_as_soon_as_its_consumer_leaves() -> None:
+    events: list[str] = []
+    kept: list[Any] = []  # a live reference: only flat_map's aclose() can run the finally in time
+
+    async def endless(x: int) -> AsyncIterator[int]:
+        try:
+            while True:
+                yield x
+        finally:
+            events.append("generator closed")
+
+    def expand(x: int) -> AsyncIterator[int]:
+        gen = endless(x)
+        kept.append(gen)
+        return gen
+
+    @stream
+    async def take_two(inp: In[int]) -> None:
+        events.append(f"took {await inp.pop()}")
+        events.append(f"took {await inp.pop()}")
+
+    async def main() -> list[str]:
+        await run_workflow_async(lib.from_iterable([7]) | lib.flat_map(expand) | take_two, timeout=5)
+        return list(events)  # before asyncio.run closes what is left at loop shutdown
+
+    assert asyncio.run(main()) == ["took 7", "took 7", "generator closed"]
+    assert len(kept) == 1
+
+
 # -- batch / unbatch -------------------------------------------------------------
 
 
@@ -266,7 +296,7 @@ def test_map_passes_chunk_size_to_the_pool_and_refuses_it_alone():
 
 
 def test_parallel_map_in_a_classic_workflow_feeds_a_typed_stream():
-    from mimo import In, lib, stream
+    from mimo import lib
     from mimo.lib.parallel import parallel_map
 
     got: list[int] = []

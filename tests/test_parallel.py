@@ -359,3 +359,46 @@ def test_a_pool_broken_by_an_unpicklable_exception_fails_the_run_and_leaves_no_w
     pids = {int(p) for p in pids_file.read_text().split()}
     assert pids, "no worker ever ran"
     assert [p for p in pids if _alive(p)] == []
+
+
+@pytest.mark.parametrize("early", ["first item", "no item"])
+@pytest.mark.timeout(10)
+def test_a_copy_of_a_multi_worker_stream_that_ends_first_loses_none_of_its_siblings_items(early):
+    # Copies share the input and the output: one ending must neither close the output
+    # under its siblings nor take items it will never handle.
+    n = 60
+
+    async def work(ins: Any, outs: Any, state: Any) -> None:
+        if early == "no item" and not state:
+            state.append("quitter")
+            return  # this copy ends before taking anything
+        async for x in ins.inp:
+            await outs.out.push(x)
+            if early == "first item" and not state:
+                state.append("quitter")
+                return  # this copy ends after its first item; the others carry on
+            await asyncio.sleep(0.001)
+
+    got: list[int] = []
+    wf = Workflow(capacity=4)
+    src = wf.add_stream(Stream(outs=["out"], fn=_numbers(n), name="src"))
+    step = src.pipe(Stream(ins=["inp"], outs=["out"], fn=work, name="work", state=[], workers=3))
+    step.pipe(Stream(ins=["inp"], fn=_into(got), name="sink"))
+    run_workflow(wf, timeout=5)
+    assert sorted(got) == list(range(n))
+
+
+def _numbers(n: int) -> Any:
+    async def fn(ins: Any, outs: Any, state: Any) -> None:
+        for i in range(n):
+            await outs.out.push(i)
+
+    return fn
+
+
+def _into(bucket: list[Any]) -> Any:
+    async def fn(ins: Any, outs: Any, state: Any) -> None:
+        async for x in ins.inp:
+            bucket.append(x)
+
+    return fn
