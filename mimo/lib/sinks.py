@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
-from typing import IO, Any, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from mimo._errors import EndOfStream
 from mimo.dsl import In, SinkStream, stream
 from mimo.lib._calls import check_per_item, per_item
 from mimo.lib._checks import check_encoding, check_flag, check_path, check_str
+from mimo.lib._files import open_text
 from mimo.lib._naming import fn_name, named
 
 __all__ = ["collect", "for_each", "to_file"]
@@ -87,7 +88,7 @@ async def _to_file(
     end: str = "\n",
 ) -> None:
     # Opening, writing and closing block, so they happen in a worker thread.
-    f: IO[str] = await asyncio.to_thread(open, path, mode, encoding=encoding)
+    f = await open_text(path, mode, encoding)
     try:
         while True:
             try:

@@ -14,6 +14,7 @@ from typing import IO, Any, TypeVar
 
 from mimo.dsl import Out, SourceStream, stream
 from mimo.lib._checks import check_encoding, check_flag, check_path
+from mimo.lib._files import open_text
 from mimo.lib._naming import named
 
 __all__ = ["file_lines", "from_async_iterable", "from_iterable", "range"]
@@ -116,7 +117,7 @@ async def _file_lines(
     keep_ends: bool = False,
 ) -> None:
     # File reads block, so they happen in a worker thread, many lines per trip.
-    f: IO[str] = await asyncio.to_thread(open, path, encoding=encoding)
+    f = await open_text(path, "r", encoding)
     try:
         while True:
             lines = await asyncio.to_thread(_read_lines, f, _LINES_PER_READ)
