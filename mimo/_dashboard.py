@@ -343,6 +343,8 @@ class Board:
             "capacity": self.capacity,
             "bottleneck": self.bottleneck,
             "why": self.why,
+            # While the run goes on the bottleneck is judged on its last few seconds only.
+            "window_s": WINDOW_S if self.outcome == "running" else None,
             "errors": self.run_errors,
             "streams": streams,
             "links": links,

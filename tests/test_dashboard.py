@@ -6,6 +6,9 @@ browser is ever downloaded. Without it these tests skip on a workstation, but
 fail in CI (the ``CI`` environment variable set), which installs it. A
 screenshot of the page is saved in ``MIMO_TEST_ARTIFACTS`` (default
 ``test-artifacts/``) as ``dashboard.png``.
+
+The Ray test runs only with ``-m ray``, in a pytest process of its own (see
+``.ci/run``): it shares test_ray.py's fixture, which starts one Ray per module.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import pytest
 
 import mimo
 from mimo import Dashboard, Stream, Workflow
+from tests.test_ray import ray_session  # noqa: F401 - the session's one Ray, shared with test_ray.py
 
 pytest.importorskip("aiohttp", reason="the dashboard needs aiohttp (pip install 'mimo[web]')")
 
@@ -89,7 +93,8 @@ def page(browser: Any) -> Iterator[Any]:
 class Run:
     """A workflow running with a dashboard in a thread of its own, as a user's program would."""
 
-    def __init__(self, wf: Any, linger: float | None) -> None:
+    def __init__(self, wf: Any, linger: float | None, executor: Any = None) -> None:
+        self.executor = executor
         self.ready = threading.Event()
         self.log = io.StringIO()
         self.board = Dashboard(linger=linger, on_url=lambda _: self.ready.set(), file=self.log)
@@ -99,7 +104,7 @@ class Run:
 
     def _main(self, wf: Any) -> None:
         try:
-            self.report = wf.run(dashboard=self.board)
+            self.report = wf.run(dashboard=self.board, executor=self.executor)
         except BaseException as exc:
             self.error = exc
         finally:
@@ -124,8 +129,8 @@ class Run:
 
 
 @contextmanager
-def running(wf: Any, linger: float | None = None) -> Iterator[Run]:
-    run = Run(wf, linger)
+def running(wf: Any, linger: float | None = None, executor: Any = None) -> Iterator[Run]:
+    run = Run(wf, linger, executor)
     run.thread.start()
     assert run.ready.wait(10), "the dashboard did not come up"
     try:
@@ -430,3 +435,30 @@ def test_mimo_run_dashboard_options_need_dashboard(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 2
     assert "--port only go with --dashboard" in err
+
+
+# -- Ray ------------------------------------------------------------------------------------
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(120)
+def test_a_ray_run_is_shown_live_and_so_is_its_failure(request: pytest.FixtureRequest) -> None:
+    ray_executor = request.getfixturevalue("ray_session")
+
+    async def check(ins: Any, outs: Any, state: Any) -> None:
+        async for x in ins.n:
+            if x == 40:
+                raise ValueError(f"bad item {x}")
+
+    wf = chain(paced(60, 0.02), Stream(["n"], fn=check, name="check"))
+    seen = []
+    with running(wf, linger=None, executor=ray_executor) as run:
+        while (state := run.state())["outcome"] in ("starting", "running"):
+            seen.append(state["streams"][1]["total_in"])
+            time.sleep(0.1)
+        check_state = state["streams"][1]
+        assert state["outcome"] == "failed"
+        assert check_state["status"] == "failed"
+        assert "ValueError: bad item 40" in check_state["error"]
+    assert any(0 < n < 40 for n in seen), seen
+    assert isinstance(run.error, ValueError)

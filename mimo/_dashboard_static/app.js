@@ -185,7 +185,7 @@ function apply(state) {
   $("#elapsed").textContent = `${state.elapsed_s.toFixed(1)} s · queues of ${state.capacity}`;
   const b = $("#bottleneck");
   if (state.bottleneck) {
-    b.textContent = `bottleneck: ${state.bottleneck} (${state.why})`;
+    b.textContent = `bottleneck: ${state.bottleneck} (${why(state)})`;
     b.className = "bottleneck-line found";
   } else {
     b.textContent = state.outcome === "running" ? "bottleneck: none stands out yet" : "bottleneck: none stands out";
@@ -196,6 +196,11 @@ function apply(state) {
   for (const s of state.streams) applyStream(s, state);
   state.links.forEach((lk, i) => applyLink(lk, i, state.capacity));
   if (selected) showDetail(selected);
+}
+
+// The report's sentence speaks of the whole run; while it goes on, the judgement is on its last seconds.
+function why(state) {
+  return state.window_s ? state.why.replaceAll("of the run", `of the last ${state.window_s} s`) : state.why;
 }
 
 function applyStream(s, state) {
@@ -271,7 +276,7 @@ function showDetail(name) {
   const dl = el("dl");
   for (const [k, v] of rows) { dl.appendChild(el("dt", {}, k)); dl.appendChild(el("dd", {}, String(v))); }
   const parts = [el("h2", {}, s.name), dl];
-  if (latest.bottleneck === s.name) parts.push(el("p", { class: "bottleneck-line found" }, `The bottleneck: ${latest.why}`));
+  if (latest.bottleneck === s.name) parts.push(el("p", { class: "bottleneck-line found" }, `The bottleneck: ${why(latest)}`));
   if (s.error) parts.push(el("h2", {}, "error"), el("pre", { class: "error" }, s.error));
   box.replaceChildren(...parts);
 }
