@@ -128,6 +128,7 @@ def balance(outputs: int | Sequence[str] = 2, *, name: str | None = None) -> Por
         n = len(ports)
         i = 0
         async for item in ins.inp:
+            port = ports[i]
             for _ in range(n):
                 port = ports[i]
                 i = (i + 1) % n

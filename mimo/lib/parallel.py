@@ -130,15 +130,14 @@ def parallel_map(
         else:
             pool, own = concurrent.futures.ThreadPoolExecutor(max_workers=n, thread_name_prefix=label), True
 
-        submit: Callable[[list[Any]], asyncio.Future[list[Any]]]
-        if isinstance(pool, concurrent.futures.ProcessPoolExecutor):
-            # What a worker returns crosses a pipe: an awaitable cannot, so the worker refuses it.
-            def submit(items: list[Any]) -> asyncio.Future[list[Any]]:
+        # What a worker process returns crosses a pipe, which an awaitable cannot, so the
+        # worker refuses one; from a thread, the loop awaits it, as in-loop streams do.
+        in_process = isinstance(pool, concurrent.futures.ProcessPoolExecutor)
+
+        def submit(items: list[Any]) -> asyncio.Future[list[Any]]:
+            if in_process:
                 return _detached(loop, pool.submit(_apply_in_process, fn, items, label))
-        else:
-            # A plain function that returns an awaitable: the loop awaits it, as in-loop streams do.
-            def submit(items: list[Any]) -> asyncio.Future[list[Any]]:
-                return _detached(loop, pool.submit(_apply, fn, items), settle=True)
+            return _detached(loop, pool.submit(_apply, fn, items), settle=True)
 
         try:
             await _pump(inp, out, n, chunk, ordered, submit)
