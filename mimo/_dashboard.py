@@ -115,7 +115,7 @@ class Dashboard:
         raise TypeError(f"dashboard must be True, False or a mimo.Dashboard, not {spec!r}")
 
     def stop(self) -> None:
-        """End the linger after a run now; safe to call from any thread."""
+        """End the linger: at once, or as soon as the run ends if it is still going; safe from any thread."""
         loop, ev = self._loop, self._stop
         if loop is not None and ev is not None and not loop.is_closed():
             loop.call_soon_threadsafe(ev.set)

@@ -365,6 +365,45 @@ def test_copies_of_a_stream_are_shown_as_one_with_their_count() -> None:
     assert [s["total_in"] for s in stages] == [0, 50, 50]
 
 
+@pytest.mark.timeout(15)
+def test_a_deadlock_is_shown_as_the_runs_error() -> None:
+    async def ask(ins: Any, outs: Any, state: Any) -> None:
+        await ins.answer.pop()
+
+    wf = Workflow(name="stuck")
+    a = wf.add_stream(Stream(["answer"], ["question"], fn=ask, name="a"))
+    b = wf.add_stream(Stream(["answer"], ["question"], fn=ask, name="b"))
+    a.pipe(b)
+    b.pipe(a)
+    with running(wf, linger=None) as run:
+        while (state := run.state())["outcome"] in ("starting", "running"):
+            time.sleep(0.05)
+        assert state["outcome"] == "failed"
+        assert "DeadlockError" in state["errors"][0]
+    assert isinstance(run.error, mimo.DeadlockError)
+
+
+@pytest.mark.timeout(15)
+def test_progress_and_dashboard_watch_the_same_run_async(capsys: pytest.CaptureFixture[str]) -> None:
+    board = Dashboard()
+
+    async def main() -> mimo.RunReport:
+        return await chain(paced(30, 0.01), sink()).run_async(progress="plain", dashboard=board)
+
+    report = in_thread(lambda: asyncio.run(main()))
+    err = capsys.readouterr().err
+    assert report["sink"].total_in == 30 and board.report is report
+    assert "mimo: dashboard for demo at http://127.0.0.1:" in err
+    assert "[demo " in err and " done] sink: in=30" in err
+
+
+@pytest.mark.timeout(15)
+def test_an_empty_workflow_runs_with_a_dashboard() -> None:
+    board = Dashboard(file=io.StringIO())
+    report = in_thread(lambda: Workflow().run(dashboard=board))
+    assert len(report) == 0 and board.report is report
+
+
 def test_a_dashboard_argument_must_be_true_false_or_a_dashboard() -> None:
     with pytest.raises(TypeError, match="dashboard must be True, False or a mimo.Dashboard"):
         in_thread(lambda: chain(paced(1, 0.0), sink()).run(dashboard="yes"))
