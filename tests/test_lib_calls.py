@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import multiprocessing
+import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from mimo import lib
+from mimo import In, lib, stream
 from mimo._stream import Stream
 from mimo.lib.parallel import parallel_map
-from mimo.testing import run_stream
+from mimo.testing import run_stream, run_workflow_async
 
 
 async def _double(x: int) -> int:
@@ -119,3 +122,27 @@ def test_an_async_generator_function_is_refused_where_one_item_is_wanted(make: C
 
     with pytest.raises(TypeError, match="async generator function; use flat_map"):
         make(many)
+
+
+@pytest.mark.timeout(20)
+def test_awaitables_a_stream_leaves_behind_are_closed_not_left_never_awaited() -> None:
+    # The consumer leaves after one item, while the given pool still runs the others.
+    def slow_then_coroutine(x: int) -> Any:
+        time.sleep(0.02)
+        return _double(x)
+
+    @stream
+    async def take_one(inp: In[int]) -> None:
+        await inp.pop()
+
+    async def main(pool: concurrent.futures.Executor) -> None:
+        flow = lib.from_iterable(range(8)) | lib.map(slow_then_coroutine, workers=4, executor=pool) | take_one
+        await run_workflow_async(flow, timeout=10)
+        await asyncio.sleep(0.1)  # the abandoned items finish while the loop still runs
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            asyncio.run(main(pool))
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []

@@ -48,5 +48,18 @@ def per_item(fn: Callable[[Any], Any]) -> Callable[[Any], Awaitable[Any]]:
 
 
 async def settled(results: list[Any]) -> list[Any]:
-    """``results``, each awaitable one replaced by what it gives, in order."""
-    return [(await r) if inspect.isawaitable(r) else r for r in results]
+    """``results``, each awaitable one replaced by what it gives, in order.
+
+    If one fails or the wait is cancelled, the coroutines not yet awaited are
+    closed, so none is left "never awaited".
+    """
+    done: list[Any] = []
+    try:
+        for r in results:
+            done.append((await r) if inspect.isawaitable(r) else r)
+    except BaseException:
+        for r in results[len(done) + 1 :]:
+            if inspect.iscoroutine(r):
+                r.close()
+        raise
+    return done

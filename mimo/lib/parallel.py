@@ -259,16 +259,20 @@ def _apply_in_process(fn: Callable[[Any], Any], items: list[Any], label: str) ->
     results = [fn(item) for item in items]
     for r in results:
         if inspect.isawaitable(r):
-            for s in results:
-                close = getattr(s, "close", None)
-                if inspect.iscoroutine(s) and close is not None:
-                    close()  # never awaited on purpose: no "never awaited" warning
+            _close_coroutines(results)
             raise TypeError(
                 f"parallel_map {label!r}: {fn!r} returned an awaitable ({type(r).__name__}), which a "
                 "process pool can neither await nor send back; give a plain function that returns "
                 "the value, or an async function without executor='process'"
             )
     return results
+
+
+def _close_coroutines(results: list[Any]) -> None:
+    """Close the coroutines among ``results``, never to be awaited: no "never awaited" warning."""
+    for r in results:
+        if inspect.iscoroutine(r):
+            r.close()
 
 
 def _detached(
@@ -287,9 +291,14 @@ def _detached(
     """
     fut: asyncio.Future[list[Any]] = loop.create_future()
 
+    def copy_abandoned() -> None:
+        if settle and not done.cancelled() and done.exception() is None:
+            _close_coroutines(done.result())
+
     def copy() -> None:
-        if fut.done():
-            return  # abandoned by the stream
+        if fut.done():  # abandoned by the stream
+            copy_abandoned()
+            return
         if done.cancelled():
             fut.cancel()
         elif (exc := done.exception()) is not None:
@@ -302,10 +311,13 @@ def _detached(
             fut.set_result(done.result())
 
     def wake(_: object) -> None:
+        if fut.done():  # abandoned already (a plain read of a flag: safe from this thread)
+            copy_abandoned()
+            return
         try:
             loop.call_soon_threadsafe(copy)
-        except RuntimeError:
-            pass  # the loop is closed: the run is over and nobody waits for this result
+        except RuntimeError:  # the loop is closed: the run is over and nobody waits for this result
+            copy_abandoned()
 
     done.add_done_callback(wake)
     return fut
