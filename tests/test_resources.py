@@ -129,6 +129,17 @@ def scenarios(tmp: Path) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
         await (lib.file_lines(lines) | lib.map(str.upper) | lib.to_file(out)).run_async()
         assert out.read_text().splitlines()[-1] == "LINE 1999"
 
+    async def files_failing() -> None:
+        with pytest.raises(FileNotFoundError, match="missing"):
+            await (lib.file_lines(tmp / "missing.txt") | lib.to_file(tmp / "out2.txt")).run_async()
+        with pytest.raises(Boom, match="item 3"):
+            await (lib.file_lines(lines) | lib.map(number) | lib.map(fails_on_3) | lib.to_file(tmp / "o3")).run_async()
+
+    async def files_cancelled(delay: float) -> None:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(delay):
+                await (lib.file_lines(lines) | trickle_map | lib.to_file(tmp / "out4.txt")).run_async()
+
     async def threads() -> None:
         got: list[int] = []
         await (lib.range(20) | lib.map(slow_square, workers=3) | lib.collect(got)).run_async()
@@ -166,6 +177,9 @@ def scenarios(tmp: Path) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
         ("deadlocked", deadlocked),
         ("early_stop", early_stop),
         ("files", files),
+        ("files_failing", files_failing),
+        ("files_cancelled_at_open", lambda: files_cancelled(0)),
+        ("files_cancelled_mid_run", lambda: files_cancelled(0.002)),
         ("threads", threads),
         ("threads_failing", threads_failing),
         ("threads_cancelled", threads_cancelled),
@@ -175,18 +189,28 @@ def scenarios(tmp: Path) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
         ("processes_failing", processes_failing),
         ("processes_cancelled", processes_cancelled),
     ]
-    # 200 runs: each cheap kind 20 times, each process-pool kind (which forks workers) 6 or 7 times.
-    runs = cheap * 20
-    runs += (costly * 14)[: 200 - len(runs)]
+    # 200 runs: each cheap kind 15 times, each process-pool kind (which forks workers) 6 or 7 times.
+    runs = cheap * 15
+    runs += (costly * 7)[: 200 - len(runs)]
     assert len(runs) == 200
     return runs
+
+
+@stream
+async def trickle_map(inp: In[str], out: Out[str]) -> None:
+    async for line in inp:
+        await asyncio.sleep(0)
+        await out.push(line)
 
 
 def _children() -> set[int]:
     pids: set[int] = set()
     for path in glob.glob("/proc/self/task/*/children"):
-        with open(path) as f:
-            pids.update(int(p) for p in f.read().split())
+        try:
+            with open(path) as f:
+                pids.update(int(p) for p in f.read().split())
+        except FileNotFoundError:
+            pass  # that thread has just ended
     return pids
 
 
