@@ -15,8 +15,11 @@ driver) and mark ``finally`` blocks with files, never in closures.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
 import socket
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -380,11 +383,15 @@ def test_a_stream_whose_process_dies_fails_the_run_naming_it(ray_session):
             if x == 3:
                 os._exit(1)
 
-    wf = Workflow()
-    wf.add_stream(numbers(10)).pipe(Stream(ins=["inp"], fn=die, name="fragile"))
-    with pytest.raises(Exception) as info:
-        wf.run(executor=ray_session)
+    from mimo.executors import StreamDiedError
+
+    wf = Workflow(capacity=2)
+    wf.add_stream(numbers(100_000)).pipe(Stream(ins=["inp"], fn=die, name="fragile"))
+    # Whether the driver or the sender notices first, the stream that died is blamed, alone.
+    with pytest.raises(StreamDiedError, match=r"stream 'fragile' died: its actor on node 127\.0\.0\.1") as info:
+        wf.run(executor=ray_with(batch_size=10))
     assert info.value.mimo_stream == "fragile"  # type: ignore[attr-defined]
+    assert info.value.stream == "fragile" and info.value.node
     assert_no_actor_left(ray_session)
 
 
@@ -589,3 +596,207 @@ def test_ctrl_c_tears_down_and_a_driver_that_joined_leaves_the_cluster_running(r
     wf.add_stream(numbers(3)).pipe(sink)
     wf.run(executor=ray_session)
     assert sink.state == [0, 1, 2]
+
+
+# -- two nodes: a head and a second node, started and stopped by the test --------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the processes whose parent is ``pid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == pid:
+            found.append((int(entry), cmdline))
+    return found
+
+
+@pytest.fixture
+def two_nodes(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """A head node and a second node (resource ``side``) of a cluster of their own; yields (address, raylet pid).
+
+    Both are ``ray start --block`` processes in sessions of their own, stopped by
+    process group at the end (never ``ray stop``, which would stop every Ray here).
+    """
+    import signal
+    import subprocess
+    import sys
+
+    ray_cli = str(Path(sys.executable).parent / "ray")
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    temp = tempfile.mkdtemp(prefix="mimo-2n-", dir="/tmp")
+    common = ["--block", "--disable-usage-stats"]
+    procs: list[subprocess.Popen[bytes]] = []
+    logs = []
+
+    def start(name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log = open(tmp_path / f"{name}.log", "wb")
+        logs.append(log)
+        proc = subprocess.Popen(
+            [ray_cli, "start", *args, *common], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        procs.append(proc)
+        return proc
+
+    try:
+        start(
+            "head",
+            [
+                "--head",
+                f"--port={port}",
+                "--node-ip-address=127.0.0.1",
+                "--num-cpus=2",
+                '--resources={"head": 2}',
+                "--include-dashboard=false",
+                f"--temp-dir={temp}",
+                f"--dashboard-agent-listen-port={_free_port()}",
+            ],
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert time.monotonic() < deadline and procs[0].poll() is None, (tmp_path / "head.log").read_text()
+            time.sleep(0.2)
+        side = start(
+            "side",
+            [
+                f"--address={address}",
+                "--node-ip-address=127.0.0.1",
+                "--num-cpus=1",
+                '--resources={"side": 1}',
+                f"--dashboard-agent-listen-port={_free_port()}",
+            ],
+        )
+        raylets: list[int] = []
+        while not raylets:
+            raylets = [pid for pid, cmd in _children(side.pid) if "raylet" in cmd.split(" ")[0]]
+            assert time.monotonic() < deadline and side.poll() is None, (tmp_path / "side.log").read_text()
+            time.sleep(0.2)
+        yield address, raylets[0]
+    finally:
+        for proc in reversed(procs):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=2)
+            # Whatever of that group is left (the leader may have gone first).
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        for log in logs:
+            log.close()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+TWO_NODES = """
+import sys, time
+from pathlib import Path
+import ray
+from mimo import Stream, Workflow
+from mimo.executors import RayExecutor, StreamDiedError
+
+async def numbers(ins, outs, state):
+    for i in range(state["n"]):
+        await outs.out.push(i)
+
+async def affine(ins, outs, state):
+    import ray
+    Path(state["mark"]).write_text(ray.get_runtime_context().get_node_id())
+    async for x in ins.inp:
+        await outs.out.push(3 * x + 1)
+
+async def collect(ins, outs, state):
+    async for x in ins.inp:
+        state.append(x)
+
+def chain(n, mark):
+    wf = Workflow(capacity=4)
+    sink = Stream(ins=["inp"], fn=collect, name="sink", state=[])
+    middle = Stream(["inp"], ["out"], fn=affine, name="affine", state={"mark": mark})
+    wf.add_stream(Stream(outs=["out"], fn=numbers, name="numbers", state={"n": n})).pipe(middle).pipe(sink)
+    return wf, sink
+
+address, mark = sys.argv[1], sys.argv[2]
+pinned = {"num_cpus": 0}
+options = {"affine": {"resources": {"side": 1}, **pinned}, "numbers": {"resources": {"head": 1}, **pinned}}
+ex = RayExecutor(
+    address=address,
+    options={**options, "sink": options["numbers"]},
+    batch_size=100,
+    init_options={"log_to_driver": False},
+)
+with ex:
+    deadline = time.monotonic() + 60
+    while len([n for n in ray.nodes() if n["Alive"]]) < 2:
+        assert time.monotonic() < deadline, ray.nodes()
+        time.sleep(0.2)
+    here = ray.get_runtime_context().get_node_id()
+    wf, sink = chain(20_000, mark + ".first")
+    wf.run(executor=ex)
+    assert sink.state == [3 * i + 1 for i in range(20_000)], sink.state[:10]
+    there = Path(mark + ".first").read_text()
+    print("exact across nodes:", there != here, flush=True)
+    wf, sink = chain(10**9, mark)
+    t0 = time.monotonic()
+    try:
+        wf.run(executor=ex)
+    except StreamDiedError as exc:
+        print("died:", exc.stream, f"{time.monotonic() - t0:.1f} s", flush=True)
+        print("on the node it ran on:", exc.node == Path(mark).read_text(), flush=True)
+        print("message:", exc, flush=True)
+        print("notes:", getattr(exc, "__notes__", []), flush=True)
+        print("mimo_stream:", exc.mimo_stream, flush=True)
+"""
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(180)
+def test_two_nodes_run_exactly_and_a_dead_node_blames_the_stream_it_held(ray_session, two_nodes, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    address, raylet = two_nodes
+    script = tmp_path / "driver.py"
+    script.write_text(TWO_NODES)
+    mark = tmp_path / "affine"
+    driver = subprocess.Popen(
+        [sys.executable, str(script), address, str(mark)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        # Once the second run's affine has started on the second node, that node dies.
+        deadline = time.monotonic() + 120
+        while not mark.exists() and driver.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        os.kill(raylet, signal.SIGKILL)
+        out, err = driver.communicate(timeout=120)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    assert driver.returncode == 0, out + err
+    assert "exact across nodes: True" in out, out + err
+    assert "died: affine" in out, out + err
+    assert "on the node it ran on: True" in out, out
+    assert "message: stream 'affine' died: its actor on node 127.0.0.1" in out, out
+    assert "mimo_stream: affine" in out
+    # If the sender saw the death first, the edge it failed on names both ends.
+    assert "numbers.out -> inp" not in out
+    print([line for line in out.splitlines() if line.startswith(("died", "message", "notes"))])

@@ -55,7 +55,7 @@ class PlacementError(WorkflowError):
 
 
 class StreamDiedError(RuntimeError):
-    """A stream's actor died with its process or its node; ``stream`` and ``node`` say which."""
+    """A stream's actor died with its process or its node; ``stream`` and ``node`` (Ray's node id) say which."""
 
     def __init__(self, message: str, stream: str = "", node: str = "") -> None:
         super().__init__(message)
@@ -594,13 +594,14 @@ class _Run:
         c.outcome = Outcome(c.figures or _no_figures(c.node), error=error)
         return True
 
-    def _died(self, c: _Copy, cause: BaseException) -> StreamDiedError:
+    def _died(self, c: _Copy, cause: BaseException, why: str = "") -> StreamDiedError:
         """The error for ``c``'s actor having died, naming the stream and its node."""
         where = _node_name(c)
+        why = why or f"{type(cause).__name__}: {_first_line(cause)}"
         error = StreamDiedError(
-            f"stream {c.label!r} died: its actor on {where} is gone ({type(cause).__name__}: {_first_line(cause)})",
+            f"stream {c.label!r} died: its actor on {where} is gone ({why})",
             stream=c.node.name,
-            node=c.node_ip or c.node_id,
+            node=c.node_id,
         )
         error.__cause__ = cause
         return error
@@ -614,11 +615,13 @@ class _Run:
                 continue
             victim = by_label[error.consumer]
             victim.lost = True
+            seen = f"{c.label!r} saw it: {error}"
             if victim.outcome is None or victim.outcome.error is None:
-                died = self._died(victim, error)
+                died = self._died(victim, error, seen)
                 _note(died, victim.node.name)
-                died.add_note(f"seen by {c.label!r}: {error}")
                 victim.outcome = Outcome(victim.figures or _no_figures(victim.node), error=died)
+            elif isinstance(victim.outcome.error, StreamDiedError) and seen not in victim.outcome.error.__notes__:
+                victim.outcome.error.add_note(seen)
             # The sender only saw it happen.
             c.outcome = Outcome(c.outcome.figures if c.outcome is not None else _no_figures(c.node))
 
