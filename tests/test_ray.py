@@ -417,6 +417,56 @@ def test_per_stream_actor_options_reserve_resources(ray_session):
     assert light.state == {}
 
 
+async def hold(ins: Any, outs: Any, state: Any) -> None:
+    await asyncio.sleep(0)
+
+
+def three_holders() -> Workflow:
+    wf = Workflow()
+    for name in ("a", "b", "c"):
+        wf.add_stream(Stream(fn=hold, name=name))
+    return wf
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(60)
+def test_streams_that_cannot_all_be_placed_fail_the_run_naming_each_and_its_ask(ray_session):
+    from mimo.executors import PlacementError
+
+    # Naming a resource makes Ray hold a CPU per actor: three do not fit on 2 CPUs.
+    ex = ray_with(default_options={"resources": {"mimo_test": 1}}, place_timeout_s=2)
+    t0 = time.monotonic()
+    with pytest.raises(PlacementError, match=r"1 stream could not be placed on the Ray cluster within 2\.\d s") as info:
+        three_holders().run(executor=ex)
+    assert time.monotonic() - t0 < 15
+    (stuck,) = info.value.asks
+    assert stuck in ("a", "b", "c")
+    assert info.value.asks[stuck] == {"CPU": 1.0, "mimo_test": 1.0}
+    message = str(info.value)
+    assert f"stream {stuck!r} asks for {{'CPU': 1, 'mimo_test': 1}} (1 CPU of it reserved by Ray" in message
+    assert '"num_cpus": 0' in message
+    assert_no_actor_left(ray_session)
+    # As the message says: without the CPU, all three fit.
+    three_holders().run(executor=ray_with(default_options={"resources": {"mimo_test": 1}, "num_cpus": 0}))
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(60)
+def test_a_stream_asking_for_what_no_node_has_is_named_in_a_warning_then_fails_the_run(ray_session, monkeypatch):
+    from mimo.executors import PlacementError
+    from mimo.executors import _ray as ray_module
+
+    monkeypatch.setattr(ray_module, "PLACE_WARN_S", 0.5)
+    wf = Workflow()
+    wf.add_stream(numbers(3)).pipe(Stream(ins=["inp"], fn=drain_marked, name="embed", state={"mark": "/dev/null"}))
+    ex = ray_with(options={"embed": {"num_gpus": 1}}, place_timeout_s=2.5)
+    with pytest.warns(RuntimeWarning, match=r"stream 'embed' asks for \{'CPU': 1, 'GPU': 1\}.*no node has that much"):
+        with pytest.raises(PlacementError, match="stream 'embed' asks for") as info:
+            wf.run(executor=ex)
+    assert list(info.value.asks) == ["embed"]
+    assert_no_actor_left(ray_session)
+
+
 @pytest.mark.ray
 def test_options_for_an_unknown_stream_are_refused_before_anything_runs(ray_session):
     from mimo import WorkflowError

@@ -519,6 +519,9 @@ class _Run:
                 continue
             stuck = [c for c in waiting.values() if _unplaced(c.actor)]
             if stuck and late:
+                for fut in waiting:
+                    # Their actors are killed in the teardown: nobody waits for these answers.
+                    fut.add_done_callback(_ignore)
                 raise PlacementError(_placement_message(stuck, elapsed, failed=True), _asks(stuck))
             if stuck and not warned:
                 warnings.warn(_placement_message(stuck, elapsed, failed=False), RuntimeWarning, stacklevel=2)
@@ -796,6 +799,11 @@ def _ask(options: Mapping[str, Any]) -> dict[str, float]:
     return ask
 
 
+def _ignore(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
 def _asks(copies: list[_Copy]) -> dict[str, dict[str, float]]:
     return {c.label: _ask(c.options) for c in copies}
 
@@ -825,6 +833,9 @@ def _placement_message(copies: list[_Copy], waited: float, *, failed: bool) -> s
             why.append("no node has that much")
         lines.append(f"  stream {c.label!r} asks for {_fmt(shown)}" + (f" ({'; '.join(why)})" if why else ""))
     if everything:
+        if not any("memory" in _ask(c.options) for c in copies):
+            free.pop("memory", None)
+            everything.pop("memory", None)
         lines.append(f"The cluster has {_fmt(free)} free of {_fmt(everything)}.")
     lines.append(
         "Ray keeps one CPU for the whole life of an actor whose options name resources (num_gpus, "
