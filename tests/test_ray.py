@@ -516,6 +516,78 @@ def test_a_live_snapshot_reports_the_run_so_far(ray_session):
     assert any(0 < n < 100 for n in seen)
 
 
+# -- code the workers cannot import -------------------------------------------------
+
+ELSEWHERE = """
+from dataclasses import dataclass
+from mimo import In, Out, stream
+import {helper} as helper
+
+@dataclass
+class Point:
+    x: int
+    y: int
+
+@stream
+async def points(out: Out[Point], *, n: int = 3) -> None:
+    for i in range(n):
+        await out.push(Point(i, helper.square(i)))
+
+@stream
+async def swap(p: In[Point], q: Out[Point]) -> None:
+    async for item in p:
+        await q.push(Point(item.y, item.x))
+"""
+
+
+@pytest.fixture
+def module_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A module (and a helper it imports) that only this process can import: its directory is on sys.path here only."""
+    import importlib
+    import sys
+    import uuid
+
+    tag = uuid.uuid4().hex[:8]
+    helper, name = f"helper_{tag}", f"streams_{tag}"
+    (tmp_path / f"{helper}.py").write_text("def square(i):\n    return i * i\n")
+    (tmp_path / f"{name}.py").write_text(ELSEWHERE.format(helper=helper))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module(name)
+    yield module
+    sys.modules.pop(name, None)
+    sys.modules.pop(helper, None)
+
+
+@pytest.mark.ray  # needs Ray's cloudpickle, though not a running Ray
+def test_code_from_modules_the_workers_cannot_import_goes_by_value_and_installed_code_by_reference(module_elsewhere):
+    import json
+
+    import ray.cloudpickle
+
+    import mimo.lib
+    from mimo.executors._code import by_value, importable_elsewhere
+
+    helper = module_elsewhere.helper
+    assert not importable_elsewhere(module_elsewhere) and not importable_elsewhere(helper)
+    assert importable_elsewhere(json) and importable_elsewhere(mimo.lib) and importable_elsewhere(pytest)
+    streams = [module_elsewhere.points(n=3), module_elsewhere.swap(), lib.map(len)]
+    # The helper is found through the by-value code that uses it.
+    assert by_value(streams, ray.cloudpickle.dumps) == {module_elsewhere.__name__, helper.__name__}
+    assert by_value([lib.map(len), Stream(["inp"], ["out"], fn=double)], ray.cloudpickle.dumps) == set()
+    assert module_elsewhere.__name__ not in ray.cloudpickle.list_registry_pickle_by_value()
+
+
+@pytest.mark.ray
+def test_streams_from_a_module_the_workers_cannot_import_run(ray_session, module_elsewhere):
+    got: list[Any] = []
+    chain = module_elsewhere.points(n=50) | module_elsewhere.swap() | lib.collect(got)
+    chain.run(executor=ray_session)
+    Point = module_elsewhere.Point
+    # The items come back as the driver's own class.
+    assert got == [Point(i * i, i) for i in range(50)]
+    assert all(type(p) is Point for p in got)
+
+
 # -- the DSL, unchanged ----------------------------------------------------------
 
 
