@@ -311,6 +311,69 @@ def test_a_producer_stays_within_the_bound_ahead_of_a_slow_consumer(setting, req
     assert report["src"].blocked_s > 0.1
 
 
+def _status_mib(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise LookupError(field)
+
+
+async def big_source(ins: Any, outs: Any, state: Any) -> None:
+    state["start_mib"] = _status_mib("VmRSS")
+    for i in range(state["n"]):
+        await outs.out.push(bytes([i % 256]) * state["size"])
+        state["pushed"].append(time.monotonic())
+    state["peak_mib"] = _status_mib("VmHWM")
+
+
+async def big_relay(ins: Any, outs: Any, state: Any) -> None:
+    state["start_mib"] = _status_mib("VmRSS")
+    async for x in ins.inp:
+        await outs.out.push(x)
+    state["peak_mib"] = _status_mib("VmHWM")
+
+
+async def big_sink(ins: Any, outs: Any, state: Any) -> None:
+    state["start_mib"] = _status_mib("VmRSS")
+    async for x in ins.inp:
+        state["got"].append((x[0], len(x), time.monotonic()))
+        await asyncio.sleep(state["delay"])
+    state["peak_mib"] = _status_mib("VmHWM")
+
+
+@pytest.mark.ray
+def test_large_items_keep_every_actor_within_the_byte_bound_and_the_producer_blocks(ray_session):
+    """300 items of 1 MiB with the default settings: without byte bounds they went as one batch of 300 MiB."""
+    n, size = 300, 1 << 20
+    src = Stream(outs=["out"], fn=big_source, name="blobs", state={"n": n, "size": size, "pushed": []})
+    mid = Stream(["inp"], ["out"], fn=big_relay, name="relay", state={})
+    sink = Stream(ins=["inp"], fn=big_sink, name="sink", state={"got": [], "delay": 0})
+    wf = Workflow()
+    wf.add_stream(src).pipe(mid).pipe(sink)
+    report = wf.run(executor=ray_with())
+    assert [(b, length) for b, length, _ in sink.state["got"]] == [(i % 256, size) for i in range(n)]
+    growth = {s.name: s.state["peak_mib"] - s.state["start_mib"] for s in (src, mid, sink)}
+    # The relay holds its queue of 64 items, a link's 8 MiB in flight each way, and one batch.
+    assert all(g < 200 for g in growth.values()), growth
+    assert report["blobs"].blocked_s > 0
+
+
+@pytest.mark.ray
+def test_a_producer_of_large_items_stays_within_the_byte_bound_ahead_of_a_slow_consumer(ray_session):
+    capacity, size = 2, 256 << 10
+    src = Stream(outs=["out"], fn=big_source, name="src", state={"n": 40, "size": size, "pushed": []})
+    sink = Stream(ins=["inp"], fn=big_sink, name="sink", state={"got": [], "delay": 0.01})
+    wf = Workflow(capacity=capacity)
+    wf.add_stream(src).pipe(sink)
+    # Batches of 2 items (512 KiB), 2 of them in flight (1 MiB): 1000 items and 2 credits would let all 40 go.
+    run(wf, ray_with(batch_bytes=512 << 10, link_bytes=1 << 20, linger_s=0.001))
+    pushed, popped = src.state["pushed"], [t for _, _, t in sink.state["got"]]
+    assert len(pushed) == len(popped) == 40
+    lead = max(i + 1 - sum(1 for t in popped if t <= done) for i, done in enumerate(pushed))
+    # The batch being filled (2), the link's bytes in flight (4), the consumer's queue (2), one in its hands.
+    assert capacity <= lead <= 2 + 4 + capacity + 1
+
+
 # -- failure and cancellation -------------------------------------------------
 
 
