@@ -947,6 +947,8 @@ with ex:
         print("message:", exc, flush=True)
         print("notes:", getattr(exc, "__notes__", []), flush=True)
         print("mimo_stream:", exc.mimo_stream, flush=True)
+        # Nothing of a failed run comes back: what the sink had is dropped with the items in flight.
+        print("sink state after the failure:", sink.state, flush=True)
 """
 
 
@@ -982,6 +984,7 @@ def test_two_nodes_run_exactly_and_a_dead_node_blames_the_stream_it_held(ray_ses
     assert "on the node it ran on: True" in out, out
     assert "message: stream 'affine' died: its actor on node 127.0.0.1" in out, out
     assert "mimo_stream: affine" in out
+    assert "sink state after the failure: []" in out
     # If the sender saw the death first, the edge it failed on names both ends.
     assert "numbers.out -> inp" not in out
     print([line for line in out.splitlines() if line.startswith(("died", "message", "notes"))])
