@@ -13,7 +13,9 @@ from mimo._errors import (
     EndOfStream,
     MimoError,
     PortClosed,
+    PushNotAwaited,
     WorkflowError,
+    WouldBlock,
 )
 from mimo._ports import InputPort, Ins, OutputPort, Outs
 from mimo._report import RunReport, StreamReport
@@ -36,12 +38,14 @@ __all__ = [
     "OutputPort",
     "Outs",
     "PortClosed",
+    "PushNotAwaited",
     "RunReport",
     "Step",
     "Stream",
     "StreamReport",
     "Workflow",
     "WorkflowError",
+    "WouldBlock",
     "run_together",
     "stream",
 ]

@@ -7,11 +7,16 @@ code in mimo that knows how waiting works:
 
 * ``push_nowait`` / ``pop_nowait`` / ``peek_nowait`` never touch the event loop;
   the awaiting forms are the nowait forms plus a wait, and the loop is involved
-  only on the empty/non-empty and full/not-full transitions.
+  only on the empty/non-empty and full/not-full transitions. ``pop_nowait`` and
+  ``peek_nowait`` raise :class:`~mimo.WouldBlock` when nothing is buffered yet
+  (the ports use the private ``_try_pop`` / ``_try_peek``, which return a
+  sentinel instead: cheaper on a path taken once per empty queue).
 * At most ``capacity`` items are buffered. Capacity 0 is a hand-over: a push
   completes only while the consumer is waiting for an item.
 * The channel closes when its last producer closes (fan-in counting); the
-  consumer then drains what is buffered and gets :class:`EndOfStream`.
+  consumer then drains what is buffered and gets :class:`EndOfStream`. A push
+  on a closed channel, or one ``close_producer()`` more than it has producers,
+  raises :class:`~mimo.PortClosed`.
 * A consumer that leaves early *detaches* the channel: buffered items are
   dropped, waiting producers wake, and later pushes are discarded. Whoever owns
   the producing ports is told through ``on_detach``.
@@ -19,8 +24,8 @@ code in mimo that knows how waiting works:
   buffer only when a pop returns) and a cancelled push enqueued nothing (items
   enter the buffer only when a push succeeds).
 
-This module imports nothing of mimo's but its exceptions' home is the caller's:
-``EndOfStream`` is passed in so that the channel stays standalone.
+This module imports nothing of mimo's but its exceptions. The end exception
+is :class:`~mimo.EndOfStream` unless another is passed in.
 """
 
 from __future__ import annotations
@@ -34,10 +39,12 @@ from dataclasses import dataclass
 from itertools import repeat
 from typing import Any, Final, Generic, Literal, Protocol, TypeVar
 
+from mimo._errors import EndOfStream, PortClosed, WouldBlock
+
 T = TypeVar("T")
 
-#: Returned by :meth:`Channel.pop_nowait` and :meth:`Channel.peek_nowait` when
-#: nothing is buffered yet (the channel is still open).
+#: Private: returned by ``Channel._try_pop`` / ``_try_peek`` when nothing is
+#: buffered yet (the channel is still open).
 EMPTY: Final = object()
 
 WaitKind = Literal["push", "pop"]
@@ -77,10 +84,6 @@ class ChannelStatistics:
     pop_wait_s: float
 
 
-class _Closed(Exception):
-    """Internal: raised into waiters when a channel has nothing more to give."""
-
-
 def check_capacity(capacity: object) -> int:
     """Return ``capacity`` if it is an int >= 0, else raise ``ValueError``."""
     if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
@@ -88,8 +91,23 @@ def check_capacity(capacity: object) -> int:
     return capacity
 
 
+def check_limit(limit: object, where: str) -> int:
+    """Return ``limit`` if it is an int >= 1, else raise ``ValueError`` naming ``where``."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        # pop_many(0) would return nothing for ever: refused rather than spun on.
+        raise ValueError(f"pop_many on {where}: limit must be an int >= 1, not {limit!r}")
+    return limit
+
+
 class Channel(Generic[T]):
-    """A bounded FIFO from one or more producers to one consumer."""
+    """A bounded FIFO from one or more producers to one or more consumers.
+
+    ``producers`` is how many times ``close_producer()`` must be called before
+    the channel closes; one call more raises :class:`~mimo.PortClosed`, as does
+    a push once it is closed. ``pop_nowait`` / ``peek_nowait`` raise
+    :class:`~mimo.WouldBlock` while nothing is buffered, and the end exception
+    (:class:`~mimo.EndOfStream` by default) once closed and drained.
+    """
 
     __slots__ = (
         "_buf",
@@ -118,7 +136,7 @@ class Channel(Generic[T]):
         producers: int = 1,
         consumers: int = 1,
         label: str = "",
-        end: type[Exception] = _Closed,
+        end: type[Exception] = EndOfStream,
         observer: WaitObserver | None = None,
     ) -> None:
         self._cap = check_capacity(capacity)
@@ -191,7 +209,12 @@ class Channel(Generic[T]):
         return any(not f.done() for f in self._getters)
 
     def push_nowait(self, item: T) -> bool:
-        """Enqueue ``item`` if there is room and return True; else return False."""
+        """Enqueue ``item`` if there is room and return True; else return False.
+
+        ``PortClosed`` once the channel is closed.
+        """
+        if self._producers <= 0:
+            self._refuse_push()
         buf = self._buf
         n = len(buf)
         if n < self._cap:
@@ -225,7 +248,12 @@ class Channel(Generic[T]):
         return 1 if not n and self._popper_waiting() else 0
 
     def push_many_nowait(self, items: Sequence[T]) -> int:
-        """Enqueue the longest prefix of ``items`` there is room for; return its length."""
+        """Enqueue the longest prefix of ``items`` there is room for; return its length.
+
+        ``PortClosed`` once the channel is closed.
+        """
+        if self._producers <= 0:
+            self._refuse_push()
         if self._detached:
             return len(items)
         buf = self._buf
@@ -302,10 +330,25 @@ class Channel(Generic[T]):
             self._wake_putter()
 
     def close_producer(self) -> None:
-        """One producer is done. The last one closes the channel."""
+        """One producer is done. The last one closes the channel.
+
+        Called once more than there are producers, raises ``PortClosed``:
+        a producer closing twice would otherwise end its siblings' items early.
+        """
+        if self._producers <= 0:
+            raise PortClosed(
+                f"channel {self._name()} is already closed: close_producer() was called more times "
+                "than it has producers"
+            )
         self._producers -= 1
         if self._producers == 0:
             self._wake_all_getters()
+
+    def _refuse_push(self) -> None:
+        raise PortClosed(f"push on channel {self._name()} after it was closed")
+
+    def _name(self) -> str:
+        return repr(self.label) if self.label else "(unlabelled)"
 
     def _wake_putter(self) -> None:
         putters = self._putters
@@ -323,11 +366,25 @@ class Channel(Generic[T]):
 
     # -- consumer side ------------------------------------------------------
 
-    def pop_nowait(self) -> T | object:
-        """The next item, or :data:`EMPTY` if none is buffered yet.
+    def pop_nowait(self) -> T:
+        """The next item; ``WouldBlock`` if none is buffered yet.
 
         Raises the channel's end exception when closed and drained.
         """
+        item = self._try_pop()
+        if item is EMPTY:
+            raise WouldBlock(f"no item buffered on channel {self._name()} yet")
+        return item  # type: ignore[return-value]
+
+    def peek_nowait(self) -> T:
+        """Like :meth:`pop_nowait` but leaves the item in place."""
+        item = self._try_peek()
+        if item is EMPTY:
+            raise WouldBlock(f"no item buffered on channel {self._name()} yet")
+        return item  # type: ignore[return-value]
+
+    def _try_pop(self) -> T | object:
+        """The next item, or ``EMPTY`` if none is buffered yet; the end exception at the end."""
         buf = self._buf
         if buf:
             item = buf.popleft()
@@ -339,8 +396,8 @@ class Channel(Generic[T]):
             raise self._end()
         return EMPTY
 
-    def peek_nowait(self) -> T | object:
-        """Like :meth:`pop_nowait` but leaves the item in place."""
+    def _try_peek(self) -> T | object:
+        """Like :meth:`_try_pop` but leaves the item in place."""
         buf = self._buf
         if buf:
             return buf[0]
@@ -349,7 +406,11 @@ class Channel(Generic[T]):
         return EMPTY
 
     def pop_many_nowait(self, limit: int) -> list[T]:
-        """Up to ``limit`` buffered items (maybe none); the end exception if closed and drained."""
+        """Up to ``limit`` (>= 1) buffered items (maybe none); the end exception if closed and drained."""
+        check_limit(limit, f"channel {self._name()}")
+        return self._pop_many(limit)
+
+    def _pop_many(self, limit: int) -> list[T]:
         buf = self._buf
         if not buf:
             if self._producers <= 0:
@@ -372,7 +433,7 @@ class Channel(Generic[T]):
         cancelled while waiting, no item was taken.
         """
         while True:
-            item = self.pop_nowait()
+            item = self._try_pop()
             if item is not EMPTY:
                 return item  # type: ignore[return-value]
             await self.wait_item()
@@ -380,7 +441,7 @@ class Channel(Generic[T]):
     async def peek(self) -> T:
         """The next item, left in place; waits like :meth:`pop`."""
         while True:
-            item = self.peek_nowait()
+            item = self._try_peek()
             if item is not EMPTY:
                 return item  # type: ignore[return-value]
             await self.wait_item()
@@ -465,5 +526,25 @@ class Channel(Generic[T]):
         getters = self._getters
         while getters:
             f = getters.popleft()
+            if not f.done():
+                f.set_result(None)
+
+    def shutdown(self) -> None:
+        """End this channel for a run's teardown: no wait on it may last.
+
+        Every waiter wakes now; from then on a push raises ``PortClosed`` and a
+        pop takes what is buffered, then raises the end exception. Unlike
+        :meth:`detach`, the ``on_detach`` callbacks are not told (nobody is
+        leaving early: the whole run is ending). Idempotent.
+        """
+        self._producers = 0
+        # has_room() is then True, so a woken push goes on to push_nowait,
+        # which refuses it on the closed channel.
+        self._detached = True
+        self._woken = None
+        self._wake_all_getters()
+        putters = self._putters
+        while putters:
+            f = putters.popleft()
             if not f.done():
                 f.set_result(None)

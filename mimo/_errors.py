@@ -23,7 +23,26 @@ class EndOfStream(MimoError):
 
 
 class PortClosed(MimoError):
-    """``push`` on an output port that this stream has already closed."""
+    """A push on an output port (or a :class:`~mimo.Channel`) that is closed.
+
+    Also raised into a push that is waiting for room when its output is closed.
+    """
+
+
+class PushNotAwaited(MimoError):
+    """A ``push(...)`` or ``push_many(...)`` on an output port was not awaited.
+
+    Raised by the next push, push_many or close of that output, and when the
+    stream's body returns with the push still not awaited: a push that is not
+    awaited may never deliver its item.
+    """
+
+
+class WouldBlock(MimoError):
+    """A ``*_nowait`` call found nothing to take: no item is buffered yet.
+
+    Its own class, so that ``except WouldBlock`` never swallows a ``KeyError``.
+    """
 
 
 class ConsumersGone(MimoError):

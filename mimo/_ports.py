@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import AsyncIterator, Coroutine, Generator, Iterable, Iterator, Sequence
+from typing import Any, Final, Generic, TypeVar
 
-from mimo._channel import EMPTY, Channel, ChannelStatistics
-from mimo._errors import ConsumersGone, EndOfStream, PortClosed, unknown_name
+from mimo._channel import EMPTY, Channel, ChannelStatistics, check_limit
+from mimo._errors import ConsumersGone, EndOfStream, PortClosed, PushNotAwaited, WouldBlock, unknown_name
 
 T = TypeVar("T")
 
@@ -85,7 +85,7 @@ class InputPort(Generic[T]):
         self.name = name
         self.stream = stream
         self._ch = channel
-        self._pop_nowait = channel.pop_nowait
+        self._pop_nowait = channel._try_pop
         self._times = times if times is not None else PortTimes()
 
     def __repr__(self) -> str:
@@ -103,28 +103,29 @@ class InputPort(Generic[T]):
         return item  # type: ignore[return-value]
 
     def pop_nowait(self) -> T:
-        """The next item if one is buffered; ``LookupError`` if none is yet.
+        """The next item if one is buffered; :class:`~mimo.WouldBlock` if none is yet.
 
         ``EndOfStream`` once closed and drained.
         """
         item = self._pop_nowait()
         if item is EMPTY:
-            raise LookupError(f"no item buffered on {self.stream}.{self.name} yet")
+            raise WouldBlock(f"no item buffered on {self.stream}.{self.name} yet")
         return item  # type: ignore[return-value]
 
     async def pop_many(self, limit: int = 1024, timeout: float | None = None) -> list[T]:
         """Between 1 and ``limit`` items, waiting for the first; ``EndOfStream`` at the end.
 
-        ``timeout`` as for :meth:`pop`.
+        ``limit`` must be an int >= 1 (else ``ValueError``). ``timeout`` as for :meth:`pop`.
         """
+        check_limit(limit, f"input {self.stream}.{self.name}")
         ch = self._ch
-        items = ch.pop_many_nowait(limit)
+        items = ch._pop_many(limit)
         if items:
             return items
         deadline = None if timeout is None else time.monotonic() + timeout
         while not items:
             await self._wait(deadline)
-            items = ch.pop_many_nowait(limit)
+            items = ch._pop_many(limit)
         return items
 
     async def _pop_slow(self, timeout: float | None = None) -> T:
@@ -132,7 +133,7 @@ class InputPort(Generic[T]):
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             await self._wait(deadline)
-            item = ch.pop_nowait()
+            item = ch._try_pop()
             if item is not EMPTY:
                 return item  # type: ignore[return-value]
 
@@ -145,7 +146,10 @@ class InputPort(Generic[T]):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TimeoutError(f"no item on {self.stream}.{self.name} in time")
-                await self._ch.wait_item(left)
+                try:
+                    await self._ch.wait_item(left)
+                except TimeoutError:
+                    raise TimeoutError(f"no item on {self.stream}.{self.name} in time") from None
         finally:
             self._times.popping.stop()
 
@@ -153,7 +157,7 @@ class InputPort(Generic[T]):
         """The next item, left in place for the next ``pop``; waits like ``pop``."""
         ch = self._ch
         while True:
-            item = ch.peek_nowait()
+            item = ch._try_peek()
             if item is not EMPTY:
                 return item  # type: ignore[return-value]
             await self._wait()
@@ -204,20 +208,77 @@ class InputPort(Generic[T]):
         return self._ch.statistics()
 
 
+#: What awaiting a push that has already delivered its item iterates: nothing.
+#: One shared exhausted iterator, so the fast path allocates nothing per item.
+_NOTHING_LEFT: Final = iter(())
+
+
+class _Pushed(Coroutine[Any, Any, None]):
+    """What ``push`` returns when it delivered the item at once: a finished coroutine.
+
+    One per port, reused for every such push. Awaiting it (or running it as a
+    task) marks the push as awaited; a push that is never awaited is found by
+    the port's next push or close, or when the stream's body returns.
+    """
+
+    __slots__ = ("_port",)
+
+    def __init__(self, port: OutputPort[Any]) -> None:
+        self._port = port
+
+    def __await__(self) -> Generator[Any, None, None]:
+        self._port._pending = None
+        return _NOTHING_LEFT  # type: ignore[return-value]
+
+    def send(self, value: Any) -> Any:
+        self._port._pending = None
+        raise StopIteration
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        self._port._pending = None
+        if val is None:
+            val = typ() if isinstance(typ, type) else typ
+        raise val
+
+    def close(self) -> None:
+        self._port._pending = None
+
+    def __repr__(self) -> str:
+        return f"<push on {self._port.stream}.{self._port.name}, delivered>"
+
+
 class OutputPort(Generic[T]):
     """The sending end of a stream's output, joined to zero or more inputs.
 
     ``await push(item)`` hands the item to every joined input (broadcast),
     waiting while any of their queues is full (back-pressure); a cancelled push
-    delivered the item nowhere. ``close()`` ends this output early (idempotent);
-    a push after it raises :class:`~mimo.PortClosed`. An input whose stream has
-    finished is dropped from the broadcast; once no input of any connected
-    output of this stream remains, ``push`` raises :class:`~mimo.ConsumersGone`,
-    which ends the stream quietly. Items pushed to an output joined to nothing
-    are discarded (the run report still counts them).
+    delivered the item nowhere. A push must be awaited: one that is not makes
+    the next push, ``push_many`` or ``close`` of this output, or the end of the
+    stream's body, raise :class:`~mimo.PushNotAwaited`. ``close()`` ends this
+    output early (idempotent); a push after it raises :class:`~mimo.PortClosed`,
+    and so does a push that was waiting for room when it was called. An input
+    whose stream has finished is dropped from the broadcast; once no input of
+    any connected output of this stream remains, ``push`` raises
+    :class:`~mimo.ConsumersGone`, which ends the stream quietly. Items pushed
+    to an output joined to nothing are discarded (the run report still counts
+    them).
     """
 
-    __slots__ = ("name", "stream", "_chans", "_one", "_closed", "count", "_bundle", "_times", "_done", "_one_push")
+    __slots__ = (
+        "name",
+        "stream",
+        "_chans",
+        "_one",
+        "_closed",
+        "count",
+        "_bundle",
+        "_times",
+        "_one_push",
+        "_pending",
+        "_pushed",
+        "_waiting",
+        "_failing",
+    )
 
     def __init__(
         self,
@@ -234,7 +295,12 @@ class OutputPort(Generic[T]):
         self._bundle: Outs | None = None
         self._times = times if times is not None else PortTimes()
         self._one: Channel[T] | None = None
-        self._done = _done_future()
+        # The push returned last and not awaited yet (None: every push was).
+        self._pending: Coroutine[Any, Any, None] | None = None
+        self._pushed = _Pushed(self)
+        # Tasks whose push waits for room, and those of them close() is failing.
+        self._waiting: set[asyncio.Task[Any]] = set()
+        self._failing: set[asyncio.Task[Any]] = set()
         self._refresh()
         for ch in self._chans:
             ch.on_detach.append(self._on_detach)
@@ -243,8 +309,7 @@ class OutputPort(Generic[T]):
         return f"<OutputPort {self.stream}.{self.name} consumers={len(self._chans)} closed={self._closed}>"
 
     def _refresh(self) -> None:
-        # The fast paths need a finished future of the loop to hand back.
-        one = len(self._chans) == 1 and not self._closed and self._done is not None
+        one = len(self._chans) == 1 and not self._closed
         ch = self._chans[0] if one else None
         # The inline fast path reads Channel's fields; a subclass (an executor's
         # outbox, say) may push differently, so it is called instead.
@@ -268,13 +333,27 @@ class OutputPort(Generic[T]):
         """How many inputs this output still feeds (those whose stream has finished drop out)."""
         return len(self._chans)
 
-    def push(self, item: T) -> Awaitable[None]:
+    def _not_awaited(self) -> None:
+        raise PushNotAwaited(
+            f"a push on output {self.stream}.{self.name} was not awaited, so its item may never arrive: "
+            f"write `await {self.name}.push(...)` (a push run as a task counts once the task has started)"
+        )
+
+    def _check_awaited(self) -> None:
+        """Raise ``PushNotAwaited`` if the last push or push_many was not awaited."""
+        if self._pending is not None:
+            self._not_awaited()
+
+    def push(self, item: T) -> Coroutine[Any, Any, None]:
         """Send ``item`` to every joined input, waiting while any queue is full.
 
-        Await the result. When every queue has room the item is delivered at
-        once and the awaitable is already done; otherwise it is a coroutine
-        that waits (wrap it with ``asyncio.ensure_future`` to run it as a task).
+        Await the result (or run it as a task). When every queue has room the
+        item is delivered at once and the coroutine has nothing left to do;
+        otherwise it waits for room. Typed as a coroutine so that mypy and
+        pyright report a push that is not awaited.
         """
+        if self._pending is not None:
+            self._not_awaited()
         ch = self._one
         if ch is not None:
             # Channel.push_nowait inline (keep the two in step); saving the
@@ -288,18 +367,16 @@ class OutputPort(Generic[T]):
                 if ch._getters:
                     ch._wake_getter()
                 self.count += 1
-                return self._done  # type: ignore[return-value]
+                self._pending = pushed = self._pushed
+                return pushed
         else:
             push_nowait = self._one_push
             if push_nowait is not None and push_nowait(item):
                 self.count += 1
-                return self._done  # type: ignore[return-value]
-        return self._push_slow(item)
-
-    def _start_slow(self) -> None:
-        if self._done is None:  # made outside a running loop: now we are in one
-            self._done = _done_future()
-            self._refresh()
+                self._pending = pushed = self._pushed
+                return pushed
+        self._pending = coro = self._push_slow(item)
+        return coro
 
     def _check_open(self) -> list[Channel[T]]:
         """The queues to push to; raises if this output may not push any more."""
@@ -316,14 +393,30 @@ class OutputPort(Generic[T]):
         if waited is not None and waited is not full:
             # We were woken for room on `waited` but will not use it yet.
             waited.pass_room_on()
+        task = asyncio.current_task()
+        if task is not None:
+            self._waiting.add(task)
         self._times.pushing.start()
         try:
             await full.wait_room()
+        except asyncio.CancelledError:
+            if task is not None and task in self._failing:
+                # close() cancelled this wait; unless someone else cancelled
+                # the task too, it is a push on a closed output.
+                self._failing.discard(task)
+                if task.uncancel() == 0:
+                    raise PortClosed(
+                        f"output {self.stream}.{self.name} was closed while a push waited for room"
+                    ) from None
+            raise
         finally:
             self._times.pushing.stop()
+            if task is not None:
+                self._waiting.discard(task)
+                self._failing.discard(task)
 
     async def _push_slow(self, item: T) -> None:
-        self._start_slow()
+        self._pending = None  # awaited (or run as a task): this push is in hand
         waited: Channel[T] | None = None
         while True:
             chans = self._check_open()
@@ -348,15 +441,17 @@ class OutputPort(Generic[T]):
             await self._wait_room(full, waited)
             waited = full
 
-    def push_many(self, items: Iterable[T]) -> Awaitable[None]:
+    def push_many(self, items: Iterable[T]) -> Coroutine[Any, Any, None]:
         """Send ``items``, in order, to every joined input; waits while a queue is full.
 
-        Await the result. The batched form of :meth:`push`: one call moves a
-        whole list, so the per-item cost is close to a plain loop's. The bound
-        still holds: items enter each queue only while it has room. If
-        cancelled while waiting, the items before the wait were delivered (to
-        every input) and the rest were not.
+        Await the result, as for :meth:`push`. The batched form of :meth:`push`:
+        one call moves a whole list, so the per-item cost is close to a plain
+        loop's. The bound still holds: items enter each queue only while it has
+        room. If cancelled (or failed by ``close()``) while waiting, the items
+        before the wait were delivered (to every input) and the rest were not.
         """
+        if self._pending is not None:
+            self._not_awaited()
         batch = items if isinstance(items, list | tuple) else list(items)
         ch = self._one
         if ch is not None:
@@ -370,11 +465,13 @@ class OutputPort(Generic[T]):
                 if ch._getters and batch:
                     ch.wake_consumers(len(batch))
                 self.count += len(batch)
-                return self._done  # type: ignore[return-value]
-        return self._push_many_slow(batch)
+                self._pending = pushed = self._pushed
+                return pushed
+        self._pending = coro = self._push_many_slow(batch)
+        return coro
 
     async def _push_many_slow(self, batch: Sequence[T]) -> None:
-        self._start_slow()
+        self._pending = None
         done = 0
         total = len(batch)
         waited: Channel[T] | None = None
@@ -407,28 +504,27 @@ class OutputPort(Generic[T]):
             waited = full
 
     def close(self) -> None:
-        """End this output now; every joined input sees one producer fewer. Idempotent."""
+        """End this output now; every joined input sees one producer fewer. Idempotent.
+
+        A push of this output waiting for room (in another task) fails at once
+        with ``PortClosed``, as ``asyncio.Queue.shutdown()`` fails its waiters.
+        ``PushNotAwaited`` if the last push was not awaited.
+        """
+        if self._pending is not None:
+            self._not_awaited()
         if self._closed:
             return
         self._closed = True
         chans, self._chans = self._chans, []
         self._refresh()
+        for task in self._waiting - self._failing:
+            self._failing.add(task)
+            task.cancel()
         for ch in chans:
             ch.close_producer()
         if chans and self._bundle is not None:
             # A closed output is one that nobody will read from again.
             self._bundle._port_gone()
-
-
-def _done_future() -> asyncio.Future[None] | None:
-    """A finished future of the running loop (awaiting it returns at once), or None outside a loop."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-    fut: asyncio.Future[None] = loop.create_future()
-    fut.set_result(None)
-    return fut
 
 
 class _Bundle(Generic[P]):

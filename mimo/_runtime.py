@@ -293,6 +293,8 @@ async def _run_stream(r: _StreamRun) -> None:
     r.start = time.perf_counter()
     try:
         await r.node.stream.run(r.ins, r.outs)
+        for out in r.outs:
+            out._check_awaited()  # a push not awaited may have lost its item
     except CLEAN_EXITS:
         pass
     except asyncio.CancelledError as exc:

@@ -255,8 +255,8 @@ def test_ports_on_a_channel_subclass_go_through_its_methods():
         def push_nowait(self, item: str) -> bool:
             return super().push_nowait(item + "!")
 
-        def pop_nowait(self) -> object:
-            item = super().pop_nowait()
+        def _try_pop(self) -> object:
+            item = super()._try_pop()
             return item if not isinstance(item, str) else item.upper()
 
     async def main():

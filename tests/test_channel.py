@@ -6,8 +6,7 @@ import asyncio
 
 import pytest
 
-from mimo import Channel, EndOfStream
-from mimo._channel import EMPTY
+from mimo import Channel, EndOfStream, InputPort, MimoError, OutputPort, PortClosed, WouldBlock
 
 
 def run(coro):
@@ -29,7 +28,8 @@ def test_push_nowait_refuses_when_full_and_keeps_fifo():
     assert ch.push_nowait(1) and ch.push_nowait(2)
     assert not ch.push_nowait(3)
     assert [ch.pop_nowait(), ch.pop_nowait()] == [1, 2]
-    assert ch.pop_nowait() is EMPTY
+    with pytest.raises(WouldBlock, match="no item buffered"):
+        ch.pop_nowait()
 
 
 def test_none_is_an_ordinary_item():
@@ -171,7 +171,8 @@ def test_cancelled_push_enqueued_nothing():
         with pytest.raises(asyncio.CancelledError):
             await pusher
         assert ch.pop_nowait() == "first"
-        assert ch.pop_nowait() is EMPTY
+        with pytest.raises(WouldBlock, match="no item buffered"):
+            ch.pop_nowait()
 
     run(main())
 
@@ -277,3 +278,149 @@ def test_dropped_counts_what_was_buffered_when_the_consumer_left(capacity):
         assert ch.push_nowait(i)
     assert ch.push_many_nowait([1, 2, 3]) == 3
     assert ch.statistics().dropped == (1 if capacity else 0)
+
+
+# -- issue 9: a public Channel with the ports' guarantees -------------------------
+
+
+def test_closing_more_times_than_producers_is_an_error_and_the_count_stays_at_zero():
+    ch = chan(2, producers=2, label="a -> b")
+    ch.close_producer()
+    assert not ch.closed
+    ch.close_producer()
+    assert ch.closed
+    with pytest.raises(PortClosed, match="'a -> b' is already closed: close_producer"):
+        ch.close_producer()
+    assert ch.statistics().open_producers == 0 and ch.closed
+
+
+def test_a_push_after_close_raises_port_closed_and_adds_nothing():
+    async def main():
+        ch = chan(4, label="x")
+        ch.push_nowait(1)
+        ch.close_producer()
+        with pytest.raises(PortClosed, match="push on channel 'x' after it was closed"):
+            ch.push_nowait(2)
+        with pytest.raises(PortClosed, match="after it was closed"):
+            ch.push_many_nowait([3])
+        with pytest.raises(PortClosed, match="after it was closed"):
+            await ch.push(4)
+        assert await ch.pop() == 1
+        with pytest.raises(EndOfStream):
+            await ch.pop()
+
+    run(main())
+
+
+def test_the_default_end_is_end_of_stream_and_nothing_private_escapes():
+    async def main():
+        ch: Channel[int] = Channel(1)
+        ch.close_producer()
+        for take in (ch.pop, ch.peek):
+            with pytest.raises(EndOfStream):
+                await take()
+        with pytest.raises(EndOfStream):
+            ch.pop_nowait()
+
+    run(main())
+    import mimo._channel
+
+    assert not hasattr(mimo._channel, "_Closed")
+
+
+def test_nowait_reads_raise_would_block_a_mimo_error_not_a_lookup_error():
+    ch = chan(2, label="q")
+    for read in (ch.pop_nowait, ch.peek_nowait):
+        with pytest.raises(WouldBlock, match="no item buffered on channel 'q'") as info:
+            read()
+        assert isinstance(info.value, MimoError) and not isinstance(info.value, LookupError)
+    ch.push_nowait(None)
+    assert ch.peek_nowait() is None and ch.pop_nowait() is None
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 1.0])
+def test_pop_many_nowait_refuses_a_limit_below_one(bad):
+    ch = chan(2, label="q")
+    ch.push_nowait(1)
+    with pytest.raises(ValueError, match="channel 'q': limit must be an int >= 1"):
+        ch.pop_many_nowait(bad)
+    assert ch.pop_many_nowait(5) == [1]
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("consumers", [1, 3])
+def test_push_many_at_capacity_zero_hands_every_item_over_in_order(consumers):
+    async def main():
+        ch: Channel[int] = Channel(0, consumers=consumers, end=EndOfStream)
+        port: OutputPort[int] = OutputPort("out", "s", [ch])
+        order: list[int] = []
+        mine: dict[int, list[int]] = {k: [] for k in range(consumers)}
+
+        async def consume(k: int) -> None:
+            try:
+                while True:
+                    item = await ch.pop()
+                    order.append(item)
+                    mine[k].append(item)
+            except EndOfStream:
+                pass
+
+        readers = [asyncio.create_task(consume(k)) for k in range(consumers)]
+        await asyncio.sleep(0.01)  # every consumer is waiting
+        await port.push_many(list(range(30)))
+        await port.push_many((30, 31))
+        port.close()
+        await asyncio.gather(*readers)
+        assert order == list(range(32))
+        assert ch.statistics().high_water == 0  # handed over, never ahead
+        if consumers > 1:
+            assert sum(1 for got in mine.values() if got) >= 2  # the waiters shared the items
+
+    run(main())
+
+
+def test_push_many_nowait_at_capacity_zero_hands_one_item_to_a_waiting_consumer():
+    async def main():
+        ch = chan(0)
+        assert ch.push_many_nowait([1, 2]) == 0  # nobody waits: nothing taken
+        getter = asyncio.create_task(ch.pop())
+        await asyncio.sleep(0)
+        assert ch.room() == 1
+        assert ch.push_many_nowait([1, 2]) == 1
+        assert ch.push_many_nowait([2]) == 0  # the first is not taken yet
+        assert await getter == 1
+        assert len(ch) == 0
+
+    run(main())
+
+
+def test_high_water_is_the_exact_most_items_ever_buffered():
+    async def main():
+        ch = chan(5)
+        port: OutputPort[int] = OutputPort("out", "s", [ch])
+        inp: InputPort[int] = InputPort("inp", "c", ch)
+        await port.push(1)
+        await port.push(2)
+        assert ch.statistics().high_water == 2
+        inp.pop_nowait()
+        await port.push(3)
+        assert ch.statistics().high_water == 2  # back at 2, not beyond
+        await port.push(4)
+        assert ch.statistics().high_water == 3
+        await inp.pop_many(9)
+        await port.push_many([5, 6])
+        assert ch.statistics().high_water == 3
+        await port.push_many([7, 8])
+        assert ch.statistics().high_water == 4
+        ch.push_nowait(9)
+        assert ch.statistics().high_water == 5
+        await inp.pop_many(9)
+        assert ch.push_many_nowait([1, 2, 3]) == 3
+        assert ch.statistics().high_water == 5
+        other = chan(3)
+        assert other.push_many_nowait([1, 2]) == 2
+        assert other.statistics().high_water == 2
+        assert other.push_many_nowait([3, 4]) == 1
+        assert other.statistics().high_water == 3
+
+    run(main())

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from mimo import ConsumersGone, EndOfStream, PortClosed, Stream, Workflow
+from mimo import (
+    Channel,
+    ConsumersGone,
+    EndOfStream,
+    InputPort,
+    MimoError,
+    OutputPort,
+    PortClosed,
+    PushNotAwaited,
+    Stream,
+    Workflow,
+    WouldBlock,
+    run_together,
+)
 from mimo.testing import run_workflow
 from tests.helpers import chain, collector, source
 
@@ -329,3 +343,234 @@ def test_overlapping_waits_in_one_stream_never_exceed_its_life():
     wf.add_stream(Stream(outs=["out"], fn=slow, name="s2")).pipe(both, input="b")
     report = run_workflow(wf, timeout=10)
     assert report["both"].starved_s <= report["both"].elapsed_s + 1e-6
+
+
+# -- issue 9: no silent wrong results at the ports --------------------------------
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("n", [3, 1000])  # below and far above the capacity
+@pytest.mark.parametrize("method", ["push", "push_many"])
+def test_a_push_not_awaited_fails_the_run_naming_stream_and_port(n, method):
+    got: list[int] = []
+
+    async def forgetful(ins, outs, state):
+        for i in range(n):
+            if method == "push":
+                outs.out.push(i)  # the bug: no await
+            else:
+                outs.out.push_many([i])
+
+    wf = chain(Stream(outs=["out"], fn=forgetful, name="forgetful"), collector(got), capacity=64)
+    with pytest.raises(PushNotAwaited, match=r"forgetful\.out was not awaited"):
+        run_workflow(wf, timeout=5)
+    assert issubclass(PushNotAwaited, MimoError)
+
+
+@pytest.mark.timeout(10)
+def test_a_single_push_not_awaited_as_the_last_statement_fails_the_run():
+    async def last_push_forgotten(ins, outs, state):
+        await outs.out.push(0)
+        outs.out.push(1)
+
+    wf = chain(Stream(outs=["out"], fn=last_push_forgotten, name="lp"), collector([]))
+    with pytest.raises(PushNotAwaited, match=r"lp\.out was not awaited"):
+        run_workflow(wf, timeout=5)
+
+
+@pytest.mark.timeout(10)
+def test_close_after_a_push_not_awaited_raises_in_the_stream():
+    seen: list[str] = []
+
+    async def fn(ins, outs, state):
+        outs.out.push(1)
+        try:
+            outs.out.close()
+        except PushNotAwaited as exc:
+            seen.append(str(exc))
+            raise
+
+    with pytest.raises(PushNotAwaited, match=r"fn\.out was not awaited"):
+        run_workflow(chain(Stream(outs=["out"], fn=fn), collector([])), timeout=5)
+    assert len(seen) == 1 and "await" in seen[0]
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("capacity", [0, 1, 64])
+def test_a_push_run_as_a_task_or_awaited_later_counts_as_awaited(capacity):
+    got: list[int] = []
+
+    async def fn(ins, outs, state):
+        pending = outs.out.push(0)  # awaited later: fine
+        await pending
+        await asyncio.create_task(outs.out.push(1))
+        await asyncio.ensure_future(outs.out.push_many([2, 3]))
+        await asyncio.gather(outs.out.push(4))
+        await asyncio.wait_for(outs.out.push(5), 5)
+
+    run_workflow(chain(Stream(outs=["out"], fn=fn), collector(got), capacity=capacity), timeout=5)
+    assert got == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("capacity", [0, 1, 8])
+def test_sub_tasks_pushing_to_one_output_each_await_their_own_push(capacity):
+    got: list[tuple[str, int]] = []
+
+    async def fn(ins, outs, state):
+        async def part(tag: str) -> None:
+            for i in range(50):
+                await outs.out.push((tag, i))
+
+        await run_together(part("a"), part("b"), part("c"))
+
+    run_workflow(chain(Stream(outs=["out"], fn=fn), collector(got), capacity=capacity), timeout=5)
+    for tag in "abc":
+        assert [i for t, i in got if t == tag] == list(range(50))
+    assert len(got) == 150
+
+
+def _blocked_port(channels: int, capacity: int = 1):
+    chans = [Channel(capacity, end=EndOfStream) for _ in range(channels)]
+    return chans, OutputPort("out", "prod", chans)
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("channels", [1, 2])  # a single output and a broadcast
+@pytest.mark.parametrize("method", ["push", "push_many"])
+def test_close_fails_a_push_waiting_on_that_output_at_once(channels, method):
+    async def main():
+        chans, port = _blocked_port(channels)
+        await port.push("first")  # every queue is now full
+        if method == "push":
+            waiting = asyncio.create_task(port.push("late"))
+        else:
+            waiting = asyncio.create_task(port.push_many(["late", "later"]))
+        await asyncio.sleep(0.01)
+        assert not waiting.done()
+        port.close()
+        # At once: no consumer has freed any room.
+        with pytest.raises(PortClosed, match=r"prod\.out was closed while a push waited"):
+            await asyncio.wait_for(waiting, 1)
+        for ch in chans:  # the waiting push delivered nothing, and the queue ends
+            assert await ch.pop() == "first"
+            with pytest.raises(EndOfStream):
+                await ch.pop()
+        assert port.count == 1
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+def test_close_fails_a_push_many_after_delivering_the_prefix_that_fitted():
+    async def main():
+        (ch,), port = _blocked_port(1, capacity=2)
+        waiting = asyncio.create_task(port.push_many([1, 2, 3, 4]))
+        await asyncio.sleep(0.01)
+        port.close()
+        with pytest.raises(PortClosed, match="closed while a push waited"):
+            await waiting
+        assert [x async for x in InputPort("inp", "c", ch)] == [1, 2]
+        assert port.count == 2
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+def test_close_does_not_swallow_a_cancellation_of_the_waiting_push():
+    async def main():
+        _, port = _blocked_port(1)
+        await port.push(0)
+        waiting = asyncio.create_task(port.push(1))
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        port.close()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+def test_close_in_a_workflow_fails_the_sibling_push_and_the_run_goes_on():
+    got: list[int] = []
+    errors: list[str] = []
+
+    async def fn(ins, outs, state):
+        async def flood() -> None:
+            try:
+                for i in range(1000):
+                    await outs.out.push(i)
+            except PortClosed as exc:
+                errors.append(str(exc))
+
+        task = asyncio.create_task(flood())
+        await asyncio.sleep(0.05)  # the slow consumer keeps the queue full
+        outs.out.close()
+        await asyncio.wait_for(task, 1)
+
+    async def slow(ins, outs, state):
+        async for x in ins.inp:
+            got.append(x)
+            await asyncio.sleep(0.2)
+
+    run_workflow(chain(Stream(outs=["out"], fn=fn), Stream(["inp"], fn=slow), capacity=2), timeout=5)
+    assert len(errors) == 1 and "closed while a push waited" in errors[0]
+    assert got == list(range(len(got))) and 1 <= len(got) <= 3
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize("bad", [0, -1, True, 2.5, None])
+def test_pop_many_refuses_a_limit_below_one_naming_the_port(bad):
+    async def main():
+        ch: Channel[int] = Channel(4, end=EndOfStream)
+        await ch.push(1)
+        port: InputPort[int] = InputPort("inp", "reader", ch)
+        with pytest.raises(ValueError, match=r"reader\.inp: limit must be an int >= 1"):
+            await port.pop_many(bad)
+        assert await port.pop_many(1) == [1]  # nothing was taken
+
+    asyncio.run(main())
+
+
+def test_input_pop_nowait_raises_would_block_not_a_lookup_error():
+    async def main():
+        ch: Channel[int] = Channel(4, end=EndOfStream)
+        port: InputPort[int] = InputPort("inp", "reader", ch)
+        with pytest.raises(WouldBlock, match=r"reader\.inp") as info:
+            port.pop_nowait()
+        assert not isinstance(info.value, LookupError)
+        assert isinstance(info.value, MimoError)
+        await ch.push(7)
+        assert port.pop_nowait() == 7
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("method", ["pop", "pop_many"])
+def test_a_timed_pop_waits_the_whole_timeout_and_takes_what_comes_within_it(method):
+    async def main():
+        ch: Channel[int] = Channel(4, end=EndOfStream)
+        port: InputPort[int] = InputPort("inp", "reader", ch)
+
+        async def call():
+            return await (port.pop(timeout=0.2) if method == "pop" else port.pop_many(timeout=0.2))
+
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError, match=r"reader\.inp"):
+            await call()
+        assert time.monotonic() - t0 >= 0.19  # never gives up early
+
+        async def later() -> None:
+            await asyncio.sleep(0.05)
+            await ch.push(5)
+
+        feeder = asyncio.create_task(later())
+        t0 = time.monotonic()
+        got = await call()
+        assert got == (5 if method == "pop" else [5])
+        assert 0.04 <= time.monotonic() - t0 < 0.19
+        await feeder
+
+    asyncio.run(main())

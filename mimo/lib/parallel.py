@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
-from mimo._errors import EndOfStream
+from mimo._errors import EndOfStream, WouldBlock
 from mimo._ports import InputPort, Ins, OutputPort, Outs
 from mimo._stream import Stream
 from mimo.lib._calls import check_per_item, settled
@@ -176,7 +176,7 @@ async def _pump(
         while len(first) < chunk:
             try:
                 first.append(inp.pop_nowait())
-            except LookupError:
+            except WouldBlock:
                 break
             except EndOfStream:
                 ended = True
@@ -203,7 +203,7 @@ async def _pump(
                 if getter is None:
                     try:
                         item = inp.pop_nowait()
-                    except LookupError:
+                    except WouldBlock:
                         getter = asyncio.ensure_future(inp.pop())
                     except EndOfStream:
                         ended = True
