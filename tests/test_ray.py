@@ -358,15 +358,22 @@ def test_large_items_keep_every_actor_within_the_byte_bound_and_the_producer_blo
     assert report["blobs"].blocked_s > 0
 
 
+def a_quarter_mebibyte(item: Any) -> int:
+    return 256 << 10
+
+
 @pytest.mark.ray
-def test_a_producer_of_large_items_stays_within_the_byte_bound_ahead_of_a_slow_consumer(ray_session):
-    capacity, size = 2, 256 << 10
+@pytest.mark.parametrize("sized", ["measured", "declared"])
+def test_a_producer_of_large_items_stays_within_the_byte_bound_ahead_of_a_slow_consumer(ray_session, sized):
+    capacity = 2
+    # Items of 256 KiB, or of 1 byte that a sizeof of the user's own says are 256 KiB.
+    size, sizeof = (256 << 10, {}) if sized == "measured" else (1, {"sizeof": a_quarter_mebibyte})
     src = Stream(outs=["out"], fn=big_source, name="src", state={"n": 40, "size": size, "pushed": []})
     sink = Stream(ins=["inp"], fn=big_sink, name="sink", state={"got": [], "delay": 0.01})
     wf = Workflow(capacity=capacity)
     wf.add_stream(src).pipe(sink)
     # Batches of 2 items (512 KiB), 2 of them in flight (1 MiB): 1000 items and 2 credits would let all 40 go.
-    run(wf, ray_with(batch_bytes=512 << 10, link_bytes=1 << 20, linger_s=0.001))
+    run(wf, ray_with(batch_bytes=512 << 10, link_bytes=1 << 20, linger_s=0.001, **sizeof))
     pushed, popped = src.state["pushed"], [t for _, _, t in sink.state["got"]]
     assert len(pushed) == len(popped) == 40
     lead = max(i + 1 - sum(1 for t in popped if t <= done) for i, done in enumerate(pushed))

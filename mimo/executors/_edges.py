@@ -226,11 +226,25 @@ class Outbox(Channel[Any]):
         return self._error is not None or self._gone or not self._full() or self._free_target() is not None
 
     def push_nowait(self, item: Any) -> bool:
+        # _put inline, with the estimate's common case inline too: this is per item.
         if self._error is not None:
             raise self._failure()
         if self._gone:
             return True
-        return self._put(item, False)
+        batch = self._batch
+        if len(batch) >= self._size or self._batch_bytes >= self._bytes_cap:
+            if not self._send_batch():
+                return False
+            batch = self._batch
+        batch.append(item)
+        sizeof = self._sizeof
+        if sizeof is not None:
+            self._batch_bytes += _SCALAR_BYTES if sizeof is estimate_size and type(item) in _SCALARS else sizeof(item)
+        if len(batch) >= self._size or self._batch_bytes >= self._bytes_cap:
+            self._send_batch()
+        elif len(batch) == 1 and self._timer is None:
+            self._start_timer()
+        return True
 
     def room(self) -> int:
         if self._error is not None or self._gone:
@@ -328,11 +342,14 @@ class Outbox(Channel[Any]):
         if self._full():
             self._send_batch()
         elif len(self._batch) == 1 and self._timer is None:
-            if self._linger > 0:
-                self._timer = asyncio.get_running_loop().call_later(self._linger, self._linger_over)
-            else:
-                self._timer = asyncio.get_running_loop().call_soon(self._linger_over)
+            self._start_timer()
         return True
+
+    def _start_timer(self) -> None:
+        if self._linger > 0:
+            self._timer = asyncio.get_running_loop().call_later(self._linger, self._linger_over)
+        else:
+            self._timer = asyncio.get_running_loop().call_soon(self._linger_over)
 
     def _free_target(self) -> Target | None:
         best: Target | None = None

@@ -414,6 +414,8 @@ class _Run:
         self.copies: dict[Node, list[_Copy]] = {n: [_Copy(n, i) for i in range(_workers(n))] for n in graph.nodes}
         self.edge_index = {id(e): i for i, e in enumerate(graph.edges)}
         self.t0 = 0.0
+        #: Modules whose code is sent by value in this run.
+        self.by_value: set[str] = set()
 
     def _plan(self) -> None:
         graph = self.graph
@@ -435,13 +437,15 @@ class _Run:
         import ray  # type: ignore[import-not-found, unused-ignore]
         import ray.cloudpickle  # type: ignore[import-not-found, unused-ignore]
 
-        # Code from modules the workers cannot import goes by value.
-        shipped = [(n.stream, self._fed(n, 0)) for n in self.graph.nodes]
+        # Code from modules the workers cannot import goes by value (a few fed
+        # items stand for all: they are usually alike).
+        shipped: list[Any] = [(n.stream, {p: v[:16] for p, v in self._fed(n, 0).items()}) for n in self.graph.nodes]
+        shipped.append(self.ex.sizeof)
         try:
-            modules = by_value(shipped, ray.cloudpickle.dumps)
+            self.by_value = by_value(shipped, ray.cloudpickle.dumps)
         except Exception:
-            modules = set()  # unpicklable: the actor's creation below says which stream
-        with sent_by_value(modules):
+            self.by_value = set()  # unpicklable: the actor's creation below says which stream
+        with sent_by_value(self.by_value):
             self._make_actors(ray.remote(StreamActor))
 
     def _make_actors(self, actor_class: Any) -> None:
@@ -485,15 +489,16 @@ class _Run:
                         ]
                     if edges:
                         wiring[port] = edges
-                ref = c.actor.connect.remote(
-                    wiring,
-                    max(1, self.capacity),
-                    ex.batch_size,
-                    ex.linger_s,
-                    ex.batch_bytes,
-                    ex.link_bytes,
-                    ex.sizeof,
-                )
+                with sent_by_value(self.by_value):  # sizeof may be such code
+                    ref = c.actor.connect.remote(
+                        wiring,
+                        max(1, self.capacity),
+                        ex.batch_size,
+                        ex.linger_s,
+                        ex.batch_bytes,
+                        ex.link_bytes,
+                        ex.sizeof,
+                    )
                 waiting[asyncio.wrap_future(ref.future())] = c
         # Each answer means that actor was placed, made and wired.
         start = time.monotonic()
