@@ -17,8 +17,9 @@ running event loop.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
-from collections.abc import AsyncIterable, Awaitable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Collection, Coroutine, Iterable, Mapping
 from typing import Any, TypeVar
 
 from mimo._channel import check_capacity
@@ -71,12 +72,14 @@ def run_stream(
 
     ``inputs`` maps input port names to the items that port receives (a list,
     any iterable, or an async iterable); each such input ends after its items,
-    and an input left out ends at once. Every output port is collected, so
+    and an input left out ends at once. A collection (list, tuple, str, range)
+    is fed up front; an iterator or async iterable is read during the run, as
+    far as the stream takes (so it may be endless), under the timeout. Every output port is collected, so
     back-pressure never stalls the stream. An unknown port name is a
     :class:`~mimo.WorkflowError` naming the ports; a stream's exception
     propagates as from ``Workflow.run``; a run longer than ``timeout`` seconds
-    is a :class:`TimeoutError`. An async iterable given as input is closed
-    (``aclose()``) when the run ends, however it ends. Blocks; inside a
+    is a :class:`TimeoutError`. A generator or async generator given as
+    input is closed when the run ends, however it ends. Blocks; inside a
     running event loop use :func:`run_stream_async`.
     """
     return _sync(run_stream_async(stream, inputs, timeout=timeout, capacity=capacity), "run_stream")
@@ -101,7 +104,9 @@ async def run_stream_async(
         port = graph.port(node, "input", port)
         if not isinstance(items, (Iterable, AsyncIterable)):
             raise TypeError(f"the items for input {port!r} must be iterable or async iterable, not {items!r}")
-        if isinstance(items, AsyncIterable):
+        if not isinstance(items, Collection):
+            # An iterator may be endless or slow: read it during the run, under
+            # the timeout, as far as the stream takes, never all up front.
             src = graph.add(Stream(outs=["items"], fn=_source(items)))
             src.name = _rename(graph, src, f"items for {port}")
             graph.connect(src, "items", node, port)
@@ -188,17 +193,23 @@ def _collector(bucket: list[Any]) -> Any:
     return collect
 
 
-def _source(items: AsyncIterable[Any]) -> Any:
+def _source(items: Iterable[Any] | AsyncIterable[Any]) -> Any:
     async def produce(ins: Ins, outs: Outs, state: Any) -> None:
         try:
-            async for item in items:
-                await outs.items.push(item)
+            if isinstance(items, AsyncIterable):
+                async for item in items:
+                    await outs.items.push(item)
+            else:
+                for item in items:
+                    await outs.items.push(item)
         finally:
-            # An async generator left open would outlive the run (asyncio closes it
-            # only when the loop shuts down, or never inside a running loop).
-            close = getattr(items, "aclose", None)
-            if close is not None:
-                await close()
+            # A generator left open would outlive the run (asyncio closes an async
+            # one only when the loop shuts down, never inside a running loop).
+            # Other iterators (an open file, say) stay the caller's to close.
+            if inspect.isasyncgen(items):
+                await items.aclose()
+            elif inspect.isgenerator(items):
+                items.close()
 
     return produce
 

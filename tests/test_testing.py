@@ -140,9 +140,7 @@ def _pipeline() -> tuple[Workflow, list[int]]:
             got.append(v)
 
     wf = Workflow()
-    wf.add_stream(Stream(outs=["n"], fn=numbers)).pipe(Stream(["x"], ["y"], fn=_double)).pipe(
-        Stream(["y"], fn=keep)
-    )
+    wf.add_stream(Stream(outs=["n"], fn=numbers)).pipe(Stream(["x"], ["y"], fn=_double)).pipe(Stream(["y"], fn=keep))
     return wf, got
 
 
@@ -320,3 +318,41 @@ def test_an_async_iterable_input_is_closed_when_the_run_fails() -> None:
         assert closed == ["closed"]
 
     asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+def test_an_endless_iterator_input_is_read_only_as_far_as_the_stream_takes() -> None:
+    import itertools
+
+    async def take_two(ins: Ins, outs: Outs, state: Any) -> None:
+        await outs.y.push(await ins.x.pop())
+        await outs.y.push(await ins.x.pop())
+
+    assert run_stream(Stream(["x"], ["y"], fn=take_two), {"x": itertools.count()}, timeout=5) == {"y": [0, 1]}
+
+
+@pytest.mark.timeout(10)
+def test_the_timeout_holds_while_an_endless_input_is_read() -> None:
+    import itertools
+
+    async def never_reads(ins: Ins, outs: Outs, state: Any) -> None:
+        await asyncio.Event().wait()
+
+    with pytest.raises(TimeoutError, match=r"did not finish within 0\.2 s"):
+        run_stream(Stream(["x"], ["y"], fn=never_reads), {"x": itertools.count()}, timeout=0.2)
+
+
+def test_a_generator_input_is_closed_when_the_stream_stops_early() -> None:
+    closed: list[str] = []
+
+    def numbers() -> Any:
+        try:
+            yield from range(1000)
+        finally:
+            closed.append("closed")
+
+    async def take_one(ins: Ins, outs: Outs, state: Any) -> None:
+        await outs.y.push(await ins.x.pop())
+
+    assert run_stream(Stream(["x"], ["y"], fn=take_one), {"x": numbers()}) == {"y": [0]}
+    assert closed == ["closed"]
