@@ -424,3 +424,35 @@ def test_high_water_is_the_exact_most_items_ever_buffered():
         assert other.statistics().high_water == 3
 
     run(main())
+
+
+@pytest.mark.timeout(10)
+def test_room_freed_at_once_wakes_every_producer_that_fits():
+    async def main():
+        ch = chan(4, producers=4)
+        for i in range(4):
+            ch.push_nowait(i)
+        waiting = [asyncio.create_task(ch.push(10 + k)) for k in range(3)]
+        await asyncio.sleep(0.01)
+        assert not any(t.done() for t in waiting)
+        assert ch.pop_many_nowait(4) == [0, 1, 2, 3]  # four free slots, one pop
+        # No further pop: each woken producer passes the spare room on.
+        await asyncio.wait_for(asyncio.gather(*waiting), 1)
+        assert ch.pop_many_nowait(9) == [10, 11, 12]
+
+    run(main())
+
+
+@pytest.mark.timeout(10)
+def test_a_consumer_woken_then_cancelled_passes_the_item_to_another_waiting_consumer():
+    async def main():
+        ch = chan(2, consumers=2)
+        first = asyncio.create_task(ch.pop())
+        second = asyncio.create_task(ch.pop())
+        await asyncio.sleep(0)
+        ch.push_nowait("x")  # wakes `first`...
+        first.cancel()  # ...which leaves before taking it
+        assert await asyncio.wait_for(second, 1) == "x"
+        assert first.cancelled()
+
+    run(main())

@@ -574,3 +574,16 @@ def test_a_timed_pop_waits_the_whole_timeout_and_takes_what_comes_within_it(meth
         await feeder
 
     asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(("forgotten", "next_call"), [("push", "push_many"), ("push_many", "push")])
+def test_a_push_not_awaited_is_found_by_the_next_call_of_either_kind(forgotten, next_call):
+    async def main():
+        ch: Channel[int] = Channel(8, end=EndOfStream)
+        port: OutputPort[int] = OutputPort("out", "s", [ch])
+        port.push(1) if forgotten == "push" else port.push_many([1])
+        with pytest.raises(PushNotAwaited, match=r"s\.out was not awaited"):
+            await (port.push(2) if next_call == "push" else port.push_many([2]))
+
+    asyncio.run(main())
