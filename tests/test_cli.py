@@ -482,3 +482,20 @@ def test_sigterm_and_ctrl_c_tear_the_run_down_and_exit_with_their_own_code(tmp_p
     assert (tmp_path / "sink finally").read_text() == "ran"
     assert err.strip().splitlines()[-1].startswith(f"mimo: {says}")
     assert "Traceback" not in err and out == ""
+
+
+@pytest.mark.timeout(40)
+def test_a_process_pool_works_under_spawn_from_the_console_script(tmp_path):
+    # spawn re-runs the parent's __main__ (here the `mimo` script) in each worker.
+    (tmp_path / "pooled_script.py").write_text(POOLED, encoding="utf-8")
+    script = Path(sys.executable).with_name("mimo")
+    r = subprocess.run(
+        [str(script), "run", "pooled_script.py", "-q"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=dict(os.environ, START_METHOD="spawn"),
+        timeout=30,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [str(i * i) for i in range(40)]
