@@ -395,6 +395,9 @@ class DslAPI(RuleBasedStateMachine):
         # Pieces: (object, first node, last node, bare stream not used yet).
         self.pieces: list[tuple[Any, int, int]] = []
         self.bare_used: set[int] = set()
+        # Nodes of graphs that have run. Joining onto them again is left out: whether a
+        # finished graph's streams start a new graph is the identity rule's business.
+        self.ran: set[int] = set()
 
     def node(self, kind: str, **kw: Any) -> int:
         self.nodes.append({"kind": kind, **kw})
@@ -438,7 +441,7 @@ class DslAPI(RuleBasedStateMachine):
         return [
             k
             for k, (_, _, last) in enumerate(self.pieces)
-            if self.nodes[last]["kind"] != "sink" and (k not in self.bare_used)
+            if self.nodes[last]["kind"] != "sink" and k not in self.bare_used and last not in self.ran
         ]
 
     # -- valid operations ----------------------------------------------------------------
@@ -461,7 +464,9 @@ class DslAPI(RuleBasedStateMachine):
         if self.is_bare(k):
             self.bare_used.add(k)
         if to == "map":
-            n, new = self.node("map"), lib.map(add1)
+            # Named apart: two identical stages fed by one output look like a graph built twice.
+            n = self.node("map")
+            new = lib.map(add1, name=f"m{n}")
         else:
             bucket: list[int] = []
             n, new = self.node("sink", bucket=bucket), lib.collect(bucket)
@@ -502,6 +507,7 @@ class DslAPI(RuleBasedStateMachine):
         run_workflow(obj.workflow(), timeout=10)
         assert snapshot(obj.graph) == before, "running changed the graph"
         ran = self.component(first)
+        self.ran |= ran
         event(f"ran a graph of {min(len(ran), 6)}{'+' if len(ran) >= 6 else ''} streams")
         for i, node in enumerate(self.nodes):
             if node["kind"] != "sink":
@@ -524,9 +530,9 @@ class DslAPI(RuleBasedStateMachine):
     def misuse(self, data: Any, misuse: str) -> None:
         k = data.draw(st.integers(0, len(self.pieces) - 1))
         obj, _, last = self.pieces[k]
-        if self.is_bare(k):
-            return  # a bare stream has no graph of its own to compare
-        base = {"source": "from_iterable", "map": "add1", "sink": "collect"}[self.nodes[last]["kind"]]
+        if self.is_bare(k) or last in self.ran:
+            return  # a bare stream has no graph of its own to compare; a graph that ran is done
+        base = {"source": "from_iterable", "map": f"m{last}", "sink": "collect"}[self.nodes[last]["kind"]]
         last_name = f"'{base}(_[0-9]+)?'"
         if misuse == "port_name":
             kind = self.nodes[last]["kind"]
