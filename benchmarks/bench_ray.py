@@ -182,6 +182,7 @@ def main() -> int:
     parser.add_argument("--map-items", type=int, default=3000)
     parser.add_argument("--large-items", type=int, default=1000, help="items of 1 MiB in part 3")
     parser.add_argument("--only-large", action="store_true", help="run part 3 only")
+    parser.add_argument("--only-chain", action="store_true", help="run part 1 only")
     parser.add_argument("--bounds", choices=["on", "off", "both"], default="both", help="part 3's settings")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -193,7 +194,7 @@ def main() -> int:
 
     out: dict[str, Any] = {"cores": os.cpu_count(), "load_1min_before": os.getloadavg()[0]}
     large: dict[str, Any] = {}
-    for bounds in ("on", "off") if args.bounds == "both" else (args.bounds,):
+    for bounds in () if args.only_chain else ("on", "off") if args.bounds == "both" else (args.bounds,):
         # A fresh Ray each: the store's shared memory, once touched, stays in use.
         sizes = {} if bounds == "on" else {"batch_bytes": None, "link_bytes": None}
         with RayExecutor(init_options={"num_cpus": 2, "object_store_memory": 200 << 20}, **sizes) as ex:
@@ -239,6 +240,8 @@ def main() -> int:
             on, off = rows[f"{batch} bytes on"]["items_per_s"], rows[f"{batch} bytes off"]["items_per_s"]
             rows[f"{batch} ratio"] = {"on_over_off": round(on / off, 3)}
         out["chain"] = rows
+        if args.only_chain:
+            return _print(out, args)
 
         spins = calibrate()
         ex.batch_size = 50
@@ -273,7 +276,8 @@ def _print(out: dict[str, Any], args: argparse.Namespace) -> int:
     if "empty_run_wall_s" in out:
         print(f"an empty 3-stream run (actors made, wired, run, killed): {out['empty_run_wall_s']} s wall")
     lg = out["large"]
-    print(f"large items: {lg['items']} x 1 MiB through blobs -> relay -> measure")
+    if len(lg) > 2:
+        print(f"large items: {lg['items']} x 1 MiB through blobs -> relay -> measure")
     for bounds in ("on", "off"):
         if bounds not in lg:
             continue
@@ -294,6 +298,8 @@ def _print(out: dict[str, Any], args: argparse.Namespace) -> int:
             f"  batch {r['batch_size']:>4} bytes {r['byte_bounds']:>3}: {r['items']:>7} items in {r['seconds']:.3f} s"
             f" = {r['items_per_s']:>9,} items/s ({r['batches_per_s']} batches/s; {r['wall_s']:.3f} s wall with set-up)"
         )
+    if "cpu_map" not in out:
+        return 0
     m = out["cpu_map"]
     print(f"CPU-bound map, {m['items']} items of ~1 ms, batch {m['batch_size']}, best of {args.repeat}")
     for w in ("1", "2"):
