@@ -96,7 +96,11 @@ class InputPort(Generic[T]):
 
         With ``timeout`` (seconds), ``TimeoutError`` if no item came in time;
         no item is taken then. A wait with a timeout is never part of a deadlock.
+        ``timeout`` must be a number >= 0 (``ValueError`` otherwise, even when an
+        item is ready).
         """
+        if timeout is not None:
+            self._check_timeout(timeout)
         item = self._pop_nowait()
         if item is EMPTY:
             return await self._pop_slow(timeout)
@@ -118,6 +122,8 @@ class InputPort(Generic[T]):
         ``limit`` must be an int >= 1 (else ``ValueError``). ``timeout`` as for :meth:`pop`.
         """
         check_limit(limit, f"input {self.stream}.{self.name}")
+        if timeout is not None:
+            self._check_timeout(timeout)
         ch = self._ch
         items = ch._pop_many(limit)
         if items:
@@ -127,6 +133,16 @@ class InputPort(Generic[T]):
             await self._wait(deadline)
             items = ch._pop_many(limit)
         return items
+
+    def _check_timeout(self, timeout: object) -> None:
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not timeout >= 0  # also refuses NaN
+        ):
+            raise ValueError(
+                f"pop on {self.stream}.{self.name}: timeout must be a number of seconds >= 0 or None, not {timeout!r}"
+            )
 
     async def _pop_slow(self, timeout: float | None = None) -> T:
         ch = self._ch
@@ -452,7 +468,16 @@ class OutputPort(Generic[T]):
         """
         if self._pending is not None:
             self._not_awaited()
-        batch = items if isinstance(items, list | tuple) else list(items)
+        if isinstance(items, list | tuple):
+            batch = items
+        elif isinstance(items, str | bytes | bytearray):
+            # An iterable of characters, but never meant as one: refused.
+            raise TypeError(
+                f"push_many on {self.stream}.{self.name} takes an iterable of items, not a "
+                f"{type(items).__name__}; to send it as one item use push(...)"
+            )
+        else:
+            batch = list(items)
         ch = self._one
         if ch is not None:
             buf = ch._buf

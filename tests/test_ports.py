@@ -587,3 +587,32 @@ def test_a_push_not_awaited_is_found_by_the_next_call_of_either_kind(forgotten, 
             await (port.push(2) if next_call == "push" else port.push_many([2]))
 
     asyncio.run(main())
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize("bad", ["1", float("nan"), -1, True])
+@pytest.mark.parametrize("method", ["pop", "pop_many"])
+def test_a_bad_pop_timeout_is_refused_even_when_an_item_is_ready(bad, method):
+    async def main():
+        ch: Channel[int] = Channel(4, end=EndOfStream)
+        await ch.push(1)
+        port: InputPort[int] = InputPort("inp", "reader", ch)
+        with pytest.raises(ValueError, match=r"reader\.inp: timeout must be a number of seconds >= 0"):
+            await (port.pop(timeout=bad) if method == "pop" else port.pop_many(timeout=bad))
+        assert len(port) == 1  # nothing was taken
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize("text", ["abc", b"abc", bytearray(b"abc")])
+def test_push_many_refuses_a_string_rather_than_splitting_it(text):
+    async def main():
+        ch: Channel[object] = Channel(4, end=EndOfStream)
+        port: OutputPort[object] = OutputPort("out", "s", [ch])
+        with pytest.raises(TypeError, match=r"push_many on s\.out takes an iterable of items, not a"):
+            await port.push_many(text)
+        await port.push_many([text])  # as one item: fine
+        assert ch.pop_many_nowait(9) == [text]
+
+    asyncio.run(main())
