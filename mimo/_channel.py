@@ -140,6 +140,11 @@ class Channel(Generic[T]):
         observer: WaitObserver | None = None,
     ) -> None:
         self._cap = check_capacity(capacity)
+        # Checked when made: a wrong count would close the channel early or never.
+        if isinstance(producers, bool) or not isinstance(producers, int) or producers < 0:
+            raise ValueError(f"producers must be an int >= 0, not {producers!r}")
+        if isinstance(consumers, bool) or not isinstance(consumers, int) or consumers < 1:
+            raise ValueError(f"consumers must be an int >= 1, not {consumers!r}")
         self._buf: deque[T] = deque()
         self._producers = producers
         self._getters: deque[asyncio.Future[None]] = deque()
