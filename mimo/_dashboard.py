@@ -233,7 +233,8 @@ class Board:
             n.name: collections.deque(maxlen=HISTORY) for n in graph.nodes
         }
         self._last: tuple[float, dict[str, int]] | None = None
-        self._past: collections.deque[RunReport] = collections.deque()
+        # Snapshots of the last WINDOW_S seconds (bounded, should a run's clock stand still).
+        self._past: collections.deque[RunReport] = collections.deque(maxlen=256)
         self.bottleneck: str | None = None
         self.why = ""
 

@@ -213,6 +213,8 @@ def test_the_page_needs_the_token(page: Any) -> None:
 def test_the_page_shows_every_stream_and_its_counts_grow_while_the_run_goes_on(page: Any) -> None:
     wf = chain(paced(400, 0.005, "numbers"), slow(0.002, "double"), sink("total"))
     with running(wf) as run:
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
         page.goto(run.url)
         for name in ("numbers", "double", "total"):
             page.wait_for_selector(f'#graph g.node[data-stream="{name}"]')
@@ -225,6 +227,10 @@ def test_the_page_shows_every_stream_and_its_counts_grow_while_the_run_goes_on(p
         second = count(page, "total", "in")
         assert run.thread.is_alive(), "the run ended before the second look; make it longer"
         assert 0 < first < second < 400
+    # Everything the page needs comes from mimo's own server: it works with no internet access.
+    origin = run.url.split("/", 3)[:3]
+    assert {"static/app.js", "static/style.css", "graph.svg", "events"} <= {u.split("/", 4)[-1] for u in requests}
+    assert all(u.split("/", 3)[:3] == origin for u in requests), requests
 
 
 @pytest.mark.timeout(30)
