@@ -274,6 +274,9 @@ def test_a_timed_pop_is_never_part_of_a_deadlock():
             await ins.inp.pop(timeout=0.05)
         except TimeoutError:
             await outs.out.push("timed out")
+        # Read on until b ends, so that b keeps a consumer (and is not stopped early).
+        async for _ in ins.inp:
+            pass
 
     async def b(ins, outs, state):
         async for x in ins.inp:
