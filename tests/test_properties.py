@@ -142,6 +142,8 @@ def faulty_graphs(draw: Any) -> dict[str, Any]:
             kinds += ["leave_after_read", "raise_after_read"]
         roles.append((draw(st.sampled_from(kinds)), draw(st.integers(0, 12))))
     g["roles"] = roles
+    # Some streams run as two copies sharing their inputs and outputs.
+    g["workers"] = [draw(st.sampled_from([1, 1, 1, 2])) for _ in range(n)]
     g["cancel"] = draw(st.sampled_from(["none", "none", "timeout", "task.cancel"]))
     g["cancel_after"] = draw(st.sampled_from([0.0, 0.0001, 0.0005, 0.001, 0.003]))
     return g
@@ -164,9 +166,12 @@ def test_random_graphs_under_faults_lose_and_double_nothing_end_and_leave_nothin
     exception is what the run raises; no task of the run is left after it.
     """
     n, capacity = g["n"], g["capacity"]
-    received: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    emitted: list[list[tuple[int, int]]] = [[] for _ in range(n)]
-    completed = [False] * n  # read every input to its end (or had none) and returned
+    received: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+    # Per stream copy (a stream of two copies has two connections to each consumer).
+    emitted: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+    # Some copy read every input to its end (or had none) and returned: then
+    # everything pushed to this stream reached one of its copies.
+    completed = [False] * n
     raised: dict[int, Boom] = {}
 
     def make(i: int) -> Stream:
@@ -179,7 +184,11 @@ def test_random_graphs_under_faults_lose_and_double_nothing_end_and_leave_nothin
                 raised[i] = Boom(why)
             return raised[i]
 
+        copies = iter(range(2))
+
         async def fn(ins_: Any, outs: Any, state: Any) -> None:
+            copy = next(copies)
+            mine = emitted.setdefault((i, copy), [])
             seq = 0
             read = 0
 
@@ -190,7 +199,7 @@ def test_random_graphs_under_faults_lose_and_double_nothing_end_and_leave_nothin
                 if role == "close_after_emit" and seq >= at:
                     outs.out.close()  # idempotent; nothing is pushed after it
                     return
-                item = (i, seq)
+                item = (i, copy, seq)
                 seq += 1
                 try:
                     await outs.out.push(item)
@@ -200,7 +209,7 @@ def test_random_graphs_under_faults_lose_and_double_nothing_end_and_leave_nothin
                     if role == "close_after_emit":
                         return
                     raise
-                emitted[i].append(item)
+                mine.append(item)
                 if g["delays"][i] and seq % g["pauses"][i] == 0:
                     await asyncio.sleep(g["delays"][i])
 
@@ -235,7 +244,7 @@ def test_random_graphs_under_faults_lose_and_double_nothing_end_and_leave_nothin
                 raise
             completed[i] = True
 
-        return Stream(ins, ["out"], fn=fn, name=f"s{i}")
+        return Stream(ins, ["out"], fn=fn, name=f"s{i}", workers=g["workers"][i])
 
     wf = Workflow(capacity=capacity)
     steps = [wf.add_stream(make(i)) for i in range(n)]
@@ -297,11 +306,14 @@ def test_random_graphs_under_faults_lose_and_double_nothing_end_and_leave_nothin
 
     # Delivery: per connection, what arrived is what was pushed, in order, once each.
     for src, dst, port in g["edges"]:
-        got = [item for item in received.get((dst, port), []) if item[0] == src]
-        if completed[dst]:
-            assert got == emitted[src], (src, dst, port)
-        else:
-            assert got == emitted[src][: len(got)], (src, dst, port)
+        for (i, copy), pushed in emitted.items():
+            if i != src:
+                continue
+            got = [item for item in received.get((dst, port), []) if item[:2] == (src, copy)]
+            if completed[dst]:
+                assert got == pushed, (src, copy, dst, port)
+            else:
+                assert got == pushed[: len(got)], (src, copy, dst, port)
 
     # The outcome of the run.
     event(f"cancel {g['cancel']}: {'fired' if fired else 'not fired'}")
@@ -315,7 +327,8 @@ def test_random_graphs_under_faults_lose_and_double_nothing_end_and_leave_nothin
         assert not raised, f"{raised} raised, but the run succeeded"
         report = task.result()
         for i in range(n):
-            assert report[f"s{i}"].items_out == {"out": len(emitted[i])}
+            pushed = sum(len(items) for (j, _), items in emitted.items() if j == i)
+            assert report[f"s{i}"].items_out == {"out": pushed}
         return
     if fired and isinstance(exc, TimeoutError) and g["cancel"] == "timeout":
         return
