@@ -112,6 +112,8 @@ class Channel(Generic[T]):
     __slots__ = (
         "_buf",
         "_cap",
+        "_capacity",
+        "_shut",
         "_producers",
         "_getters",
         "_consumers",
@@ -139,7 +141,8 @@ class Channel(Generic[T]):
         end: type[Exception] = EndOfStream,
         observer: WaitObserver | None = None,
     ) -> None:
-        self._cap = check_capacity(capacity)
+        self._cap = self._capacity = check_capacity(capacity)
+        self._shut = False
         # Checked when made: a wrong count would close the channel early or never.
         if isinstance(producers, bool) or not isinstance(producers, int) or producers < 0:
             raise ValueError(f"producers must be an int >= 0, not {producers!r}")
@@ -170,7 +173,7 @@ class Channel(Generic[T]):
     @property
     def capacity(self) -> int:
         """The bound given at creation."""
-        return self._cap
+        return self._capacity
 
     @property
     def closed(self) -> bool:
@@ -189,7 +192,7 @@ class Channel(Generic[T]):
         """A frozen snapshot of this channel's counters and state."""
         return ChannelStatistics(
             label=self.label,
-            capacity=self._cap,
+            capacity=self._capacity,
             buffered=len(self._buf),
             popped=self._popped,
             dropped=self._dropped,
@@ -341,6 +344,8 @@ class Channel(Generic[T]):
         a producer closing twice would otherwise end its siblings' items early.
         """
         if self._producers <= 0:
+            if self._shut:
+                return  # the teardown closed it for every producer
             raise PortClosed(
                 f"channel {self._name()} is already closed: close_producer() was called more times "
                 "than it has producers"
@@ -543,6 +548,9 @@ class Channel(Generic[T]):
         leaving early: the whole run is ending). Idempotent.
         """
         self._producers = 0
+        self._shut = True
+        # No fast path (the ports' inline pushes test `_cap`) takes an item now.
+        self._cap = -1
         # has_room() is then True, so a woken push goes on to push_nowait,
         # which refuses it on the closed channel.
         self._detached = True

@@ -463,3 +463,33 @@ def test_a_consumer_woken_then_cancelled_passes_the_item_to_another_waiting_cons
 def test_producer_and_consumer_counts_are_checked_when_made(kw, what):
     with pytest.raises(ValueError, match=f"{what} must be an int"):
         Channel(2, **kw)
+
+
+@pytest.mark.timeout(10)
+def test_shutdown_fails_every_wait_and_every_later_push_but_lets_the_buffer_drain():
+    async def main():
+        full = chan(1, producers=2)
+        out: OutputPort[int] = OutputPort("out", "s", [full])
+        await out.push(1)
+        pusher = asyncio.create_task(out.push(2))
+        empty = chan(1)
+        popper = asyncio.create_task(empty.pop())
+        await asyncio.sleep(0.01)
+        full.shutdown()
+        empty.shutdown()
+        with pytest.raises(PortClosed, match="after it was closed"):
+            await asyncio.wait_for(pusher, 1)
+        with pytest.raises(EndOfStream):
+            await asyncio.wait_for(popper, 1)
+        with pytest.raises(PortClosed, match="after it was closed"):
+            await out.push(3)  # the port's fast path too: no item slips in
+        with pytest.raises(PortClosed, match="after it was closed"):
+            await out.push_many([3])
+        out.close()  # closing during a teardown is no error
+        full.close_producer()
+        assert await full.pop() == 1  # what was buffered drains
+        with pytest.raises(EndOfStream):
+            await full.pop()
+        assert full.statistics().capacity == 1 and full.capacity == 1
+
+    run(main())
