@@ -94,6 +94,9 @@ async def run_stream_async(
 ) -> StreamOutputs:
     """The awaitable form of :func:`run_stream`, for use inside a running event loop."""
     _check(timeout, capacity)
+    if not isinstance(stream, Stream):
+        hint = "; for a chain or a workflow use run_workflow()" if hasattr(stream, "graph") else ""
+        raise TypeError(f"run_stream() runs one Stream, not {stream!r}{hint}")
     if inputs is not None and not isinstance(inputs, Mapping):
         raise TypeError(
             f"inputs must map input port names to items, such as {{'x': [1, 2]}}, not {type(inputs).__name__}"

@@ -356,3 +356,12 @@ def test_a_generator_input_is_closed_when_the_stream_stops_early() -> None:
 
     assert run_stream(Stream(["x"], ["y"], fn=take_one), {"x": numbers()}) == {"y": [0]}
     assert closed == ["closed"]
+
+
+def test_run_stream_refuses_what_is_not_a_stream_saying_what_to_use() -> None:
+    from mimo import lib
+
+    with pytest.raises(TypeError, match="run_stream\\(\\) runs one Stream, not 42"):
+        run_stream(42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="for a chain or a workflow use run_workflow"):
+        run_stream(lib.range(3) | lib.collect())  # type: ignore[arg-type]
