@@ -365,3 +365,37 @@ def test_run_stream_refuses_what_is_not_a_stream_saying_what_to_use() -> None:
         run_stream(42)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="for a chain or a workflow use run_workflow"):
         run_stream(lib.range(3) | lib.collect())  # type: ignore[arg-type]
+
+
+@pytest.mark.timeout(30)
+def test_200_runs_ok_failing_and_timed_out_leave_no_thread_or_file_descriptor_behind() -> None:
+    import os
+    import threading
+
+    async def hang(ins: Ins, outs: Outs, state: Any) -> None:
+        await asyncio.Event().wait()
+
+    async def boom(ins: Ins, outs: Outs, state: Any) -> None:
+        await ins.x.pop()
+        raise ValueError("boom")
+
+    def fds() -> int:
+        return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
+
+    before = (fds(), threading.active_count())
+    outcomes = {"ok": 0, "failed": 0, "timed out": 0}
+    for i in range(200):
+        try:
+            if i % 3 == 0:
+                run_stream(Stream(["x"], ["y"], fn=_double), {"x": iter(range(5))})
+                outcomes["ok"] += 1
+            elif i % 3 == 1:
+                run_stream(Stream(["x"], fn=boom), {"x": iter(range(5))})
+            else:
+                run_workflow(Workflow().add_stream(Stream(outs=["y"], fn=hang)).workflow, timeout=0.005)
+        except ValueError:
+            outcomes["failed"] += 1
+        except TimeoutError:
+            outcomes["timed out"] += 1
+    assert outcomes == {"ok": 67, "failed": 67, "timed out": 66}
+    assert (fds(), threading.active_count()) == before
