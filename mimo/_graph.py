@@ -7,6 +7,7 @@ executors consume one.
 
 from __future__ import annotations
 
+import itertools
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -16,6 +17,14 @@ from typing import Any, Literal, Protocol
 from mimo._errors import WorkflowError, unknown_name
 
 DEFAULT_CAPACITY = 64
+
+# Ticks shared by every graph: when a graph last started running (see Graph.mark_run).
+_clock = itertools.count(1)
+
+
+def tick() -> int:
+    """A number larger than every earlier tick: orders joins against runs."""
+    return next(_clock)
 
 
 class StreamLike(Protocol):
@@ -67,6 +76,13 @@ class Graph:
     nodes: list[Node] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
     feeds: dict[tuple[Node, str], list[Any]] = field(default_factory=dict)
+    #: The tick at which this graph last started to run (0: never). The DSL
+    #: frees the streams placed in a graph once it has run (docs/typing.md).
+    last_run: int = 0
+
+    def mark_run(self) -> None:
+        """Record that this graph starts to run now."""
+        self.last_run = tick()
 
     # -- building -----------------------------------------------------------
 
@@ -128,7 +144,10 @@ class Graph:
         in_ = self.port(dst, "input", in_, role="target")
         for e in self.edges:
             if e.src is src and e.out == out and e.dst is dst and e.in_ == in_:
-                raise WorkflowError(f"{src.name}.{out} is already joined to {dst.name}.{in_}")
+                raise WorkflowError(
+                    f"{src.name}.{out} is already joined to {dst.name}.{in_} (if this is a second build of "
+                    "a graph that has not run, run the first one before building again, or build from fresh copies)"
+                )
         t_out = src.stream.out_types[out]
         t_in = dst.stream.in_types[in_]
         if not compatible(t_out, t_in):

@@ -211,6 +211,7 @@ async def run_graph_with(
     """
     if capacity is not None:
         check_capacity(capacity)
+    graph.mark_run()
     if dashboard:
         from mimo._dashboard import watch
 

@@ -85,16 +85,109 @@ def test_long_chain_with_the_same_stream_repeated_has_a_stage_per_mention() -> N
     assert got == [13, 14]
 
 
-def test_a_module_level_stream_starts_independent_pipelines() -> None:
+def test_a_source_in_two_chains_is_one_fan_out_graph() -> None:
+    # Case 25 of issue 9: the first chain is not lost; both consumers get every item.
+    nums = numbers(2)
+    keep1, got1 = collector()
+    keep2, got2 = collector()
+    nums | inc | keep1
+    second = nums | keep2
+    assert [n.name for n in second.graph.nodes] == ["nums", "inc", "keep", "keep_2"]
+    second.run()
+    assert (got1, got2) == ([1, 2], [0, 1])
+
+
+def test_pipe_and_rshift_place_a_source_at_one_node_alike() -> None:
+    nums = numbers(2)
+    keep1, got1 = collector()
+    keep2, got2 = collector()
+    by_name = nums.out["out"] >> keep1.in_["x"]
+    by_pipe = nums | inc | keep2
+    assert by_pipe.graph is by_name.graph
+    by_name.run()
+    assert (got1, got2) == ([0, 1], [1, 2])
+
+
+def test_a_module_level_source_starts_a_new_pipeline_once_its_graph_has_run() -> None:
     nums = numbers(2)
     keep1, got1 = collector()
     keep2, got2 = collector()
     first = nums | inc | keep1
+    first.run()
     second = nums | keep2
     assert first.graph is not second.graph
     second.run()
-    assert got1 == []
-    assert got2 == [0, 1]
+    assert (got1, got2) == ([1, 2], [0, 1])
+
+
+def _build_split_graph(got: list[Any]) -> Flow:
+    """A build function over module-level streams, as a notebook cell or a test writes it."""
+    from mimo import lib
+
+    source = lib.range(6)
+    source.out["out"] >> split.in_["x"]
+    split.out["evens"] >> lib.collect(got).in_["inp"]
+    return split.out["odds"] >> lib.collect(got).in_["inp"]
+
+
+def test_building_twice_with_a_run_between_gives_the_same_graph() -> None:
+    # Case 3 of issue 9: a re-run cell must not double the items.
+    first: list[int] = []
+    flow = _build_split_graph(first)
+    flow.run()
+    again: list[int] = []
+    flow2 = _build_split_graph(again)
+    assert flow2.graph is not flow.graph
+    assert flow2.to_dot() == flow.to_dot()
+    flow2.run()
+    assert sorted(first) == sorted(again) == [0, 1, 2, 3, 4, 5]
+
+
+def test_building_twice_without_running_is_an_error_that_says_what_to_do() -> None:
+    flow = _build_split_graph([])
+    before = flow.to_dot()
+    twice = r"split\.x is already fed by range\.out, an identical stream.*run the first"
+    with pytest.raises(WorkflowError, match=twice):
+        _build_split_graph([])
+    assert flow.to_dot() == before
+    flow.run()  # the first build is whole, and runs; then the streams are free again
+    got: list[int] = []
+    _build_split_graph(got).run()
+    assert sorted(got) == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_pipe_chain_built_twice_without_running_is_an_error() -> None:
+    nums = numbers(2)
+    nums | inc
+    with pytest.raises(WorkflowError, match="nums.out already feeds inc.x, an identical stream"):
+        nums | inc
+
+
+def test_a_failed_pipe_chain_leaves_its_source_free() -> None:
+    nums = numbers(2)
+
+    @stream
+    async def wants_str(x: In[str]) -> None:
+        pass
+
+    with pytest.raises(WorkflowError, match="expects str"):
+        nums | inc | wants_str  # type: ignore[operator]
+    keep, got = collector()
+    chain = nums | keep
+    assert [n.name for n in chain.graph.nodes] == ["nums", "keep"]
+    chain.run()
+    assert got == [0, 1]
+
+
+def test_identical_streams_on_purpose_can_be_named_apart() -> None:
+    from mimo import lib
+
+    got: list[int] = []
+    sink = lib.collect(got)
+    lib.range(2, name="a").out["out"] >> sink.in_["inp"]
+    flow = lib.range(2, name="b").out["out"] >> sink.in_["inp"]
+    flow.run()
+    assert sorted(got) == [0, 0, 1, 1]
 
 
 def test_extending_a_chain_adds_to_the_same_graph() -> None:

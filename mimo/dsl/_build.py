@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, Typ
 from typing_extensions import TypeVar as DefaultTypeVar
 
 from mimo._errors import WorkflowError
-from mimo._graph import Graph, Node
+from mimo._graph import Edge, Graph, Node
 from mimo._report import RunReport
 from mimo._workflow import Workflow
 
@@ -49,13 +49,15 @@ Kind = Literal["input", "output"]
 class _Group:
     """A graph being built, merged with others as joins connect them (union-find)."""
 
-    __slots__ = ("graph", "parent", "pinned")
+    __slots__ = ("graph", "parent", "pinned", "by_name")
 
     def __init__(self, graph: Graph | None = None, *, pinned: bool = False) -> None:
         self.graph = graph if graph is not None else Graph()
         self.parent: _Group | None = None
         # A pinned graph belongs to a Workflow: merges keep it, so the workflow sees them.
         self.pinned = pinned
+        # True once a join by port name (>>) touched it: such graphs are built over many statements.
+        self.by_name = False
 
     def find(self) -> _Group:
         root = self
@@ -83,20 +85,77 @@ def _merge(a: _Group, b: _Group) -> _Group:
             if na.name == nb.name and na.stream is not nb.stream and na.stream.named:
                 raise WorkflowError(f"duplicate stream name {nb.name!r}: two different streams are called that")
     a.graph.absorb(b.graph)
+    a.by_name = a.by_name or b.by_name
     b.parent = a
     return a
 
 
-def _scratch_check(src: Node, out: str | None, dst: Node, in_: str | None) -> None:
-    """Every check of a join that needs no graph: port names, counts, item types."""
+def release(group: _Group) -> None:
+    """Free every stream placed in ``group``'s graph: its next join starts a new graph."""
+    root = group.find()
+    for node in root.graph.nodes:
+        free = getattr(node.stream, "_release_from", None)
+        if free is not None:
+            free(root)
+
+
+def _same_definition(a: Any, b: Any) -> bool:
+    """True if ``a`` and ``b`` are one stream, or copies of one definition with equal settings."""
+    if a is b:
+        return True
+    if type(a) is not type(b) or a.name != b.name or a.named or b.named:
+        return False
+    fa, fb = getattr(a, "fn", None), getattr(b, "fn", None)
+    sa, sb = getattr(a, "settings", None), getattr(b, "settings", None)
+    if fa is None or fa is not fb or not isinstance(sa, dict) or not isinstance(sb, dict) or sa.keys() != sb.keys():
+        return False
+    return all(_same_value(sa[k], sb[k]) for k in sa)
+
+
+def _same_value(x: Any, y: Any) -> bool:
+    # Only plain immutable values compare by value: two lists given to two sinks are two sinks.
+    if x is y:
+        return True
+    return type(x) is type(y) and type(x) in _PLAIN and bool(x == y)
+
+
+_PLAIN = (int, float, complex, str, bytes, bool, range, type(None))
+
+
+def _check_twins(ga: _Group, gb: _Group, edge: Edge) -> None:
+    """Refuse a join that repeats one already made with an identical stream (a second build)."""
+    src, dst = edge.src, edge.dst
+    roots = {id(g): g for g in (ga.find(), gb.find())}
+    for g in roots.values():
+        for e in g.graph.edges:
+            if e.out != edge.out or e.in_ != edge.in_:
+                continue
+            if e.dst is dst and e.src is not src and _same_definition(e.src.stream, src.stream):
+                twin, other = e.src, f"{dst.name}.{edge.in_} is already fed by {e.src.name}.{edge.out}"
+            elif e.src is src and e.dst is not dst and _same_definition(e.dst.stream, dst.stream):
+                twin, other = e.dst, f"{src.name}.{edge.out} already feeds {e.dst.name}.{edge.in_}"
+            else:
+                continue
+            raise WorkflowError(
+                f"{other}, an identical stream ({twin.name!r}, same definition and settings), in a graph "
+                "that has not run. Building the same graph a second time (a re-run cell, a second test) would "
+                "double its items: run the first graph before building again (a graph that has run frees its "
+                "streams for the next build), or build from fresh copies (s() copies a decorated stream). "
+                "For two identical streams on purpose, give them different names (name=...)."
+            )
+
+
+def _checked_edge(src: Node, out: str | None, dst: Node, in_: str | None) -> Edge:
+    """Every check of a join that needs no graph (port names, counts, item types); the edge it would make."""
     scratch = Graph(nodes=[src] if src is dst else [src, dst])
-    scratch.connect(src, out, dst, in_)
+    return scratch.connect(src, out, dst, in_)
 
 
 def _join(ga: _Group, src: Node, out: str | None, gb: _Group, dst: Node, in_: str | None) -> _Group:
-    _scratch_check(src, out, dst, in_)
+    edge = _checked_edge(src, out, dst, in_)
+    _check_twins(ga, gb, edge)
     g = _merge(ga, gb)
-    g.graph.connect(src, out, dst, in_)
+    g.graph.connect(src, edge.out, dst, edge.in_)
     return g
 
 
@@ -145,6 +204,7 @@ class OutRef(Generic[T]):
         ga, src = self.piece._port_node("output")
         gb, dst = other.piece._port_node("input")
         g = _join(ga, src, self.name, gb, dst, other.name)
+        g.by_name = True
         return Flow(g, src, dst)
 
     def __repr__(self) -> str:
@@ -274,7 +334,15 @@ class Joinable:
             return NotImplemented
         ga, first, a_last = self._span()
         gb, b_first, last = other._span()
-        g = _join(ga, a_last, None, gb, b_first, None)
+        try:
+            g = _join(ga, a_last, None, gb, b_first, None)
+        except WorkflowError:
+            # A | chain that fails leaves no stream placed, so the corrected line starts afresh;
+            # graphs joined by name (>>) are built over many statements and keep their places.
+            for group in (ga, gb):
+                if not group.find().by_name:
+                    release(group)
+            raise
         return _result_class(self, other)(g, first, last)
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypeVar, overload
 
 from typing_extensions import TypeVar as DefaultTypeVar
 
-from mimo._graph import Graph, Node
+from mimo._graph import Graph, Node, tick
 from mimo._ports import InputPort, Ins, OutputPort, Outs
 from mimo._stream import PortSpec, Stream, check_name, check_port_names, fn_takes_state
 from mimo.dsl._build import Dynamic, InPorts, Joinable, Kind, Only, OutPorts, Sink, Source, Stage, _Group
@@ -65,7 +65,8 @@ class DslStream(Stream, Joinable, Generic[IP, OP]):
         # A name given to @stream names the definition, as a stock stream's kind
         # does: copies share it and are suffixed in a graph (every_nth, every_nth_2).
         self.named = False
-        self._home: tuple[_Group, Node] | None = None
+        # Where this stream object stands in the graph being built, and the tick it was placed at.
+        self._home: tuple[_Group, Node, int] | None = None
 
     async def run(self, ins: Ins, outs: Outs) -> None:
         """Call the decorated function with this stream's ports and settings."""
@@ -109,19 +110,43 @@ class DslStream(Stream, Joinable, Generic[IP, OP]):
 
     # -- how a stream takes part in joins (see mimo.dsl._build) ------------------
 
+    def _live_home(self) -> tuple[_Group, Node] | None:
+        if self._home is None:
+            return None
+        group, node, placed = self._home
+        root = group.find()
+        if root.graph.last_run > placed:
+            # That graph has run since: its build is over, and this stream is free for the next.
+            self._home = None
+            return None
+        return root, node
+
+    def _place(self) -> tuple[_Group, Node]:
+        home = self._live_home()
+        if home is None:
+            g = _Group()
+            node = g.graph.add(self)
+            self._home = (g, node, tick())
+            return g, node
+        return home
+
+    def _release_from(self, root: _Group) -> None:
+        if self._home is not None and self._home[0].find() is root:
+            self._home = None
+
     def _span(self) -> tuple[_Group, Node, Node]:
-        if self._home is not None:
-            g = self._home[0].find()
-            return g, self._home[1], self._home[1]
+        home = self._live_home()
+        if home is None and not self.in_types:
+            # A source stands for one node per build in | as in >>: two chains from it are a fan-out.
+            home = self._place()
+        if home is not None:
+            return home[0], home[1], home[1]
         g = _Group()
         node = g.graph.add(self)
         return g, node, node
 
     def _port_node(self, kind: Kind) -> tuple[_Group, Node]:
-        if self._home is None:
-            g = _Group()
-            self._home = (g, g.graph.add(self))
-        return self._home[0].find(), self._home[1]
+        return self._place()
 
     def _port_types(self, kind: Kind) -> dict[str, Any]:
         return self.in_types if kind == "input" else self.out_types
