@@ -84,8 +84,8 @@ class Dashboard:
         on_url: Callable[[str], None] | None = None,
         file: TextIO | None = None,
     ) -> None:
-        if not 0 <= port <= 65535:
-            raise ValueError(f"port must be between 0 and 65535, not {port!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"port must be an int from 0 (any free port) to 65535, not {port!r}")
         if linger is not None and linger < 0:
             raise ValueError(f"linger must be >= 0 seconds or None (until Ctrl-C), not {linger!r}")
         if not 0 < interval <= 1:
@@ -123,7 +123,7 @@ class Dashboard:
     def __repr__(self) -> str:
         return f"<Dashboard {self.url or f'{self.host}:{self.port}'}>"
 
-    async def watch(self, graph: Graph, name: str, run: Callable[[OnStart], Awaitable[RunReport]]) -> RunReport:
+    async def _watch(self, graph: Graph, name: str, run: Callable[[OnStart], Awaitable[RunReport]]) -> RunReport:
         """Serve the page while ``run`` runs (given the hook that feeds it), then linger."""
         try:
             import aiohttp.web  # noqa: F401
@@ -167,7 +167,7 @@ class Dashboard:
 
 async def watch(spec: Any, graph: Graph, name: str, run: Callable[[OnStart], Awaitable[RunReport]]) -> RunReport:
     """Run ``run`` with the dashboard that ``spec`` (``True`` or a :class:`Dashboard`) asks for."""
-    return await Dashboard.of(spec).watch(graph, name, run)
+    return await Dashboard.of(spec)._watch(graph, name, run)
 
 
 # -- the figures ----------------------------------------------------------------------------

@@ -422,6 +422,8 @@ def test_an_empty_workflow_runs_with_a_dashboard() -> None:
 def test_a_dashboard_argument_must_be_true_false_or_a_dashboard() -> None:
     with pytest.raises(TypeError, match="dashboard must be True, False or a mimo.Dashboard"):
         in_thread(lambda: chain(paced(1, 0.0), sink()).run(dashboard="yes"))
+    with pytest.raises(ValueError, match="port must be an int from 0"):
+        Dashboard(port=70000)
     with pytest.raises(ValueError, match="linger must be >= 0"):
         Dashboard(linger=-1)
     with pytest.raises(ValueError, match="at most 1 second"):
