@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import importlib
 import importlib.util
+import inspect
 import json
 import os
 import signal
@@ -46,12 +47,14 @@ EXIT_LOAD = 3  # the target could not be found, imported or made into a workflow
 EXIT_INVALID = 4  # the graph is wrong (a WorkflowError, or problems found by `mimo check`)
 EXIT_MISSING = 5  # an optional package or program is missing (rich, graphviz, dot)
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+EXIT_BROKEN_PIPE = 141  # standard output closed by its reader (128 + SIGPIPE)
 EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM), torn down like Ctrl-C
 
 EPILOG = """\
 exit codes: 0 ok; 1 the run failed (a stream raised, or deadlock); 2 bad command line;
 3 the target could not be loaded; 4 the graph is wrong; 5 a needed package or program
-is missing; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). Errors go to standard error.
+is missing; 130 interrupted (Ctrl-C); 141 standard output closed by its reader; 143
+terminated (SIGTERM). Errors go to standard error.
 Arguments after -- go to the loaded file as sys.argv[1:].
 """
 
@@ -188,6 +191,15 @@ def _load(target: str) -> Workflow:
     name = attr if attr not in ("workflow", "build") else stem
     wf = _as_workflow(obj, name)
     if wf is None and callable(obj) and not isinstance(obj, type):
+        try:
+            inspect.signature(obj).bind()
+        except TypeError:
+            raise LoadError(
+                f"{target}: {attr}() needs arguments, and mimo calls it with none; "
+                "give them defaults, or read the command line's (sys.argv, after --) inside it"
+            ) from None
+        except ValueError:  # no signature to read (a builtin): just call it
+            pass
         obj = obj()
         wf = _as_workflow(obj, name)
     if wf is None:
@@ -276,13 +288,13 @@ async def _run_here(wf: Workflow, args: argparse.Namespace, signals: _Signals) -
     try:
         return await wf.run_async(capacity=args.capacity, progress=args.progress or False, dashboard=board or False)
     except asyncio.CancelledError:
-        if signals.got:
-            return None
         if board is not None and (board.report is not None or board.error is not None):
-            # Ctrl-C while the dashboard lingered: it ends the linger, not the finished run.
+            # Ctrl-C or SIGTERM while the dashboard lingered: it ends the linger, not the finished run.
             if board.error is not None:
                 raise board.error from None
             return board.report
+        if signals.got:
+            return None
         raise  # Ctrl-C: asyncio.run turns it into KeyboardInterrupt
     finally:
         signals.loop = signals.task = None
@@ -582,7 +594,17 @@ def _interrupted(signals: _Signals) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # here, where a closed pipe can be handled, not at exit
+        return code
+    except BrokenPipeError:
+        # Whoever read standard output has gone (`mimo graph ... | head`): stop
+        # quietly, as a Unix tool killed by SIGPIPE would, and keep the exit's
+        # own flush from failing again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         return _interrupted(args.signals)
     except LoadError as exc:

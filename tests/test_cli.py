@@ -499,3 +499,28 @@ def test_a_process_pool_works_under_spawn_from_the_console_script(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [str(i * i) for i in range(40)]
+
+
+def test_a_build_function_that_needs_arguments_is_a_load_error_saying_so(tmp_path):
+    (tmp_path / "needs_args.py").write_text(
+        "from mimo import lib\n\ndef build(n):\n    return lib.range(n) | lib.collect()\n", encoding="utf-8"
+    )
+    r = mimo("run", str(tmp_path / "needs_args.py"))
+    assert r.returncode == 3
+    assert "build() needs arguments, and mimo calls it with none" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_a_reader_that_closes_standard_output_ends_the_command_quietly(targets):
+    # As `mimo graph ... | head -1` does once head has its line.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mimo", "graph", f"{targets}:build"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # long before mimo has loaded the file and writes
+    err = proc.stderr.read()
+    assert proc.wait(timeout=30) == 141, err
+    assert err == ""
