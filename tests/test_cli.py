@@ -524,3 +524,32 @@ def test_a_reader_that_closes_standard_output_ends_the_command_quietly(targets):
     err = proc.stderr.read()
     assert proc.wait(timeout=30) == 141, err
     assert err == ""
+
+
+@pytest.mark.timeout(30)
+def test_sigterm_while_the_dashboard_lingers_reports_the_finished_run_as_ctrl_c_does(tmp_path):
+    import signal
+
+    pytest.importorskip("aiohttp", reason="the dashboard needs mimo[web]")
+    (tmp_path / "tiny_flow.py").write_text("from mimo import lib\nworkflow = lib.range(3) | lib.collect()\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mimo", "run", str(tmp_path / "tiny_flow.py"), "--dashboard", "--json", "-", "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        lines = []
+        while not any("stays up" in line for line in lines):
+            line = proc.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert json.loads(out)["streams"]["collect"]["items_in"] == {"inp": 3}
