@@ -71,6 +71,10 @@ def check_name(name: object) -> str:
     return name
 
 
+# Values that are certainly not item types (a string may be a forward reference).
+_NOT_TYPES = (bool, int, float, complex, bytes, list, dict, set, tuple)
+
+
 def check_port_names(owner: str, kind: str, spec: PortSpec) -> dict[str, Any]:
     """Validate port names; return them mapped to their item types (``Any`` if untyped: such a port joins any other)."""
     if isinstance(spec, str):
@@ -78,7 +82,13 @@ def check_port_names(owner: str, kind: str, spec: PortSpec) -> dict[str, Any]:
     if isinstance(spec, Mapping):
         items = list(spec.items())
     else:
-        items = [(name, Any) for name in spec]
+        try:
+            items = [(name, Any) for name in spec]
+        except TypeError:
+            raise TypeError(
+                f"stream {owner!r}: {kind} ports must be a list of names or a dict of name to item type, "
+                f"not {spec!r}"
+            ) from None
     ports: dict[str, Any] = {}
     for name, typ in items:
         if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
@@ -97,6 +107,11 @@ def check_port_names(owner: str, kind: str, spec: PortSpec) -> dict[str, Any]:
             raise TypeError(f"stream {owner!r}: {kind} port name {name!r} may not start with '_' (reserved)")
         if name in ports:
             raise TypeError(f"stream {owner!r}: {kind} port {name!r} is declared twice")
+        if isinstance(typ, _NOT_TYPES):
+            raise TypeError(
+                f"stream {owner!r}: the item type of {kind} port {name!r} must be a type (int, list[str], Any), "
+                f"not the value {typ!r}"
+            )
         ports[name] = typ
     return ports
 

@@ -76,6 +76,8 @@ class Workflow:
     """
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY, name: str = "workflow") -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"workflow name must be a non-empty str, not {name!r}")
         self.graph = Graph(check_capacity(capacity))
         self.name = name
 

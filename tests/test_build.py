@@ -321,3 +321,17 @@ def test_a_stream_error_leaves_run_with_no_chained_context_from_mimo():
             run()
         assert err.value.__context__ is None and err.value.__cause__ is None
         assert "During handling" not in "".join(traceback.format_exception(err.value))
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: Stream(ins=5, fn=fn, name="x"), "stream 'x': input ports must be a list of names or a dict"),
+        (lambda: Stream(outs={"a": 1}, fn=fn, name="x"), "stream 'x': the item type of output port 'a' must be a type"),
+        (lambda: Workflow(name=5), "workflow name must be a non-empty str"),
+        (lambda: Workflow(name=""), "workflow name must be a non-empty str"),
+    ],
+)
+def test_other_declarations_are_checked_when_made(make, match):
+    with pytest.raises(TypeError, match=match):
+        make()
