@@ -27,10 +27,13 @@ MIN_SECONDS = 0.01
 class StreamReport:
     """One stream's figures for one run.
 
-    ``blocked_s`` is the time spent waiting to push into a full queue
-    (back-pressure from downstream); ``starved_s`` the time spent waiting to
-    pop from an empty one; ``busy_s`` the rest of its life (its own work,
-    including its own awaits on anything other than a mimo port).
+    ``blocked_s`` is the time during which it waited to push into a full
+    queue (back-pressure from downstream); ``starved_s`` the time during which
+    it waited to pop from an empty queue and to push nowhere; ``busy_s`` the
+    rest of its life (its own work, including its own awaits on anything
+    other than a mimo port). A stream that waits on several ports at once
+    (sub-tasks under :func:`mimo.run_together`) counts each instant once, as
+    blocked if any push waits: the three add up to its life, never more.
     """
 
     name: str
@@ -48,6 +51,8 @@ class StreamReport:
     workers: int = 1
     #: Per input, the time producers spent blocked because its queue was full.
     backpressure_s: dict[str, float] = field(default_factory=dict)
+    #: The run cancelled it because every consumer of its outputs had left.
+    stopped_early: bool = False
 
     @property
     def total_in(self) -> int:
@@ -225,6 +230,8 @@ class RunReport:
             outs = " ".join(f"{k}={v}" for k, v in s.items_out.items()) or "-"
             times = [f"{t:.3f}s {s.share(t):>4.0%}" for t in (s.busy_s, s.blocked_s, s.starved_s)]
             label = s.name if s.workers == 1 else f"{s.name} ({s.workers} workers)"
+            if s.stopped_early:
+                label += " (stopped early)"
             rows.append((label, ins, outs, *times))
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         lines = []

@@ -4,7 +4,13 @@ One task per stream (and one per fed input). The first failure cancels every
 other task; outside cancellation does the same; a run where every live task
 waits on a mimo port ends in :class:`DeadlockError`. In every case each task
 has finished, and its ``finally`` blocks have run, before the run returns or
-raises.
+raises. During that teardown every queue is shut: a push raises
+:class:`PortClosed` and a pop :class:`EndOfStream` instead of waiting, so a
+``finally`` that pushes or drains cannot hold the run.
+
+A stream all of whose connected outputs have lost every consumer is cancelled
+at once (its ``finally`` runs) and ends quietly, as if a push had raised
+:class:`ConsumersGone`; its own inputs then detach, so its producers follow.
 """
 
 from __future__ import annotations
@@ -18,12 +24,76 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mimo._channel import Channel, WaitKind
-from mimo._errors import CLEAN_EXITS, DeadlockError, EndOfStream
+from mimo._errors import CLEAN_EXITS, ConsumersGone, DeadlockError, EndOfStream, PortClosed
 from mimo._graph import Graph, Node
-from mimo._ports import InputPort, Ins, OutputPort, Outs, PortTimes
+from mimo._ports import InputPort, Ins, OutputPort, Outs, PortTimes, WaitClock
 from mimo._report import RunReport, StreamReport
 
 log = logging.getLogger("mimo")
+
+
+class _Side(WaitClock):
+    """One side (push or pop) of a stream's :class:`_Clocks`; keeps its own figure too."""
+
+    __slots__ = ("_all", "_push")
+
+    def __init__(self, clocks: _Clocks, push: bool) -> None:
+        super().__init__()
+        self._all = clocks
+        self._push = push
+
+    def start(self) -> None:
+        self._all.turn(self._push, 1)
+        super().start()
+
+    def stop(self) -> None:
+        super().stop()
+        self._all.turn(self._push, -1)
+
+
+class _Clocks(PortTimes):
+    """A stream's wait clocks, shared so that no instant is counted twice.
+
+    A stream that waits on a push and a pop at once (its sub-tasks, under
+    :func:`run_together`) is *blocked* then: it holds an item it cannot hand
+    on. *Starved* is the time it waits on a pop and on no push. So blocked +
+    starved never exceeds the stream's life, and busy is the rest.
+    """
+
+    __slots__ = ("_pushes", "_pops", "_t", "_blocked", "_starved")
+
+    def __init__(self) -> None:
+        self.pushing = _Side(self, True)
+        self.popping = _Side(self, False)
+        self._pushes = 0
+        self._pops = 0
+        self._t = 0.0
+        self._blocked = 0.0
+        self._starved = 0.0
+
+    def _settle(self, now: float) -> None:
+        if self._pushes:
+            self._blocked += now - self._t
+        elif self._pops:
+            self._starved += now - self._t
+        self._t = now
+
+    def turn(self, push: bool, step: int) -> None:
+        self._settle(time.perf_counter())
+        if push:
+            self._pushes += step
+        else:
+            self._pops += step
+
+    @property
+    def blocked_s(self) -> float:
+        """Time during which at least one push waited (on a full queue)."""
+        return self._blocked + (time.perf_counter() - self._t if self._pushes else 0.0)
+
+    @property
+    def starved_s(self) -> float:
+        """Time during which a pop waited (on an empty queue) and no push did."""
+        return self._starved + (time.perf_counter() - self._t if self._pops and not self._pushes else 0.0)
 
 
 @dataclass(eq=False)
@@ -32,60 +102,112 @@ class _StreamRun:
     ins: Ins
     outs: Outs
     times: PortTimes
+    monitor: _Monitor
     copy: int = 0
     start: float = 0.0
     end: float = 0.0
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    #: Its outputs that were joined to something when the run began.
+    connected: list[OutputPort[Any]] = field(default_factory=list, repr=False)
+    #: The run asked it to stop: every consumer of its outputs has gone.
+    stop_asked: bool = False
+    #: It ended quietly because the run stopped it early.
+    stopped_early: bool = False
+
+    def abandoned(self) -> bool:
+        """True while every connected output (not closed by the stream itself) has lost every consumer."""
+        return bool(self.connected) and all(not p.closed and not p.consumers for p in self.connected)
 
 
 class _Monitor:
-    """Watches waits on channels to tell a deadlock from slow progress."""
+    """Watches waits on channels to tell a deadlock from slow progress.
+
+    Cheap while the run moves: each wait costs O(1) bookkeeping, and the full
+    look (O(waiters)) is taken only when every live task has a wait on and no
+    wait has ended since the look was asked for.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Future[None]) -> None:
         self.loop = loop
         self.stop = stop
         self.live: dict[asyncio.Task[Any], str] = {}
         self.waits: dict[asyncio.Future[None], tuple[asyncio.Task[Any] | None, Channel[Any], WaitKind]] = {}
+        #: How many waits each task has on (a task with none is not in it).
+        self.waiting: dict[asyncio.Task[Any] | None, int] = {}
         self.error: DeadlockError | None = None
         #: Tasks a stream's code started, each with the task that started it.
         self.children: dict[asyncio.Task[Any], asyncio.Task[Any] | None] = {}
+        self.kids: dict[asyncio.Task[Any] | None, set[asyncio.Task[Any]]] = {}
         #: Tasks inside run_together(): waiting on their sub-tasks and nothing else.
         self.delegating: set[asyncio.Task[Any]] = set()
+        #: Set once the run tears down: the run's own cancellations follow.
+        self.tearing_down = False
         self._scheduled = False
+        self._moved = 0  # waits ended so far
+        self._mark = 0  # ... when the pending look was asked for
 
     def wait_started(self, channel: Channel[Any], kind: WaitKind, fut: asyncio.Future[None]) -> None:
-        self.waits[fut] = (asyncio.current_task(), channel, kind)
-        if len(self.waits) + len(self.delegating) >= len(self.live):
+        task = asyncio.current_task()
+        self.waits[fut] = (task, channel, kind)
+        waiting = self.waiting
+        waiting[task] = waiting.get(task, 0) + 1
+        if len(waiting) + len(self.delegating) >= len(self.live):
             self.schedule()
 
     def wait_ended(self, channel: Channel[Any], kind: WaitKind, fut: asyncio.Future[None], seconds: float) -> None:
-        self.waits.pop(fut, None)
+        self._moved += 1
+        entry = self.waits.pop(fut, None)
+        if entry is not None:
+            task = entry[0]
+            n = self.waiting.get(task, 0) - 1
+            if n > 0:
+                self.waiting[task] = n
+            else:
+                self.waiting.pop(task, None)
 
     def adopt(self, task: asyncio.Task[Any]) -> None:
         """A task that a stream started counts as part of it: while it can move, so can the run."""
         parent = asyncio.current_task()
         self.children[task] = parent
+        self.kids.setdefault(parent, set()).add(task)
         self.live[task] = f"{self.live.get(parent, 'a stream') if parent else 'a stream'} (its sub-task)"
         task.add_done_callback(self._child_done)
 
     def _child_done(self, task: asyncio.Task[Any]) -> None:
         self.live.pop(task, None)
-        self.children.pop(task, None)
+        parent = self.children.pop(task, None)
+        kids = self.kids.get(parent)
+        if kids is not None:
+            kids.discard(task)
+            if not kids:
+                del self.kids[parent]
         self.schedule()
 
     def schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
+            self._mark = self._moved
             self.loop.call_soon(self.check)
+
+    def _maybe_stuck(self) -> bool:
+        # Every stuck live task has a wait on or delegates; fewer means one moves.
+        return len(self.waiting) + len(self.delegating) >= len(self.live)
 
     def check(self) -> None:
         self._scheduled = False
-        if not self.live or self.stop.done():
+        if not self.live or self.stop.done() or not self._maybe_stuck():
             return
-        # A future that is done has been woken: its task can move.
-        stuck: dict[asyncio.Task[Any], tuple[Channel[Any], WaitKind] | None] = {
-            t: (ch, kind) for f, (t, ch, kind) in self.waits.items() if not f.done() and t is not None
-        }
+        if self._moved != self._mark:
+            # A task came out of a wait since the look was asked for: the run
+            # moves. Look again once the tasks woken meanwhile have run.
+            self.schedule()
+            return
+        stuck: dict[asyncio.Task[Any], tuple[Channel[Any], WaitKind] | None] = {}
+        for f, (t, ch, kind) in self.waits.items():
+            if f.done():
+                return  # woken: its task moves, and its next wait asks again
+            if t is not None:
+                stuck[t] = (ch, kind)
         # A task that only waits on its sub-tasks is stuck when all of them are.
         grew = True
         while grew:
@@ -93,7 +215,7 @@ class _Monitor:
             for task in self.delegating:
                 if task in stuck or task not in self.live:
                     continue
-                kids = [k for k, parent in self.children.items() if parent is task and k in self.live]
+                kids = [k for k in self.kids.get(task, ()) if k in self.live]
                 if kids and all(k in stuck for k in kids):
                     stuck[task] = None
                     grew = True
@@ -158,7 +280,7 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
     runs: list[_StreamRun] = []
     for node in graph.nodes:
         for copy in range(_workers(node)):
-            times = PortTimes()
+            times = _Clocks()
             ins = Ins(node.name, {p: InputPort(p, node.name, chans[(node, p)], times) for p in node.ins})
             outs = Outs(
                 node.name,
@@ -167,7 +289,32 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
                     for p in node.outs
                 },
             )
-            runs.append(_StreamRun(node, ins, outs, times, copy))
+            connected = [outs[p] for p in node.outs if graph.outputs_of(node, p)]
+            runs.append(_StreamRun(node, ins, outs, times, monitor, copy, connected=connected))
+
+    # Stopping early: when a consumer leaves, look at the streams feeding it.
+    # (Registered after the ports' own callbacks, so the ports are up to date.)
+    feeding: dict[Channel[Any], list[_StreamRun]] = {}
+    for r in runs:
+        for out in r.connected:
+            for e in graph.outputs_of(r.node, out.name):
+                feeding.setdefault(chans[(e.dst, e.in_)], []).append(r)
+
+    def consumer_left(ch: Channel[Any]) -> None:
+        if stop.done():
+            return
+        me = asyncio.current_task()
+        for r in feeding.get(ch, ()):
+            if r.end or r.stop_asked or not r.abandoned():
+                continue
+            r.stop_asked = True
+            # A copy not started yet sees stop_asked when it starts; one
+            # running now is ending or will meet ConsumersGone at its next push.
+            if r.start and r.task is not None and r.task is not me:
+                r.task.cancel()
+
+    for ch, _ in feeding.items():
+        ch.on_detach.append(consumer_left)
 
     tasks: list[asyncio.Task[None]] = []
     remaining = 0
@@ -187,17 +334,18 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
     ctx = contextvars.copy_context()
     ctx.run(_RUN.set, monitor)
 
-    def start(coro: Any, name: str) -> None:
+    def start(coro: Any, name: str) -> asyncio.Task[None]:
         nonlocal remaining
         task = loop.create_task(coro, name=f"mimo:{name}", context=ctx.copy())
         tasks.append(task)
         monitor.live[task] = name
         remaining += 1
         task.add_done_callback(on_done)
+        return task
 
     t0 = time.perf_counter()
     for r in runs:
-        start(_run_stream(r), r.node.name if _workers(r.node) == 1 else f"{r.node.name}[{r.copy}]")
+        r.task = start(_run_stream(r), r.node.name if _workers(r.node) == 1 else f"{r.node.name}[{r.copy}]")
     for (node, p), items in graph.feeds.items():
         start(_feed(chans[(node, p)], list(items)), f"items fed to {node.name}.{p}")
     if not tasks:
@@ -205,31 +353,69 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
     if on_start is not None:
         on_start(lambda: _report(runs, time.perf_counter() - t0, cap))
 
+    failed_before: set[asyncio.Task[None]] = set()
     try:
         await stop
     finally:
-        # Reached on success, failure, deadlock and outside cancellation alike;
-        # the tasks the streams started go too, so that none outlives the run.
-        leftover = [*tasks, *monitor.children]
-        for t in leftover:
-            t.cancel()
-        while True:
-            try:
-                await asyncio.wait(leftover)
-                break
-            except asyncio.CancelledError:
-                continue  # a second Ctrl-C: finish tearing down all the same
+        # Reached on success, failure, deadlock and outside cancellation alike.
+        failed_before = {t for t in tasks if t.done()}
+        if await _tear_down(monitor, tasks, chans.values()):
+            # Cancelled while tearing down: after a clean end, that still wins.
+            raise asyncio.CancelledError
     elapsed = time.perf_counter() - t0
 
-    errors = [t.exception() for t in tasks if not t.cancelled() and t.exception() is not None]
+    errors: list[BaseException] = []
+    for t in tasks:
+        if t.cancelled():
+            continue
+        exc = t.exception()
+        # What a stream raised because its queues were shut under it is a
+        # consequence of the teardown, not a failure of its own.
+        if exc is not None and (t in failed_before or not isinstance(exc, _SHUT_ERRORS)):
+            errors.append(exc)
     if errors:
         if len(errors) == 1:
-            raise errors[0]  # type: ignore[misc]
-        raise BaseExceptionGroup(f"{len(errors)} streams failed", errors)  # type: ignore[type-var]
+            raise errors[0]
+        raise BaseExceptionGroup(f"{len(errors)} streams failed", errors)
     if monitor.error is not None:
         raise monitor.error
 
     return _report(runs, elapsed, cap)
+
+
+#: What a push or pop raises on a queue that the teardown shut.
+_SHUT_ERRORS = (PortClosed, EndOfStream, ConsumersGone)
+
+
+async def _tear_down(monitor: _Monitor, tasks: list[asyncio.Task[None]], chans: Any) -> bool:
+    """Cancel what is left of a run and wait until all of it has ended.
+
+    Every queue is shut first, so that a ``finally`` that pushes, or a stream
+    that reads on after its cancellation, fails fast instead of waiting for
+    ever. Returns True if this task was cancelled meanwhile: a further
+    cancellation cancels the run's tasks again (a stream that swallowed one
+    gets another) and the teardown goes on, so that no task outlives the run.
+    """
+    monitor.tearing_down = True
+    for ch in chans:
+        ch.shutdown()
+    cancelled = False
+    pending = [t for t in (*tasks, *monitor.children) if not t.done()]
+    for t in pending:
+        t.cancel()
+    while pending:
+        try:
+            await asyncio.wait(pending)
+        except asyncio.CancelledError:
+            cancelled = True
+            for t in pending:
+                t.cancel()
+        # Sub-tasks started during the teardown (in a finally) go too.
+        more = [t for t in monitor.children if not t.done() and t not in pending]
+        for t in more:
+            t.cancel()
+        pending = [t for t in (*pending, *more) if not t.done()]
+    return cancelled
 
 
 def _report(runs: list[_StreamRun], elapsed: float, capacity: int) -> RunReport:
@@ -255,6 +441,7 @@ def _report(runs: list[_StreamRun], elapsed: float, capacity: int) -> RunReport:
             done=all(r.end for r in copies),
             workers=len(copies),
             backpressure_s={n: st.push_wait_s for n, st in stats.items()},
+            stopped_early=any(r.stopped_early for r in copies),
         )
     return RunReport(streams, elapsed, capacity)
 
@@ -291,12 +478,18 @@ def _adopt_sub_tasks(loop: asyncio.AbstractEventLoop) -> None:
 
 async def _run_stream(r: _StreamRun) -> None:
     r.start = time.perf_counter()
+    if r.stop_asked:  # its consumers left before it began
+        r.stopped_early = True
+        r.end = r.start
+        _end_cleanly(r)
+        return
     try:
         await r.node.stream.run(r.ins, r.outs)
         for out in r.outs:
             out._check_awaited()  # a push not awaited may have lost its item
+        r.stopped_early = r.stop_asked  # it may have caught the cancellation and returned
     except CLEAN_EXITS:
-        pass
+        r.stopped_early = r.stop_asked
     except asyncio.CancelledError as exc:
         me = asyncio.current_task()
         if me is not None and me.cancelling() == 0:
@@ -305,12 +498,32 @@ async def _run_stream(r: _StreamRun) -> None:
             err = RuntimeError(f"stream {r.node.name!r} raised CancelledError but was not cancelled")
             _name_error(err, r.node.name)
             raise err from exc
-        raise
+        if r.monitor.tearing_down:
+            raise
+        if not r.stop_asked:
+            # Not the run: the stream's own code (or a task outside the run)
+            # cancelled it. Said as such, rather than left to look like a
+            # deadlock of whoever waits on it.
+            err = RuntimeError(
+                f"stream {r.node.name!r} was cancelled from inside (by its own code or a task "
+                "outside the run), not by the run"
+            )
+            _name_error(err, r.node.name)
+            raise err from exc
+        if me is not None:
+            me.uncancel()
+        r.stopped_early = True  # every consumer left: a quiet end, like ConsumersGone
     except BaseException as exc:
         _name_error(exc, r.node.name)
         raise
     finally:
         r.end = time.perf_counter()
+    if r.monitor.tearing_down:
+        return  # the run is over and its queues are shut: nothing to close
+    _end_cleanly(r)
+
+
+def _end_cleanly(r: _StreamRun) -> None:
     # Only a clean end closes outputs: after a failure nothing downstream
     # should mistake a truncated stream for a complete one.
     for out in r.outs:
@@ -325,6 +538,13 @@ async def run_together(*jobs: Coroutine[Any, Any, Any]) -> None:
     For streams that read or write several ports at once. While every job
     waits on a mimo port, the stream counts as waiting on ports too, so a
     deadlock through its jobs is found rather than hanging the run.
+
+    Clean endings stay clean: a job that raises :class:`EndOfStream` (its
+    input ended) ends alone while the others go on; a job that raises
+    :class:`ConsumersGone` ends them all, and ``run_together`` raises that
+    ``ConsumersGone`` (not a group), which ends the stream quietly. Any other
+    failure cancels the other jobs and is raised in an ``ExceptionGroup``, as
+    :class:`asyncio.TaskGroup` does.
     """
     monitor = _RUN.get()
     me = asyncio.current_task()
@@ -334,10 +554,25 @@ async def run_together(*jobs: Coroutine[Any, Any, Any]) -> None:
     try:
         async with asyncio.TaskGroup() as group:
             for job in jobs:
-                group.create_task(job)
+                group.create_task(_job(job))
+    except BaseExceptionGroup as eg:
+        gone, rest = eg.split(ConsumersGone)
+        if rest is not None or gone is None:
+            raise
+        first: BaseException = gone
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
     finally:
         if monitor is not None and me is not None:
             monitor.delegating.discard(me)
+
+
+async def _job(job: Coroutine[Any, Any, Any]) -> None:
+    try:
+        await job
+    except EndOfStream:
+        pass  # this job's input ended; the others go on
 
 
 async def _feed(ch: Channel[Any], items: list[Any]) -> None:
@@ -347,9 +582,19 @@ async def _feed(ch: Channel[Any], items: list[Any]) -> None:
 
 
 def _name_error(exc: BaseException, name: str) -> None:
+    """Name the stream on ``exc`` where it lets us; never replace or change its type.
+
+    An exception may refuse new attributes (a frozen dataclass, a
+    ``__setattr__`` that raises, or a ``__notes__`` that is not a list): the
+    naming is then skipped, and the user's exception goes out as it is.
+    """
+    note = f"in mimo stream {name!r}"
     try:
         exc.mimo_stream = name  # type: ignore[attr-defined]
-    except AttributeError:
+    except Exception:
         pass
-    if not any(n == f"in mimo stream {name!r}" for n in getattr(exc, "__notes__", ())):
-        exc.add_note(f"in mimo stream {name!r}")
+    try:
+        if not any(n == note for n in getattr(exc, "__notes__", ())):
+            exc.add_note(note)
+    except Exception:
+        pass

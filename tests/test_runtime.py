@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from mimo import DeadlockError, Stream, Workflow
+from mimo import DeadlockError, Stream, Workflow, run_together
 from mimo.testing import run_workflow
 from tests.helpers import chain, collector, source
 
@@ -384,3 +384,342 @@ def test_a_cancelled_error_from_a_streams_own_code_fails_the_run_naming_it():
     with pytest.raises(RuntimeError, match="'a' raised CancelledError but was not cancelled") as info:
         run_workflow(chain(Stream(outs=["out"], fn=a), Stream(["inp"])), timeout=10)
     assert info.value.mimo_stream == "a"  # type: ignore[attr-defined]
+
+
+# -- issue 9: stopping early, teardown, run_together, naming ------------------
+
+
+def take(k: int, bucket: list, name: str = "take") -> Stream:
+    async def fn(ins, outs, state):
+        for _ in range(k):
+            bucket.append(await ins.inp.pop())
+
+    return Stream(["inp"], fn=fn, name=name)
+
+
+@pytest.mark.timeout(10)
+def test_a_producer_whose_consumers_all_left_is_cancelled_at_once_and_its_finally_runs():
+    finals: list[str] = []
+
+    async def slow_source(ins, outs, state):
+        try:
+            await outs.out.push(1)
+            await asyncio.sleep(3600)  # a long await (a socket, a sleep): no push to learn from
+            await outs.out.push(2)
+        finally:
+            finals.append("source")
+
+    got: list[int] = []
+    report = run_workflow(chain(Stream(outs=["out"], fn=slow_source), take(1, got)), timeout=5)
+    assert got == [1] and finals == ["source"]
+    assert report["slow_source"].stopped_early and not report["take"].stopped_early
+    assert "stopped early" in str(report)
+
+
+@pytest.mark.timeout(10)
+def test_stopping_early_goes_up_a_chain_at_once():
+    finals: list[str] = []
+
+    async def src(ins, outs, state):
+        try:
+            for i in range(3):
+                await outs.out.push(i)
+            await asyncio.sleep(3600)
+        finally:
+            finals.append("src")
+
+    async def mid(ins, outs, state):
+        try:
+            async for x in ins.inp:
+                await outs.out.push(x)
+        finally:
+            finals.append("mid")
+
+    got: list[int] = []
+    report = run_workflow(chain(Stream(outs=["out"], fn=src), Stream(["inp"], ["out"], fn=mid), take(2, got)),
+                          timeout=5)
+    assert got == [0, 1] and sorted(finals) == ["mid", "src"]
+    assert report["src"].stopped_early and report["mid"].stopped_early
+    assert report.elapsed_s < 2
+
+
+@pytest.mark.timeout(10)
+def test_every_copy_of_a_multi_worker_stream_is_stopped_when_its_consumers_leave():
+    finals: list[int] = []
+
+    async def work(ins, outs, state):
+        try:
+            async for x in ins.inp:
+                await outs.out.push(x)
+                await asyncio.sleep(3600)
+        finally:
+            finals.append(1)
+
+    got: list[int] = []
+    wf = chain(source(list(range(10))), Stream(["inp"], ["out"], fn=work, workers=3), take(2, got), capacity=1)
+    report = run_workflow(wf, timeout=5)
+    assert len(got) == 2 and finals == [1, 1, 1]
+    assert report["work"].stopped_early and report["work"].workers == 3
+
+
+@pytest.mark.timeout(10)
+def test_a_stream_with_a_consumer_left_is_not_stopped_and_a_sink_never_is():
+    got_a: list[int] = []
+    got_b: list[int] = []
+
+    async def two(ins, outs, state):
+        for i in range(3):
+            await outs.a.push(i)
+            await outs.b.push(i)
+            await asyncio.sleep(0.01)  # the take(1) on a leaves while two still runs
+
+    async def lonely(ins, outs, state):
+        await asyncio.sleep(0.05)  # an output joined to nothing: a sink for this purpose
+        state.append("done")
+
+    wf = Workflow()
+    s = wf.add_stream(Stream(outs=["a", "b"], fn=two))
+    s.pipe(wf.add_stream(take(1, got_a)), output="a")
+    s.pipe(wf.add_stream(collector(got_b)), output="b")
+    lone = wf.add_stream(Stream(outs=["nowhere"], fn=lonely, state=[]))
+    report = run_workflow(wf, timeout=5)
+    assert got_a == [0] and got_b == [0, 1, 2]
+    assert not report["two"].stopped_early and not report["lonely"].stopped_early
+    assert lone.stream.state == ["done"]
+
+
+def _flush_chain(mid_fn) -> Workflow:
+    async def src(ins, outs, state):
+        i = 0
+        while True:
+            await outs.out.push(i)
+            i += 1
+
+    async def bad(ins, outs, state):
+        await ins.inp.pop()
+        await asyncio.sleep(0.01)
+        raise ValueError("bad item")
+
+    return chain(Stream(outs=["out"], fn=src), Stream(["inp"], ["out"], fn=mid_fn, name="mid"),
+                 Stream(["inp"], fn=bad), capacity=1)
+
+
+@pytest.mark.timeout(10)
+def test_a_push_in_a_finally_during_teardown_does_not_hang_the_run():
+    async def mid(ins, outs, state):
+        try:
+            async for x in ins.inp:
+                await outs.out.push(x)
+        finally:
+            await outs.out.push("flush")
+
+    with pytest.raises(ValueError, match="bad item"):
+        _flush_chain(mid).run()
+
+
+@pytest.mark.timeout(10)
+def test_draining_an_input_in_a_finally_during_teardown_does_not_hang_the_run():
+    async def mid(ins, outs, state):
+        try:
+            async for x in ins.inp:
+                await outs.out.push(x)
+        finally:
+            async for _ in ins.inp:  # drain the rest: src is endless
+                pass
+
+    with pytest.raises(ValueError, match="bad item"):
+        _flush_chain(mid).run()
+
+
+@pytest.mark.timeout(10)
+def test_reading_on_after_catching_cancelled_error_does_not_hang_the_run():
+    async def mid(ins, outs, state):
+        while True:
+            try:
+                x = await ins.inp.pop()
+                await outs.out.push(x)
+            except asyncio.CancelledError:
+                continue
+
+    with pytest.raises(ValueError, match="bad item"):
+        _flush_chain(mid).run()
+
+
+@pytest.mark.timeout(10)
+def test_an_outer_timeout_wins_over_a_teardown_that_pushes():
+    async def mid(ins, outs, state):
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            await outs.out.push("flush")  # the queue is full and nobody reads it
+
+    async def stuck_sink(ins, outs, state):
+        await asyncio.sleep(3600)
+
+    async def main():
+        wf = chain(source(list(range(5))), Stream(["inp"], ["out"], fn=mid, name="mid"),
+                   Stream(["inp"], fn=stuck_sink), capacity=0)
+        before = asyncio.all_tasks()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.1):
+                await wf.run_async()
+        assert asyncio.all_tasks() == before
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+def test_a_cancellation_during_teardown_is_not_swallowed():
+    async def main():
+        release = asyncio.Event()
+
+        async def slow_finally(ins, outs, state):
+            try:
+                await ins.inp.pop()
+            finally:
+                await asyncio.shield(release.wait())
+
+        async def boom(ins, outs, state):
+            await asyncio.sleep(0.01)
+            raise ValueError("boom")
+
+        async def quiet(ins, outs, state):
+            await asyncio.sleep(3600)
+
+        wf = Workflow()
+        wf.add_stream(Stream(fn=boom))
+        wf.add_stream(Stream(outs=["out"], fn=quiet)).pipe(wf.add_stream(Stream(["inp"], fn=slow_finally)))
+        task = asyncio.create_task(wf.run_async())
+        await asyncio.sleep(0.05)  # boom failed; teardown waits on slow_finally
+        task.cancel()
+        await asyncio.sleep(0.01)
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+def test_run_together_readers_whose_consumer_left_end_quietly():
+    got: list[int] = []
+
+    async def both(ins, outs, state):
+        async def pump(port):
+            async for x in port:
+                await outs.out.push(x)
+
+        await run_together(pump(ins.a), pump(ins.b))
+
+    wf = Workflow(capacity=1)
+    m = wf.add_stream(Stream(["a", "b"], ["out"], fn=both))
+    wf.add_stream(source(list(range(100)), "s1")).pipe(m, input="a")
+    wf.add_stream(source(list(range(100)), "s2")).pipe(m, input="b")
+    m.pipe(wf.add_stream(take(3, got)))
+    run_workflow(wf, timeout=5)
+    assert len(got) == 3
+
+
+@pytest.mark.timeout(10)
+def test_a_run_together_job_whose_input_ends_ends_alone():
+    got: list[int] = []
+
+    async def both(ins, outs, state):
+        async def pump(port):
+            while True:
+                await outs.out.push(await port.pop())  # EndOfStream ends this job only
+
+        await run_together(pump(ins.a), pump(ins.b))
+
+    async def slow(ins, outs, state):
+        for i in range(50):
+            await asyncio.sleep(0.001)
+            await outs.out.push(i)
+
+    wf = Workflow(capacity=1)
+    m = wf.add_stream(Stream(["a", "b"], ["out"], fn=both))
+    wf.add_stream(source([-1, -2, -3], "short")).pipe(m, input="a")
+    wf.add_stream(Stream(outs=["out"], fn=slow)).pipe(m, input="b")
+    m.pipe(wf.add_stream(collector(got)))
+    run_workflow(wf, timeout=5)
+    assert sorted(got) == [-3, -2, -1, *range(50)]
+
+
+@pytest.mark.timeout(20)
+def test_many_blocked_pushes_do_not_make_deadlock_detection_quadratic():
+    import time
+
+    def run(n: int) -> float:
+        async def many(ins, outs, state):
+            async def one(i):
+                await outs.out.push(i)
+
+            await run_together(*(one(i) for i in range(n)))
+
+        got: list[int] = []
+        t0 = time.perf_counter()
+        run_workflow(chain(Stream(outs=["out"], fn=many), collector(got), capacity=1), timeout=15)
+        assert sorted(got) == list(range(n))
+        return time.perf_counter() - t0
+
+    run(500)  # warm up
+    small, big = run(1000), run(4000)
+    assert big < 8 * small + 0.5, (small, big)  # linear is 4x; quadratic was 16x and more
+
+
+class FrozenError(Exception):
+    __slots__ = ()
+
+    def __setattr__(self, name, value):
+        raise TypeError("read-only exception")
+
+
+def test_a_streams_exception_that_refuses_attributes_comes_out_unchanged():
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Frozen(Exception):
+        code: int
+
+    for exc in (Frozen(7), FrozenError("ro")):
+        async def fail(ins, outs, state, exc=exc):
+            raise exc
+
+        with pytest.raises(type(exc)) as info:
+            run_workflow(Workflow().add_stream(Stream(fn=fail)).workflow, timeout=10)
+        assert info.value is exc
+
+
+@pytest.mark.timeout(10)
+def test_a_stream_that_cancels_itself_fails_the_run_naming_it():
+    async def a(ins, outs, state):
+        await outs.out.push(1)
+        asyncio.current_task().cancel()
+        await asyncio.sleep(1)
+
+    async def waits(ins, outs, state):
+        await asyncio.sleep(3600)
+
+    with pytest.raises(RuntimeError, match="stream 'a' was cancelled from inside") as info:
+        run_workflow(chain(Stream(outs=["out"], fn=a), Stream(["inp"], fn=waits)), timeout=5)
+    assert info.value.mimo_stream == "a"  # type: ignore[attr-defined]
+
+
+@pytest.mark.timeout(10)
+def test_no_task_of_a_failed_run_outlives_it():
+    async def main():
+        async def mid(ins, outs, state):
+            state["t"] = asyncio.ensure_future(asyncio.sleep(3600))
+            try:
+                async for x in ins.inp:
+                    await outs.out.push(x)
+            finally:
+                state["u"] = asyncio.ensure_future(asyncio.sleep(3600))  # started during teardown
+                await outs.out.push("flush")
+
+        before = asyncio.all_tasks()
+        with pytest.raises(ValueError, match="bad item"):
+            await _flush_chain(mid).run_async()
+        assert asyncio.all_tasks() == before
+
+    asyncio.run(main())
