@@ -602,8 +602,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         # quietly, as a Unix tool killed by SIGPIPE would, and keep the exit's
         # own flush from failing again.
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):  # standard output replaced by one with no file descriptor
+            pass
+        finally:
+            os.close(devnull)
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         return _interrupted(args.signals)
