@@ -158,3 +158,39 @@ def test_a_run_too_short_to_measure_names_no_bottleneck_and_no_back_pressure():
     assert report.scores()["mid"] > 0.5
     assert report.bottleneck is None
     assert report.backpressured == []
+
+
+@pytest.mark.timeout(20)
+def test_a_stream_waiting_on_a_push_and_a_pop_at_once_counts_the_time_once():
+    from mimo import run_together
+
+    async def late(ins, outs, state):
+        await asyncio.sleep(0.2)
+        await outs.out.push(1)
+
+    async def both(ins, outs, state):
+        async def read():
+            async for _ in ins.a:
+                pass
+
+        async def write():
+            for i in range(3):
+                await outs.out.push(i)  # the sink does not read for 0.2 s: blocked
+
+        await run_together(read(), write())
+
+    async def sleepy_sink(ins, outs, state):
+        await asyncio.sleep(0.2)
+        async for _ in ins.inp:
+            pass
+
+    wf = Workflow(capacity=1)
+    m = wf.add_stream(Stream(["a"], ["out"], fn=both))
+    wf.add_stream(Stream(outs=["out"], fn=late)).pipe(m)
+    m.pipe(wf.add_stream(Stream(["inp"], fn=sleepy_sink)))
+    s = wf.run()["both"]
+    assert s.blocked_s > 0.15  # a push waited about 0.2 s ...
+    assert s.starved_s < 0.05  # ... and the pop waiting meanwhile is not counted again
+    total = s.busy_s + s.blocked_s + s.starved_s
+    assert total == pytest.approx(s.elapsed_s, rel=0.02, abs=0.002)
+    assert s.share(s.blocked_s) + s.share(s.starved_s) <= 1.0
