@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mimo._errors import ConsumersGone, EndOfStream
+from mimo._errors import EndOfStream
 from mimo._ports import InputPort, Ins, Outs
 from mimo._runtime import run_together
 from mimo.dsl import PortStream, stream
@@ -54,10 +54,9 @@ def merge(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortSt
         if len(ports) == 1:
             await pump(ports[0])
             return
-        try:
-            await run_together(*(pump(port) for port in ports))
-        except* ConsumersGone:
-            pass  # nobody reads the output any more: end quietly
+        # A pump whose consumer left raises ConsumersGone, which run_together
+        # turns into a quiet end of the whole merge.
+        await run_together(*(pump(port) for port in ports))
 
     return named(body, name, "merge")
 
