@@ -527,7 +527,7 @@ class _Run:
                 for fut in waiting:
                     # Their actors are killed in the teardown: nobody waits for these answers.
                     fut.add_done_callback(_ignore)
-                raise PlacementError(_placement_message(stuck, elapsed, failed=True), _asks(stuck))
+                raise PlacementError(_placement_message(stuck, timeout, failed=True), _asks(stuck))
             if stuck and not warned:
                 warnings.warn(_placement_message(stuck, elapsed, failed=False), RuntimeWarning, stacklevel=2)
                 warned = True
@@ -817,8 +817,8 @@ def _placement_message(copies: list[_Copy], waited: float, *, failed: bool) -> s
     ray = _ray()
     lines = [
         f"{len(copies)} stream{'s' if len(copies) != 1 else ''} could not be placed on the Ray cluster "
-        f"{'within' if failed else 'after'} {waited:.1f} s"
-        + ("" if failed else " (the run fails after place_timeout_s)")
+        + (f"within place_timeout_s={waited:g} s" if failed else f"after {waited:.0f} s")
+        + ("" if failed else " (the run fails at place_timeout_s)")
         + ":"
     ]
     try:
