@@ -523,7 +523,7 @@ class _Run:
             if done or not waiting or not (late or (not warned and elapsed >= PLACE_WARN_S)):
                 continue
             stuck = [c for c in waiting.values() if _unplaced(c.actor)]
-            if stuck and late:
+            if stuck and late and timeout is not None:
                 for fut in waiting:
                     # Their actors are killed in the teardown: nobody waits for these answers.
                     fut.add_done_callback(_ignore)
