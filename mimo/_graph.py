@@ -42,6 +42,8 @@ class Node:
 
     name: str
     stream: Any
+    #: The tick at which the graph holding this node last started to run (0: never).
+    last_run: int = field(default=0, compare=False, repr=False)
 
     @property
     def ins(self) -> tuple[str, ...]:
@@ -83,6 +85,8 @@ class Graph:
     def mark_run(self) -> None:
         """Record that this graph starts to run now."""
         self.last_run = tick()
+        for node in self.nodes:
+            node.last_run = self.last_run
 
     # -- building -----------------------------------------------------------
 

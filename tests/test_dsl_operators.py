@@ -179,6 +179,19 @@ def test_a_failed_pipe_chain_leaves_its_source_free() -> None:
     assert got == [0, 1]
 
 
+def test_a_stage_of_an_unrun_pipe_chain_joined_by_name_is_an_error_saying_which_to_use() -> None:
+    # Before, split.out[...] started a second, unjoined split node: keep silently got nothing.
+    odd_keep, odds = collector()
+    chain = numbers(4) | split
+    with pytest.raises(WorkflowError, match=r"stream 'split' is already a stage \('split'\) of a \| chain.*chain\.out"):
+        split.out["odds"] >> odd_keep.in_["x"]
+    even_keep, evens = collector()
+    chain.out["evens"] >> even_keep.in_["x"]
+    flow = chain.out["odds"] >> odd_keep.in_["x"]
+    flow.run()
+    assert (evens, odds) == ([0, 2], [1, 3])
+
+
 def test_identical_streams_on_purpose_can_be_named_apart() -> None:
     from mimo import lib
 

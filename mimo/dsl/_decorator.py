@@ -7,11 +7,13 @@ import difflib
 import inspect
 import sys
 import typing
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypeVar, overload
 
 from typing_extensions import TypeVar as DefaultTypeVar
 
+from mimo._errors import WorkflowError
 from mimo._graph import Graph, Node, tick
 from mimo._ports import InputPort, Ins, OutputPort, Outs
 from mimo._stream import PortSpec, Stream, check_name, check_port_names, fn_takes_state
@@ -67,6 +69,8 @@ class DslStream(Stream, Joinable, Generic[IP, OP]):
         self.named = False
         # Where this stream object stands in the graph being built, and the tick it was placed at.
         self._home: tuple[_Group, Node, int] | None = None
+        # Stages a | chain made of this stream, held weakly: a chain nobody holds is gone.
+        self._stages: list[weakref.ref[Node]] = []
 
     async def run(self, ins: Ins, outs: Outs) -> None:
         """Call the decorated function with this stream's ports and settings."""
@@ -97,6 +101,7 @@ class DslStream(Stream, Joinable, Generic[IP, OP]):
         new.in_types = dict(self.in_types)
         new.out_types = dict(self.out_types)
         new._home = None
+        new._stages = []
         if self._fresh_state:
             new.state = {}
         return new
@@ -124,15 +129,31 @@ class DslStream(Stream, Joinable, Generic[IP, OP]):
     def _place(self) -> tuple[_Group, Node]:
         home = self._live_home()
         if home is None:
+            self._refuse_if_a_stage()
             g = _Group()
             node = g.graph.add(self)
             self._home = (g, node, tick())
             return g, node
         return home
 
+    def _refuse_if_a_stage(self) -> None:
+        """A stream a | chain being built holds as a stage cannot also start a node by name: say which to use."""
+        live = [n for n in (ref() for ref in self._stages) if n is not None and n.last_run == 0]
+        self._stages = [weakref.ref(n) for n in live]
+        if live:
+            names = ", ".join(repr(n.name) for n in live)
+            raise WorkflowError(
+                f"stream {self.name!r} is already a stage ({names}) of a | chain that has not run, so "
+                f"{self.name}.in_/.out would be a second, unjoined node: join that chain's ports "
+                f"(chain.out[...] >> ...) or its step (flow.step({live[-1].name!r})), or use a copy "
+                f"({self.name}()) for a node of its own"
+            )
+
     def _release_from(self, root: _Group) -> None:
         if self._home is not None and self._home[0].find() is root:
             self._home = None
+        mine = root.graph.nodes
+        self._stages = [ref for ref in self._stages if not any(ref() is n for n in mine)]
 
     def _span(self) -> tuple[_Group, Node, Node]:
         home = self._live_home()
@@ -143,6 +164,7 @@ class DslStream(Stream, Joinable, Generic[IP, OP]):
             return home[0], home[1], home[1]
         g = _Group()
         node = g.graph.add(self)
+        self._stages.append(weakref.ref(node))
         return g, node, node
 
     def _port_node(self, kind: Kind) -> tuple[_Group, Node]:
