@@ -397,10 +397,12 @@ async def _tear_down(monitor: _Monitor, tasks: list[asyncio.Task[None]], chans: 
     gets another) and the teardown goes on, so that no task outlives the run.
     """
     monitor.tearing_down = True
+    pending = [t for t in (*tasks, *monitor.children) if not t.done()]
+    if not pending:
+        return False  # a clean end: the queues keep their figures for the report
     for ch in chans:
         ch.shutdown()
     cancelled = False
-    pending = [t for t in (*tasks, *monitor.children) if not t.done()]
     for t in pending:
         t.cancel()
     while pending:
