@@ -497,7 +497,10 @@ async def _run_stream(r: _StreamRun) -> None:
         if me is not None and me.cancelling() == 0:
             # Nobody cancelled this stream: its own code let a CancelledError
             # out. That is a failure of the stream, not a quiet stop.
-            err = RuntimeError(f"stream {r.node.name!r} raised CancelledError but was not cancelled")
+            err = RuntimeError(
+                f"stream {r.node.name!r} raised CancelledError but was not cancelled: a cancellation "
+                "from inside its own code (a cancelled sub-task or future it awaited), not by the run"
+            )
             _name_error(err, r.node.name)
             raise err from exc
         if r.monitor.tearing_down:

@@ -413,7 +413,8 @@ def test_a_producer_whose_consumers_all_left_is_cancelled_at_once_and_its_finall
     report = run_workflow(chain(Stream(outs=["out"], fn=slow_source), take(1, got)), timeout=5)
     assert got == [1] and finals == ["source"]
     assert report["slow_source"].stopped_early and not report["take"].stopped_early
-    assert "stopped early" in str(report)
+    assert "slow_source (stopped early)" in str(report)
+    assert report.to_dict()["streams"]["slow_source"]["stopped_early"] is True
 
 
 @pytest.mark.timeout(10)
