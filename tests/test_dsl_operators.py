@@ -571,3 +571,16 @@ def test_a_dsl_graph_renders_like_a_workflow(tmp_path):
     flow = lib.range(3) | lib.collect([])
     out = flow.render(tmp_path / "flow.dot")
     assert out.read_text() == flow.to_dot()
+
+
+def test_a_stream_placed_in_a_graph_being_built_pickles_without_its_place() -> None:
+    # Ray pickles streams (with cloudpickle); where one stands in a graph being built stays here.
+    from mimo import lib
+
+    pickle = pytest.importorskip("ray.cloudpickle")
+
+    stage = lib.map(abs)
+    chain = lib.range(3) | stage | lib.collect([])
+    copy = pickle.loads(pickle.dumps(stage))
+    assert copy.settings == stage.settings and copy._home is None and copy._stages == []
+    assert len(pickle.loads(pickle.dumps(chain.graph)).nodes) == 3

@@ -83,6 +83,11 @@ class DslStream(Stream, Joinable, Generic[IP, OP]):
         else:
             await fn(ins, outs, **self.settings)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Where the stream stands in a graph being built is this process's business:
+        # a copy or a pickle (a process pool, a Ray actor) starts with no place.
+        return {**self.__dict__, "_home": None, "_stages": []}
+
     def __call__(self, *args: Any, **settings: Any) -> Self:
         """A copy of this stream with the given settings changed; ``s()`` is a plain copy."""
         if args:
