@@ -359,6 +359,8 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
     finally:
         # Reached on success, failure, deadlock and outside cancellation alike.
         failed_before = {t for t in tasks if t.done()}
+        if not stop.done():
+            stop.cancel()  # cancelled from outside: no future of the run stays pending
         if await _tear_down(monitor, tasks, chans.values()):
             # Cancelled while tearing down: after a clean end, that still wins.
             raise asyncio.CancelledError
