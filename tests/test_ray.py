@@ -7,8 +7,10 @@ but loopback; see ``.ci/run``):
     unshare -n sh -c 'ip link set lo up && RAY_USAGE_STATS_ENABLED=0 \\
         python -m pytest -m ray tests/test_ray.py'
 
-Ray starts once per session. Stream code runs in other processes on Ray, so
-these tests collect results in ``stream.state`` (which comes back to the
+Ray starts once per session; the two-node test starts a cluster of its own
+(``ray start --head`` and ``ray start --address``, stopped by process group,
+never ``ray stop``) and drives it from a subprocess. Stream code runs in
+other processes on Ray, so these tests collect results in ``stream.state`` (which comes back to the
 driver) and mark ``finally`` blocks with files, never in closures.
 """
 
