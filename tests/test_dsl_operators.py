@@ -584,3 +584,12 @@ def test_a_stream_placed_in_a_graph_being_built_pickles_without_its_place() -> N
     copy = pickle.loads(pickle.dumps(stage))
     assert copy.settings == stage.settings and copy._home is None and copy._stages == []
     assert len(pickle.loads(pickle.dumps(chain.graph)).nodes) == 3
+
+
+def test_a_module_level_stage_used_in_many_runs_keeps_no_record_of_them() -> None:
+    keep, got = collector()
+    stage = inc()
+    for _ in range(50):
+        (numbers(1) | stage | keep).run()
+    assert got == [1] * 50
+    assert len(stage._stages) <= 1

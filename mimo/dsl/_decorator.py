@@ -141,10 +141,16 @@ class DslStream(Stream, Joinable, Generic[IP, OP]):
             return g, node
         return home
 
+    def _live_stages(self) -> list[Node]:
+        """The stages | chains made of this stream that still exist and have not run (the others are forgotten)."""
+        live = [n for n in (ref() for ref in self._stages) if n is not None and n.last_run == 0]
+        if len(live) != len(self._stages):
+            self._stages = [weakref.ref(n) for n in live]
+        return live
+
     def _refuse_if_a_stage(self) -> None:
         """A stream a | chain being built holds as a stage cannot also start a node by name: say which to use."""
-        live = [n for n in (ref() for ref in self._stages) if n is not None and n.last_run == 0]
-        self._stages = [weakref.ref(n) for n in live]
+        live = self._live_stages()
         if live:
             names = ", ".join(repr(n.name) for n in live)
             raise WorkflowError(
@@ -169,6 +175,7 @@ class DslStream(Stream, Joinable, Generic[IP, OP]):
             return home[0], home[1], home[1]
         g = _Group()
         node = g.graph.add(self)
+        self._live_stages()  # keeps the list to the stages that matter, however often the stream is used
         self._stages.append(weakref.ref(node))
         return g, node, node
 
