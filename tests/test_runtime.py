@@ -724,3 +724,30 @@ def test_no_task_of_a_failed_run_outlives_it():
         assert asyncio.all_tasks() == before
 
     asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+def test_run_together_raises_consumers_gone_itself_not_a_group():
+    from mimo import ConsumersGone
+
+    seen: list[str] = []
+
+    async def s(ins, outs, state):
+        async def gone():
+            await asyncio.sleep(0.01)
+            raise ConsumersGone("nobody reads")
+
+        async def long():
+            try:
+                await asyncio.sleep(3600)
+            finally:
+                seen.append("sibling cancelled")
+
+        try:
+            await run_together(gone(), long())
+        except ConsumersGone as exc:  # not an ExceptionGroup
+            seen.append(str(exc))
+            raise
+
+    report = run_workflow(Workflow().add_stream(Stream(fn=s)).workflow, timeout=5)
+    assert seen == ["sibling cancelled", "nobody reads"] and report["s"].done
