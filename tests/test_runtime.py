@@ -751,3 +751,24 @@ def test_run_together_raises_consumers_gone_itself_not_a_group():
 
     report = run_workflow(Workflow().add_stream(Stream(fn=s)).workflow, timeout=5)
     assert seen == ["sibling cancelled", "nobody reads"] and report["s"].done
+
+
+@pytest.mark.timeout(10)
+def test_a_deadlock_among_many_blocked_pushes_is_still_found():
+    async def many(ins, outs, state):
+        async def one(i):
+            await outs.out.push(i)
+
+        await run_together(*(one(i) for i in range(500)))
+
+    async def stalls(ins, outs, state):
+        for _ in range(100):
+            await ins.inp.pop()  # takes some, moving the pushers on ...
+        await ins.never.pop()  # ... then waits on an input that nothing feeds but itself
+
+    wf = Workflow(capacity=1)
+    st = wf.add_stream(Stream(["inp", "never"], ["loop"], fn=stalls))
+    wf.add_stream(Stream(outs=["out"], fn=many)).pipe(st, input="inp")
+    st.pipe(st, output="loop", input="never")
+    with pytest.raises(DeadlockError, match="'stalls' waits to pop from stalls.loop -> stalls.never"):
+        run_workflow(wf, timeout=5)
