@@ -165,7 +165,7 @@ def test_a_stream_waiting_on_a_push_and_a_pop_at_once_counts_the_time_once():
     from mimo import run_together
 
     async def late(ins, outs, state):
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.15)  # ends while both's push still waits
         await outs.out.push(1)
 
     async def both(ins, outs, state):
