@@ -593,3 +593,57 @@ def test_a_module_level_stage_used_in_many_runs_keeps_no_record_of_them() -> Non
         (numbers(1) | stage | keep).run()
     assert got == [1] * 50
     assert len(stage._stages) <= 1
+
+
+@stream(ins={"x": int}, outs={"evens": int, "odds": int})
+async def _split_again(ins: Any, outs: Any) -> None:
+    async for v in ins.x:
+        await (outs.evens if v % 2 == 0 else outs.odds).push(v)
+
+
+@stream
+async def _fixed_source(out: Out[int]) -> None:
+    for i in range(4):
+        await out.push(i)
+
+
+@pytest.mark.timeout(60)
+def test_repeated_builds_are_the_same_graph_or_refused_never_doubled() -> None:
+    # Cases 3 and 25 together: any mix of builds, with or without a run between them.
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from mimo import lib
+
+    def build(style: str, got: list[int]) -> Runnable:
+        if style == "pipe":  # module-level source and stage in | chains
+            return _fixed_source | inc | lib.collect(got)
+        _fixed_source.out["out"] >> _split_again.in_["x"]
+        _split_again.out["evens"] >> lib.collect(got).in_["inp"]
+        return _split_again.out["odds"] >> lib.collect(got).in_["inp"]
+
+    want = {"pipe": [1, 2, 3, 4], "rshift": [0, 1, 2, 3]}
+
+    @given(st.lists(st.tuples(st.sampled_from(["pipe", "rshift"]), st.booleans()), min_size=1, max_size=6))
+    def check(steps: list[tuple[str, bool]]) -> None:
+        pending: Runnable | None = None  # a graph built and not run: the streams are still in it
+        for style, run in steps:
+            got: list[int] = []
+            try:
+                flow = build(style, got)
+            except WorkflowError as err:
+                assert pending is not None, f"refused with nothing pending: {err}"
+                assert "run the first" in str(err)
+                pending.run()  # what the error says to do
+                pending = None
+                continue
+            if run:
+                flow.run()
+                assert sorted(got) == want[style]
+                pending = None
+            else:
+                pending = flow
+        if pending is not None:
+            pending.run()  # leave the module-level streams free for the next example
+
+    check()
