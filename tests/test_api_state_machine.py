@@ -122,7 +122,8 @@ class ClassicAPI(RuleBasedStateMachine):
             return list(self.streams[i].state["items"]), True
         if kind == "relay":
             items, ordered = self.arriving(i, "inp")
-            return [x + 1 for x in items], ordered
+            # Copies share the input; order across them is not kept.
+            return [x + 1 for x in items], ordered and self.streams[i].workers == 1
         return self.arriving(i, {"x": "a", "y": "b"}[port])  # pair
 
     # -- checks shared by the invalid operations ---------------------------------
@@ -145,11 +146,13 @@ class ClassicAPI(RuleBasedStateMachine):
         s = Stream(outs=[port], fn=source, name=name, state={"items": items, "port": port})
         self._add(s, "source", ([], [port]), name)
 
-    @rule(kind=st.sampled_from(sorted(KINDS)), name=st.one_of(st.none(), NAMES))
-    def add_stream(self, kind: str, name: str | None) -> None:
+    @rule(kind=st.sampled_from(sorted(KINDS)), name=st.one_of(st.none(), NAMES), workers=st.sampled_from([1, 1, 2]))
+    def add_stream(self, kind: str, name: str | None, workers: int = 1) -> None:
         ins, outs = KINDS[kind]
         fn = {"relay": relay, "pair": pair, "sink": sink}[kind]
-        s = Stream(ins, outs, fn=fn, name=name, state={"got": []} if kind == "sink" else None)
+        if kind == "pair":
+            workers = 1
+        s = Stream(ins, outs, fn=fn, name=name, state={"got": []} if kind == "sink" else None, workers=workers)
         self._add(s, kind, (ins, outs), name)
 
     @rule(kind=st.sampled_from(sorted(KINDS)), data=st.data())
@@ -321,13 +324,13 @@ class ClassicAPI(RuleBasedStateMachine):
 
     # -- running -------------------------------------------------------------------
 
-    @rule()
-    def run(self) -> None:
+    @rule(capacity=st.sampled_from([None, 0, 1, 3]))
+    def run(self, capacity: int | None = None) -> None:
         for i, k in enumerate(self.kind):
             if k == "sink":
                 self.streams[i].state["got"].clear()
         before = snapshot(self.wf.graph)
-        run_workflow(self.wf, timeout=10)
+        run_workflow(self.wf, timeout=10, capacity=capacity)
         event(f"ran a graph with {min(len(self.edges), 5)}{'+' if len(self.edges) >= 5 else ''} joins")
         assert snapshot(self.wf.graph) == before, "running changed the graph"
         for i, k in enumerate(self.kind):
@@ -335,7 +338,7 @@ class ClassicAPI(RuleBasedStateMachine):
                 continue
             got = self.streams[i].state["got"]
             want, ordered = self.arriving(i, "inp")
-            if ordered:
+            if ordered and self.streams[i].workers == 1:
                 assert got == want, (self.steps[i].name, self.wf.graph)
             else:
                 assert Counter(got) == Counter(want), (self.steps[i].name, self.wf.graph)
