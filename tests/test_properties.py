@@ -16,7 +16,7 @@ import pytest
 from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
-from mimo import ConsumersGone, PortClosed, Stream, Workflow, lib
+from mimo import ConsumersGone, PortClosed, Stream, Workflow, lib, stream
 from mimo.testing import run_workflow
 
 
@@ -368,6 +368,17 @@ STAGES: dict[str, tuple[Any, Any, bool]] = {
 }
 
 
+def take(k: int, into: list[Any]) -> Any:
+    """A sink that takes the first ``k`` items and leaves."""
+
+    @stream(ins={"inp": Any})
+    async def take_k(ins: Any, outs: Any) -> None:
+        for _ in range(k):
+            into.append(await ins.inp.pop())
+
+    return take_k
+
+
 @st.composite
 def stock_chains(draw: Any) -> dict[str, Any]:
     def chain() -> list[str]:
@@ -378,7 +389,8 @@ def stock_chains(draw: Any) -> dict[str, Any]:
         "other": draw(st.lists(st.integers(0, 50), max_size=40)),
         "a": chain(),
         "b": chain(),
-        "join": draw(st.sampled_from(["none", "merge", "zip"])),
+        "join": draw(st.sampled_from(["none", "merge", "zip", "broadcast", "balance", "take"])),
+        "take": draw(st.integers(0, 12)),
         "capacity": draw(st.integers(0, 3)),
     }
 
@@ -401,6 +413,34 @@ def test_chains_of_stock_streams_give_what_plain_python_gives(g: dict[str, Any])
     got: list[Any] = []
     if g["join"] == "none":
         graph, want, ordered = a | lib.collect(got), want_a, ordered_a
+    elif g["join"] == "take":
+        # A consumer that leaves after k items: everything upstream stops, quietly.
+        graph = a | take(g["take"], got)
+        run_workflow(graph.workflow(), timeout=30, capacity=g["capacity"])
+        if ordered_a:
+            assert got == want_a[: g["take"]]
+        else:
+            assert len(got) == min(g["take"], len(want_a)) and not Counter(got) - Counter(want_a)
+        return
+    elif g["join"] in ("broadcast", "balance"):
+        fork = a | (lib.broadcast(2) if g["join"] == "broadcast" else lib.balance(2))
+        left: list[Any] = []
+        right: list[Any] = []
+        fork.out["out0"] >> lib.collect(left).in_["inp"]
+        flow = fork.out["out1"] >> lib.collect(right).in_["inp"]
+        run_workflow(flow.workflow(), timeout=30, capacity=g["capacity"])
+        if g["join"] == "broadcast":
+            wants = (want_a, want_a)
+        elif ordered_a:
+            wants = (want_a[0::2], want_a[1::2])  # item i to output i mod 2
+        else:
+            assert Counter(left + right) == Counter(want_a)
+            return
+        if ordered_a:
+            assert (left, right) == wants
+        else:
+            assert (Counter(left), Counter(right)) == (Counter(wants[0]), Counter(wants[1]))
+        return
     else:
         b, want_b, ordered_b = build(g["other"], g["b"])
         if g["join"] == "merge":
