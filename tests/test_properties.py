@@ -351,6 +351,10 @@ async def _async_inc(x: int) -> int:
     return x + 1
 
 
+def _triple(x: int) -> int:
+    return 3 * x
+
+
 #: (stage, what it does to a list, whether it keeps the order)
 STAGES: dict[str, tuple[Any, Any, bool]] = {
     "map": (lambda: lib.map(lambda x: x + 1), lambda xs: [x + 1 for x in xs], True),
@@ -360,6 +364,11 @@ STAGES: dict[str, tuple[Any, Any, bool]] = {
     "batch | unbatch": (lambda: lib.batch(4) | lib.unbatch(), lambda xs: xs, True),
     "map, 3 threads": (lambda: lib.map(lambda x: x * 2, workers=3), lambda xs: [x * 2 for x in xs], True),
     "map, 2 async tasks": (lambda: lib.map(_async_inc, workers=2), lambda xs: [x + 1 for x in xs], True),
+    "map, 2 processes": (
+        lambda: lib.map(_triple, executor="process", workers=2, chunk_size=3),
+        lambda xs: [3 * x for x in xs],
+        True,
+    ),
     "map, unordered": (
         lambda: lib.map(lambda x: x - 1, workers=2, ordered=False),
         lambda xs: [x - 1 for x in xs],
