@@ -20,7 +20,8 @@ HEAD = """\
 from typing import assert_type
 
 from mimo import lib
-from mimo.dsl import Closed, SinkStream, SourceStream, StageStream
+from mimo.dsl import Closed, SinkStream, Source, SourceStream, StageStream
+from mimo.lib._branches import Branch
 
 
 def parse(s: str) -> int:
@@ -41,6 +42,7 @@ def is_small(n: int) -> bool:
 
 labels: list[str] = []
 ints: list[int] = []
+strs: list[str] = []
 """
 
 OK = """
@@ -58,6 +60,14 @@ flow.run()
 sink: SinkStream[object] = lib.to_file("o.txt")
 closed = lib.file_lines("f.txt") | lib.flat_map(words) | lib.for_each(print)
 assert_type(closed, Closed)
+s = lib.split(is_small)
+lib.range(3) | s
+branch = s.matched | lib.map(label) | lib.collect(labels)
+assert_type(lib.merge(lib.range(3), lib.range(4)), Source[int])
+assert_type(lib.zip(lib.range(3), lib.from_iterable(["a"])), Source[tuple[int, str]])
+j = lib.join(lib.range(3), lib.from_iterable(["a"]), key=str)
+assert_type(j.matched, Branch[tuple[int, str]])
+assert_type(j.unmatched, Branch[int | str])
 """
 
 MYPY_ONLY = """
@@ -65,6 +75,9 @@ chain = lib.range(10) | lib.batch(3) | lib.map(sum) | lib.rate_limit(100) | lib.
 assert_type(chain, Closed)
 text = lib.file_lines("f.txt") | lib.flat_map(words) | lib.batch(2) | lib.unbatch() | lib.to_file("o.txt")
 assert_type(text, Closed)
+lambdas = lib.range(3) | lib.filter(lambda n: n > 1) | lib.map(lambda n: n + 1) | lib.for_each(lambda n: print(n + 1))
+assert_type(lambdas, Closed)
+assert_type(lib.range(3) | lib.split(lambda n: n > 1), Closed)
 """
 
 BAD = """
@@ -74,6 +87,12 @@ c = lib.range(3) | lib.map(str)
 c.run()  # E
 d = lib.from_iterable(["x"]) | lib.map(label)  # E
 e = lib.range(3) | lib.flat_map(words)  # E
+f = lib.range(3) | lib.filter(lambda n: n.upper())  # E
+g = lib.range(3) | lib.for_each(lambda n: n.upper())  # E
+h = lib.range(3) | lib.split(lambda n: n.upper())  # E
+i = lib.from_iterable(["x"]) | lib.split(is_small)  # E
+k = lib.split(is_small).matched | lib.collect(strs)  # E
+m = lib.merge(lib.range(3), lib.range(3)) | lib.collect(strs)  # E
 """
 
 _MYPY = re.compile(r"^(?P<file>[^:]+\.py):(?P<line>\d+): error:")

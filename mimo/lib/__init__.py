@@ -9,14 +9,14 @@ Written with the same ``@stream`` users use. Use them through the module,
 * :mod:`~mimo.lib.transforms`: :func:`map`, :func:`filter`, :func:`flat_map`,
   :func:`batch`, :func:`unbatch`, :func:`rate_limit`.
 * :mod:`~mimo.lib.combine`: :func:`merge`, :func:`zip`, :func:`broadcast`,
-  :func:`balance`, :func:`split`.
+  :func:`balance`, :func:`split`, :func:`join`.
 * :mod:`~mimo.lib.sinks`: :func:`collect`, :func:`for_each`, :func:`to_file`.
 * :mod:`~mimo.lib.parallel`: :func:`~mimo.lib.parallel.parallel_map`.
 
 A single input port is called ``inp`` and a single output ``out``.
 """
 
-from mimo.lib.combine import balance, broadcast, merge, split, zip
+from mimo.lib.combine import balance, broadcast, join, merge, split, zip
 from mimo.lib.sinks import collect, for_each, to_file
 from mimo.lib.sources import file_lines, from_async_iterable, from_iterable, range
 from mimo.lib.transforms import batch, filter, flat_map, map, rate_limit, unbatch
@@ -32,6 +32,7 @@ __all__ = [
     "for_each",
     "from_async_iterable",
     "from_iterable",
+    "join",
     "map",
     "merge",
     "range",

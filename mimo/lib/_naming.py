@@ -50,3 +50,13 @@ def port_names(
     if not names and none_why is not None:
         raise ValueError(f"{owner}: needs at least one {kind} port, not {spec!r}: {none_why}")
     return list(check_port_names(owner, kind, names))
+
+
+K = TypeVar("K", bound=Stream)
+
+
+def as_kind(cls: type[K], stream: Stream) -> K:
+    """``stream`` (a fresh copy) as an instance of ``cls``, a subclass of its class with extra typed attributes."""
+    new = object.__new__(cls)
+    new.__dict__.update(stream.__dict__)
+    return new

@@ -6,27 +6,65 @@ single input is ``inp`` and a single output ``out``, as everywhere in
 :mod:`mimo.lib`. Where a function takes ``inputs`` or ``outputs``, pass a
 count (ports ``in0``, ``in1``, ... / ``out0``, ``out1``, ...) or a list (or
 tuple) of port names; a bare string is refused, not split into one-letter ports.
+
+``merge``, ``zip`` and ``join`` also take their upstreams themselves
+(``lib.merge(a, b)``: streams or chains with one open output, or async
+iterables), and ``split`` and ``join`` give their outputs as typed attributes
+(``s.matched | ...``): see :class:`~mimo.lib._branches.Branch`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from itertools import count
+from typing import Any, Generic, TypeVar, overload
 
 from mimo._errors import EndOfStream
+from mimo._graph import Node
 from mimo._ports import InputPort, Ins, Outs
 from mimo._runtime import run_together
-from mimo.dsl import PortStream, stream
+from mimo.dsl import DslStream, In, Out, PortStream, stream
+from mimo.dsl._build import Sink, Source, _Group
+from mimo.lib._branches import Branch, Upstream, chain_from, feed, is_upstream
 from mimo.lib._calls import check_per_item, per_item
-from mimo.lib._naming import fn_name, named, port_names
+from mimo.lib._naming import as_kind, fn_name, named, port_names
 
-__all__ = ["balance", "broadcast", "merge", "split", "zip"]
+__all__ = ["JoinStream", "SplitStream", "balance", "broadcast", "join", "merge", "split", "zip"]
+
+T = TypeVar("T")
+A = TypeVar("A")
+B = TypeVar("B")
+C = TypeVar("C")
+M = TypeVar("M")
+U = TypeVar("U")
 
 #: Why broadcast and balance refuse zero outputs, where merge and zip take zero inputs.
 _DROPS = "with no output every item it reads would be dropped"
 
 
-def merge(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortStream:
+def _spec_or_upstreams(owner: str, args: tuple[Any, ...], inputs: Any) -> tuple[Any, list[Any]]:
+    """Split ``owner(*args, inputs=)`` into a port spec and the upstreams given as arguments."""
+    if args and all(is_upstream(a) for a in args):
+        if inputs is not None:
+            raise TypeError(f"{owner}(): give either the upstreams or inputs=, not both")
+        return len(args), list(args)
+    if len(args) > 1 or (args and inputs is not None):
+        bad = next((a for a in args if not is_upstream(a)), args[0])
+        raise TypeError(
+            f"{owner}(): takes one port spec (a count or a list of names) or upstreams (streams, chains "
+            f"with one open output, async iterables), not {bad!r}"
+            + ("; wrap a plain iterable in lib.from_iterable()" if hasattr(bad, "__iter__") else "")
+        )
+    spec = args[0] if args else (inputs if inputs is not None else 2)
+    return spec, []
+
+
+@overload
+def merge(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortStream: ...
+@overload
+def merge(first: Upstream[T], /, *more: Upstream[T], name: str | None = None) -> Source[T]: ...
+def merge(*args: Any, inputs: Any = None, name: str | None = None) -> Any:
     """A stream that pushes every item of every input to ``out``, as they come.
 
     Each input is read at its own pace, so a slow or idle input never holds
@@ -37,8 +75,13 @@ def merge(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortSt
     :func:`mimo.run_together`), so a deadlock around a merge is still found.
     ``merge(0)`` has no input and ends at once, pushing nothing (a merge of
     an empty list of producers).
+
+    ``merge(a, b, ...)`` takes the upstreams themselves (streams or chains with
+    one open output, or async iterables) and returns a chain ending at the
+    merge: ``lib.merge(letters(), digits()).to_list()``.
     """
-    names = port_names("merge", "input", inputs, "in")
+    spec, ups = _spec_or_upstreams("merge", args, inputs)
+    names = port_names("merge", "input", spec, "in")
 
     @stream(ins=names, outs=["out"], name="merge")
     async def body(ins: Ins, outs: Outs) -> None:
@@ -58,10 +101,29 @@ def merge(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortSt
         # turns into a quiet end of the whole merge.
         await run_together(*(pump(port) for port in ports))
 
-    return named(body, name, "merge")
+    m = named(body, name, "merge")
+    return chain_from(feed("merge", m, ups, names), m) if ups else m
 
 
-def zip(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortStream:
+@overload
+def zip(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortStream: ...
+@overload
+def zip(a: Upstream[A], /, *, name: str | None = None) -> Source[tuple[A]]: ...
+@overload
+def zip(a: Upstream[A], b: Upstream[B], /, *, name: str | None = None) -> Source[tuple[A, B]]: ...
+@overload
+def zip(a: Upstream[A], b: Upstream[B], c: Upstream[C], /, *, name: str | None = None) -> Source[tuple[A, B, C]]: ...
+@overload
+def zip(
+    a: Upstream[Any],
+    b: Upstream[Any],
+    c: Upstream[Any],
+    d: Upstream[Any],
+    /,
+    *more: Upstream[Any],
+    name: str | None = None,
+) -> Source[tuple[Any, ...]]: ...
+def zip(*args: Any, inputs: Any = None, name: str | None = None) -> Any:
     """A stream that pushes a tuple of one item from each input, in input order.
 
     The *n*-th tuple holds the *n*-th item of every input, so inputs move in
@@ -69,8 +131,11 @@ def zip(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortStre
     builtin ``zip``, it ends when the first input ends; the other inputs are
     then left, and what is still queued there is dropped. ``zip(0)``, like
     ``builtins.zip()``, has no input and ends at once, pushing nothing.
+    ``zip(a, b)`` takes the upstreams themselves, as :func:`merge` does, and
+    is typed ``Source[tuple[A, B]]``.
     """
-    names = port_names("zip", "input", inputs, "in")
+    spec, ups = _spec_or_upstreams("zip", args, inputs)
+    names = port_names("zip", "input", spec, "in")
 
     @stream(ins=names, outs={"out": tuple}, name="zip")
     async def body(ins: Ins, outs: Outs) -> None:
@@ -83,7 +148,8 @@ def zip(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortStre
                 return
             await out.push(tuple(row))
 
-    return named(body, name, "zip")
+    z = named(body, name, "zip")
+    return chain_from(feed("zip", z, ups, names), z) if ups else z
 
 
 def broadcast(outputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortStream:
@@ -138,25 +204,176 @@ def balance(outputs: int | Sequence[str] = 2, *, name: str | None = None) -> Por
     return named(body, name, "balance")
 
 
-def split(
-    predicate: Callable[[Any], object],
+class SplitStream(DslStream[Any, Any], Sink[T]):
+    """What :func:`split` returns: input ``inp`` taking ``T``; outputs as typed branches.
+
+    ``src | s`` is checked statically against ``T``; ``s.matched`` and
+    ``s.unmatched`` are :class:`~mimo.lib._branches.Branch` objects that start
+    ``|`` chains. A split stands for one node per build wherever it is
+    mentioned (as a source does), so its branches and ``src | s`` meet there.
+    """
+
+    @property
+    def matched(self) -> Branch[T]:
+        """The items for which the predicate is true, as the start of a chain."""
+        return Branch(self, "matched")
+
+    @property
+    def unmatched(self) -> Branch[T]:
+        """The other items, as the start of a chain."""
+        return Branch(self, "unmatched")
+
+    def _span(self) -> tuple[_Group, Node, Node]:
+        g, node = self._place()
+        return g, node, node
+
+
+async def _no_predicate(item: Any) -> object:
+    raise RuntimeError("split: no predicate")
+
+
+@stream(name="split")
+async def _split(
+    inp: In[Any],
+    matched: Out[Any],
+    unmatched: Out[Any],
     *,
-    name: str | None = None,
-) -> PortStream:
+    predicate: Callable[[Any], Awaitable[object]] = _no_predicate,
+) -> None:
+    async for item in inp:
+        await (matched if await predicate(item) else unmatched).push(item)
+
+
+@overload
+def split(predicate: Callable[[T], Awaitable[object]], *, name: str | None = None) -> SplitStream[T]: ...
+@overload
+def split(predicate: Callable[[T], object], *, name: str | None = None) -> SplitStream[T]: ...
+def split(predicate: Callable[[T], object], *, name: str | None = None) -> SplitStream[T]:
     """A stream that sends each item of ``inp`` to ``matched`` or to ``unmatched``.
 
     Items for which ``predicate(item)`` (plain or ``async``) is true go to
     output ``matched``, the others to ``unmatched``, each in order. An output
     joined to nothing discards its items. The stream is called ``name``, by
-    default after ``predicate``.
+    default after ``predicate``. The outputs are also typed attributes:
+    ``s.matched | lib.map(clean) | lib.collect(kept)``.
     """
     check_per_item("split", predicate)
-    call = per_item(predicate)
+    s = as_kind(SplitStream, _split(predicate=per_item(predicate)))
+    return named(s, name, fn_name(predicate, "split"))
 
-    @stream(ins=["inp"], outs=["matched", "unmatched"], name="split")
+
+# -- join ------------------------------------------------------------------------
+
+
+class JoinStream(PortStream, Generic[M, U]):
+    """What :func:`join` returns: outputs ``matched`` (tuples, typed ``M``) and ``unmatched`` (``U``)."""
+
+    @property
+    def matched(self) -> Branch[M]:
+        """A tuple of one item per input for each key met on every input, as the start of a chain."""
+        return Branch(self, "matched")
+
+    @property
+    def unmatched(self) -> Branch[U]:
+        """The items left without a partner when every input has ended, as the start of a chain."""
+        return Branch(self, "unmatched")
+
+    def _span(self) -> tuple[_Group, Node, Node]:
+        g, node = self._place()
+        return g, node, node
+
+
+Key = Callable[[Any], Hashable]
+
+
+@overload
+def join(
+    a: Upstream[A], b: Upstream[B], /, *, key: Callable[[A | B], Hashable], name: str | None = None
+) -> JoinStream[tuple[A, B], A | B]: ...
+@overload
+def join(
+    a: Upstream[A],
+    b: Upstream[B],
+    /,
+    *,
+    key: tuple[Callable[[A], Hashable], Callable[[B], Hashable]],
+    name: str | None = None,
+) -> JoinStream[tuple[A, B], A | B]: ...
+@overload
+def join(
+    inputs: int | Sequence[str] = 2, *, key: Key | Sequence[Key], name: str | None = None
+) -> JoinStream[tuple[Any, ...], Any]: ...
+def join(*args: Any, inputs: Any = None, key: Any, name: str | None = None) -> Any:
+    """A keyed join: a tuple of one item per input for each key met on every input.
+
+    ``key`` is one function for every input (``key=lambda x: x.id``) or a
+    list (or tuple) of one function per input, plain or ``async``; its
+    results must be hashable. Matching is one-to-one, in arrival order: an
+    item waits until every other input has given an item with the same key;
+    then those items leave together as one tuple on ``matched`` (in input
+    order), at once, not at the end. Two items with the same key on one
+    input are two separate matches (the first pairs with the other inputs'
+    first, and so on), never a cross product.
+
+    When every input has ended, the items still waiting go to ``unmatched``,
+    in the order they arrived. Until then they are kept: memory grows with
+    the number of items that are still unmatched (bounded by the data, not
+    by the queues). Inputs are read at their own pace, as in :func:`merge`.
+    Takes a count of inputs (``in0``, ``in1``, ...), a list of names, or the
+    upstreams themselves: ``lib.join(orders, payments, key=...)`` returns the
+    join, already fed, whose ``.matched`` and ``.unmatched`` start chains.
+    """
+    spec, ups = _spec_or_upstreams("join", args, inputs)
+    names = port_names("join", "input", spec, "in")
+    if len(names) < 2:
+        raise ValueError(f"join: needs at least two inputs, not {spec!r}: a join matches items across inputs")
+    keys: list[Any]
+    if isinstance(key, list | tuple):
+        keys = list(key)
+        if len(keys) != len(names):
+            raise ValueError(f"join: key has {len(keys)} functions for {len(names)} inputs; give one per input")
+    else:
+        keys = [key] * len(names)
+    for k in keys:
+        check_per_item("join", k)
+    calls = [per_item(k) for k in keys]
+
+    @stream(ins=names, outs=["matched", "unmatched"], name="join")
     async def body(ins: Ins, outs: Outs) -> None:
-        matched, unmatched = outs.matched, outs.unmatched
-        async for item in ins.inp:
-            await (matched if await call(item) else unmatched).push(item)
+        ports = list(ins)
+        # key -> for each input, its items waiting for a partner, with their arrival number
+        waiting: dict[Hashable, list[deque[tuple[int, Any]]]] = {}
+        arrivals = count()
+        out = outs.matched
 
-    return named(body, name, fn_name(predicate, "split"))
+        async def pump(i: int, port: InputPort[Any]) -> None:
+            call = calls[i]
+            async for item in port:
+                k = await call(item)
+                slots = waiting.get(k)
+                if slots is None:
+                    slots = waiting[k] = [deque() for _ in ports]
+                slots[i].append((next(arrivals), item))
+                if all(slots):
+                    row = tuple(q.popleft()[1] for q in slots)
+                    if not any(slots):
+                        del waiting[k]
+                    await out.push(row)
+
+        try:
+            await run_together(*(pump(i, p) for i, p in enumerate(ports)))
+        except BaseExceptionGroup as eg:
+            # A key function's exception fails the run as itself, as everywhere in mimo.lib.
+            first: BaseException = eg
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            raise first from None
+        left = sorted((e for slots in waiting.values() for q in slots for e in q), key=lambda e: e[0])
+        waiting.clear()
+        for _, item in left:
+            await outs.unmatched.push(item)
+
+    j = named(as_kind(JoinStream, body), name, "join")
+    if ups:
+        feed("join", j, ups, names)
+    return j

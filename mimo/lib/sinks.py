@@ -66,7 +66,11 @@ async def _for_each(inp: In[Any], *, fn: Callable[[Any], Any] = print) -> None:
         await call(item)
 
 
-def for_each(fn: Callable[[T], object] | Callable[[T], Awaitable[object]], *, name: str | None = None) -> SinkStream[T]:
+@overload
+def for_each(fn: Callable[[T], Awaitable[object]], *, name: str | None = None) -> SinkStream[T]: ...
+@overload
+def for_each(fn: Callable[[T], object], *, name: str | None = None) -> SinkStream[T]: ...
+def for_each(fn: Callable[[T], object], *, name: str | None = None) -> SinkStream[T]:
     """A sink that calls ``fn(item)`` for every item, one at a time, in order.
 
     ``fn`` may be plain or ``async`` (then each call is awaited before the

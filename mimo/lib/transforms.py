@@ -137,9 +137,11 @@ async def _filter(inp: In[Any], out: Out[Any], *, predicate: Callable[[Any], Any
             await out.push(item)
 
 
-def filter(
-    predicate: Callable[[T], object] | Callable[[T], Awaitable[object]], *, name: str | None = None
-) -> StageStream[T, T]:
+@overload
+def filter(predicate: Callable[[T], Awaitable[object]], *, name: str | None = None) -> StageStream[T, T]: ...
+@overload
+def filter(predicate: Callable[[T], object], *, name: str | None = None) -> StageStream[T, T]: ...
+def filter(predicate: Callable[[T], object], *, name: str | None = None) -> StageStream[T, T]:
     """A stage that passes on, in order, the items for which ``predicate(item)`` is true.
 
     ``predicate`` may be plain or ``async``; its result is taken for its

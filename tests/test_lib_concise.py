@@ -1,0 +1,200 @@
+"""Concise scripting: lib.join, upstreams as arguments (merge, zip, join), typed branches of split and join."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from mimo import WorkflowError, lib
+from mimo.testing import run_stream, run_workflow
+
+
+@dataclass(frozen=True)
+class Order:
+    id: int
+    item: str
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: int
+    amount: float
+
+
+ORDERS = [Order(1, "tea"), Order(2, "cake"), Order(3, "jam")]
+PAYMENTS = [Payment(2, 3.0), Payment(1, 2.5), Payment(9, 1.0)]
+
+
+# -- join ------------------------------------------------------------------------
+
+
+def test_join_pairs_items_by_key_and_sends_the_rest_to_unmatched_at_the_end() -> None:
+    out = run_stream(lib.join(key=lambda x: x.id), {"in0": ORDERS, "in1": PAYMENTS})
+    assert sorted(out["matched"], key=lambda p: p[0].id) == [(ORDERS[0], PAYMENTS[1]), (ORDERS[1], PAYMENTS[0])]
+    assert out["unmatched"] == [ORDERS[2], PAYMENTS[2]]
+
+
+def test_join_is_one_to_one_in_arrival_order_never_a_cross_product() -> None:
+    out = run_stream(
+        lib.join(key=lambda x: x[0]), {"in0": [("k", 1), ("k", 2), ("k", 3)], "in1": [("k", "a"), ("k", "b")]}
+    )
+    assert out["matched"] == [(("k", 1), ("k", "a")), (("k", 2), ("k", "b"))]
+    assert out["unmatched"] == [("k", 3)]
+
+
+def test_join_takes_one_key_per_input_and_named_inputs_and_async_keys() -> None:
+    async def order_id(o: Order) -> int:
+        return o.id
+
+    j = lib.join(["orders", "payments"], key=[order_id, lambda p: p.id])
+    assert j.ins == ("orders", "payments") and j.outs == ("matched", "unmatched")
+    out = run_stream(j, {"orders": ORDERS[:1], "payments": PAYMENTS[1:2]})
+    assert out == {"matched": [(ORDERS[0], PAYMENTS[1])], "unmatched": []}
+
+
+@pytest.mark.timeout(10)
+def test_join_pushes_a_match_at_once_not_at_the_end() -> None:
+    released = asyncio.Event()
+    seen: list[Any] = []
+
+    async def later() -> AsyncIterator[int]:
+        yield 1
+        await released.wait()  # would hang if the match waited for the end of input
+        yield 2
+
+    async def see(pair: Any) -> None:
+        seen.append(pair)
+        released.set()
+
+    j = lib.join(lib.from_async_iterable(later()), lib.from_iterable([1, 2]), key=lambda x: x)
+    run_workflow(j.matched | lib.for_each(see))
+    assert seen == [(1, 1), (2, 2)]
+
+
+def test_join_arguments_are_checked_when_made() -> None:
+    with pytest.raises(ValueError, match="join: needs at least two inputs, not 1"):
+        lib.join(1, key=id)
+    with pytest.raises(ValueError, match="join: key has 3 functions for 2 inputs"):
+        lib.join(key=[id, id, id])
+    with pytest.raises(TypeError, match=r"join\(\) needs a function"):
+        lib.join(key=42)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="missing 1 required keyword-only argument: 'key'"):
+        lib.join(2)  # type: ignore[call-overload]
+
+
+def test_a_key_function_that_raises_fails_the_run_naming_the_join() -> None:
+    def bad(x: int) -> int:
+        raise KeyError("no id")
+
+    j = lib.join(lib.range(3), lib.range(3), key=bad)
+    with pytest.raises(KeyError, match="no id") as info:
+        run_workflow(j.matched | lib.collect())
+    assert "join" in str(getattr(info.value, "__notes__", ""))
+
+
+def test_join_with_every_consumer_gone_ends_quietly() -> None:
+    got: list[Any] = []
+    j = lib.join(lib.range(10**6), lib.range(10**6), key=lambda x: x)
+    run_workflow(j.matched | lib.map(lambda p: p[0]) | lib.filter(lambda n: n < 3) | _take3(got))
+    assert got == [0, 1, 2]
+
+
+def _take3(into: list[Any]) -> Any:
+    from mimo import In, stream
+
+    @stream
+    async def take3(inp: In[Any]) -> None:
+        async for x in inp:
+            into.append(x)
+            if len(into) == 3:
+                return
+
+    return take3
+
+
+@pytest.mark.timeout(10)
+def test_a_cancelled_run_through_a_join_leaves_no_task() -> None:
+    async def forever() -> AsyncIterator[int]:
+        i = 0
+        while True:
+            yield i
+            i += 1
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        j = lib.join(forever(), forever(), key=lambda x: x)
+        task = asyncio.ensure_future((j.matched | lib.collect()).run_async())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+
+
+# -- upstreams as arguments ------------------------------------------------------
+
+
+def test_merge_takes_streams_chains_and_async_iterables() -> None:
+    async def letters() -> AsyncIterator[str]:
+        for c in "ab":
+            yield c
+
+    got: list[Any] = []
+    run_workflow(lib.merge(lib.range(2), lib.from_iterable("xy") | lib.map(str.upper), letters()) | lib.collect(got))
+    assert sorted(map(str, got)) == ["0", "1", "X", "Y", "a", "b"]
+
+
+def test_zip_takes_streams_and_gives_tuples_in_argument_order() -> None:
+    got: list[tuple[int, str]] = []
+    run_workflow(lib.zip(lib.range(5), lib.from_iterable("xyz")) | lib.collect(got))
+    assert got == [(0, "x"), (1, "y"), (2, "z")]
+
+
+def test_a_port_spec_and_upstreams_cannot_be_mixed() -> None:
+    with pytest.raises(TypeError, match=r"merge\(\): takes one port spec .* not \[1, 2\]; wrap a plain iterable"):
+        lib.merge(lib.range(2), [1, 2])  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match=r"zip\(\): give either the upstreams or inputs=, not both"):
+        lib.zip(lib.range(2), lib.range(2), inputs=2)  # type: ignore[call-overload]
+
+
+def test_a_branch_is_an_upstream_too() -> None:
+    s = lib.split(lambda n: n % 2 == 0)
+    lib.range(6) | s
+    got: list[tuple[int, int]] = []
+    run_workflow(lib.zip(s.matched, s.unmatched) | lib.collect(got))
+    assert got == [(0, 1), (2, 3), (4, 5)]
+
+
+# -- typed branches ---------------------------------------------------------------
+
+
+def test_split_branches_start_chains_whatever_the_order_of_the_joins() -> None:
+    evens: list[int] = []
+    odds: list[int] = []
+    s = lib.split(lambda n: n % 2 == 0)
+    s.matched | lib.collect(evens)  # a branch first, the input after: one split
+    lib.range(6) | s
+    run_workflow(s.unmatched | lib.map(lambda n: n * 10) | lib.collect(odds))
+    assert evens == [0, 2, 4] and odds == [10, 30, 50]
+
+
+def test_a_branch_joined_twice_fans_out() -> None:
+    a: list[int] = []
+    b: list[int] = []
+    s = lib.split(lambda n: n > 0)
+    lib.range(3) | s
+    s.matched | lib.collect(a)
+    run_workflow(s.matched | lib.collect(b))
+    assert a == b == [1, 2]
+
+
+def test_a_branch_has_only_its_own_port() -> None:
+    s = lib.split(bool)
+    assert list(s.matched.out) == ["matched"]
+    with pytest.raises(WorkflowError, match="'bool'.matched is one output; it has no output port 'unmatched'"):
+        s.matched.out["unmatched"]
