@@ -108,6 +108,7 @@ def test_random_graphs_deliver_exactly_once_in_order_within_bounds(g: dict[str, 
         assert from_src == emitted[src], (src, dst, port)
     for i in range(n):
         assert report[f"s{i}"].items_out == {"out": len(emitted[i])}
+        assert report[f"s{i}"].items_in == {f"i{k}": len(received.get((i, k), [])) for k in range(g["ports"][i])}
     # A producer is never more than `capacity` items ahead (capacity 0 hands
     # an item over to a consumer that is already waiting, so it may sit in the
     # queue for that moment).
@@ -330,6 +331,9 @@ def test_random_graphs_under_faults_lose_and_double_nothing_end_and_leave_nothin
         for i in range(n):
             pushed = sum(len(items) for (j, _), items in emitted.items() if j == i)
             assert report[f"s{i}"].items_out == {"out": pushed}
+            # Every item taken off an input was recorded by the copy that took it.
+            taken = {f"i{k}": len(received.get((i, k), [])) for k in range(g["ports"][i])}
+            assert report[f"s{i}"].items_in == taken
         return
     if fired and isinstance(exc, TimeoutError) and g["cancel"] == "timeout":
         return
