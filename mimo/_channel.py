@@ -74,7 +74,7 @@ class ChannelStatistics:
     capacity: int
     buffered: int
     popped: int
-    dropped: int  # buffered when the consumer left, so never delivered
+    dropped: int  # buffered when the consumer left, or discarded by it: never delivered
     high_water: int
     open_producers: int
     detached: bool
@@ -502,6 +502,13 @@ class Channel(Generic[T]):
         self._consumers -= 1
         if self._consumers == 0:
             self.detach()
+
+    def discarded(self, n: int = 1) -> None:
+        """Count ``n`` items the consumer took and threw away on purpose (a lossy buffer's overflow).
+
+        They add to ``dropped``, with the items buffered when the consumer left.
+        """
+        self._dropped += n
 
     def detach(self) -> None:
         """The consumer has left: drop what is buffered, wake every producer.

@@ -223,6 +223,14 @@ class InputPort(Generic[T]):
         """A snapshot of the queue behind this port (capacity, high water, waits)."""
         return self._ch.statistics()
 
+    def discarded(self, n: int = 1) -> None:
+        """Count ``n`` items taken from this port and thrown away on purpose.
+
+        The run report shows them in the stream's ``dropped``, so a lossy
+        stream (``lib.buffer(overflow="drop_oldest")``) never loses items silently.
+        """
+        self._ch.discarded(n)
+
 
 #: What awaiting a push that has already delivered its item iterates: nothing.
 #: One shared exhausted iterator, so the fast path allocates nothing per item.

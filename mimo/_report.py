@@ -53,6 +53,14 @@ class StreamReport:
     backpressure_s: dict[str, float] = field(default_factory=dict)
     #: The run cancelled it because every consumer of its outputs had left.
     stopped_early: bool = False
+    #: Per input, items that arrived but were never delivered: still queued when
+    #: the stream left, or thrown away by it on purpose (``lib.buffer``'s overflow).
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total_dropped(self) -> int:
+        """Items dropped on all inputs."""
+        return sum(self.dropped.values())
 
     @property
     def total_in(self) -> int:

@@ -446,6 +446,7 @@ def _report(runs: list[_StreamRun], elapsed: float, capacity: int) -> RunReport:
             workers=len(copies),
             backpressure_s={n: st.push_wait_s for n, st in stats.items()},
             stopped_early=any(r.stopped_early for r in copies),
+            dropped={n: st.dropped for n, st in stats.items()},
         )
     return RunReport(streams, elapsed, capacity)
 
