@@ -145,7 +145,7 @@ def _missing(impl: str) -> str | None:
         try:
             importlib.metadata.version(DISTS[impl])
         except importlib.metadata.PackageNotFoundError:
-            return f"{DISTS[impl]} is not installed (pip install 'mimo[bench]')"
+            return f"{DISTS[impl]} is not installed (pip install -e . --group bench)"
     if impl == "mimo-dsl":
         sys.path.insert(0, HERE)
         from mimo_impls import dsl_missing

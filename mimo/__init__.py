@@ -21,6 +21,7 @@ from mimo._ports import InputPort, Ins, OutputPort, Outs
 from mimo._report import RunReport, StreamReport
 from mimo._runtime import run_together
 from mimo._stream import Stream
+from mimo._window import Window
 from mimo._workflow import Step, Workflow
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "Step",
     "Stream",
     "StreamReport",
+    "Window",
     "Workflow",
     "WorkflowError",
     "WouldBlock",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -73,6 +74,17 @@ BAD: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("to_file", lambda: lib.to_file("x", append="yes"), TypeError, r"to_file\(\): append must be True or False"),
     ("to_file", lambda: lib.to_file("x", encoding="nope"), ValueError, r"to_file\(\): unknown encoding 'nope'"),
     ("to_file", lambda: lib.to_file("x", end=None), TypeError, r"to_file\(\): end must be a str, not None"),
+    ("tumbling", lambda: lib.tumbling(0), ValueError, r"tumbling: size must be a finite number of seconds > 0, not 0"),
+    ("tumbling", lambda: lib.tumbling(math.inf), ValueError, r"tumbling: size must be a finite number of seconds > 0"),
+    ("tumbling", lambda: lib.tumbling(1, allowed_lateness=1), ValueError, r"allowed_lateness applies to event time"),
+    ("tumbling", lambda: lib.tumbling(1, timestamp=_f, clock=lib.ManualClock()), ValueError, r"clock applies to"),
+    ("tumbling", lambda: lib.tumbling(1, clock=5), TypeError, r"tumbling: clock must have now\(\) and async sleep"),
+    ("tumbling", lambda: lib.tumbling(1, key=3), TypeError, r"tumbling: key must be a function of an item, not 3"),
+    ("sliding", lambda: lib.sliding(2, 3), ValueError, r"sliding: every \(3\) must not exceed size \(2\)"),
+    ("sliding", lambda: lib.sliding(2, 0), ValueError, r"sliding: every must be a finite number of seconds > 0"),
+    ("sliding", lambda: lib.sliding(2, 1, timestamp=_f, allowed_lateness=-1), ValueError, r"allowed_lateness must be"),
+    ("session", lambda: lib.session(-1), ValueError, r"session: gap must be a finite number of seconds > 0, not -1"),
+    ("session", lambda: lib.session(1, timestamp=5), TypeError, r"session: timestamp must be a function"),
     ("parallel_map", lambda: parallel_map(_f, workers=0), ValueError, r"parallel_map '_f': workers must be an int"),
     ("parallel_map", lambda: parallel_map(_f, ordered=None), TypeError, r"parallel_map '_f': ordered must be True"),
     ("parallel_map", lambda: parallel_map(_f, name=5), TypeError, r"parallel_map: name must be a str, not 5"),

@@ -12,6 +12,8 @@ Written with the same ``@stream`` users use. Use them through the module,
   :func:`balance`, :func:`split`, :func:`join`.
 * :mod:`~mimo.lib.sinks`: :func:`collect`, :func:`for_each`, :func:`to_file`.
 * :mod:`~mimo.lib.parallel`: :func:`~mimo.lib.parallel.parallel_map`.
+* :mod:`~mimo.lib.windows`: :func:`tumbling`, :func:`sliding`, :func:`session`,
+  pushing :class:`Window` objects (also here, with :class:`ManualClock` for tests).
 
 A single input port is called ``inp`` and a single output ``out``.
 """
@@ -20,6 +22,10 @@ from mimo.lib.combine import balance, broadcast, join, merge, split, zip
 from mimo.lib.sinks import collect, for_each, to_file
 from mimo.lib.sources import file_lines, from_async_iterable, from_iterable, range
 from mimo.lib.transforms import batch, filter, flat_map, map, rate_limit, unbatch
+from mimo.lib.windows import Clock as Clock
+from mimo.lib.windows import ManualClock as ManualClock
+from mimo.lib.windows import Window as Window
+from mimo.lib.windows import session, sliding, tumbling
 
 __all__ = [
     "balance",
@@ -37,8 +43,11 @@ __all__ = [
     "merge",
     "range",
     "rate_limit",
+    "session",
+    "sliding",
     "split",
     "to_file",
+    "tumbling",
     "unbatch",
     "zip",
 ]
