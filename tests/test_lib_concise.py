@@ -198,3 +198,49 @@ def test_a_branch_has_only_its_own_port() -> None:
     assert list(s.matched.out) == ["matched"]
     with pytest.raises(WorkflowError, match="'bool'.matched is one output; it has no output port 'unmatched'"):
         s.matched.out["unmatched"]
+
+
+# -- to_list ----------------------------------------------------------------------
+
+
+def test_to_list_runs_the_chain_and_returns_what_its_open_output_gave() -> None:
+    assert (lib.range(4) | lib.map(lambda n: n * n)).to_list() == [0, 1, 4, 9]
+    assert lib.range(3).to_list() == [0, 1, 2]
+
+
+def test_to_list_runs_the_whole_graph_the_chain_is_part_of() -> None:
+    other: list[int] = []
+    numbers = lib.range(3)
+    numbers | lib.collect(other)
+    assert (numbers | lib.map(lambda n: -n)).to_list() == [0, -1, -2]
+    assert other == [0, 1, 2]
+
+
+def test_to_list_of_a_flow_collects_the_last_streams_only_unjoined_output() -> None:
+    s = lib.split(lambda n: n > 1)
+    flow = lib.range(4).out["out"] >> s.in_["inp"]
+    kept: list[int] = []
+    s.out["matched"] >> lib.collect(kept).in_["inp"]
+    assert flow.to_list() == [0, 1]
+    assert kept == [2, 3]
+
+
+def test_to_list_of_a_flow_with_several_unjoined_outputs_says_which_to_join() -> None:
+    flow = lib.range(4).out["out"] >> lib.split(bool).in_["inp"]
+    with pytest.raises(WorkflowError, match="'bool' has 2 unjoined outputs of 2, so there is no one output to collect"):
+        flow.to_list()
+
+
+def test_to_list_raises_what_the_run_raises() -> None:
+    def boom(n: int) -> int:
+        raise ValueError(f"bad {n}")
+
+    with pytest.raises(ValueError, match="bad 0"):
+        (lib.range(3) | lib.map(boom)).to_list()
+
+
+def test_to_list_async_runs_in_the_running_loop() -> None:
+    async def main() -> list[str]:
+        return await lib.merge(lib.from_iterable("ab"), lib.from_iterable("c")).to_list_async()
+
+    assert sorted(asyncio.run(main())) == ["a", "b", "c"]

@@ -68,6 +68,8 @@ assert_type(lib.zip(lib.range(3), lib.from_iterable(["a"])), Source[tuple[int, s
 j = lib.join(lib.range(3), lib.from_iterable(["a"]), key=str)
 assert_type(j.matched, Branch[tuple[int, str]])
 assert_type(j.unmatched, Branch[int | str])
+assert_type((lib.range(3) | lib.map(label)).to_list(), list[str])
+assert_type(j.matched.to_list(), list[tuple[int, str]])
 """
 
 MYPY_ONLY = """

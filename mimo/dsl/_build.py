@@ -345,6 +345,31 @@ class Joinable:
             raise
         return _result_class(self, other)(g, first, last)
 
+    def _free_output(self, last: Node, g: _Group) -> str | None:
+        """The output of ``last`` that a collecting sink joins: its only one, else its only unjoined one."""
+        if len(last.outs) <= 1:
+            return None
+        free = [o for o in last.outs if not any(e.src is last and e.out == o for e in g.graph.edges)]
+        if len(free) != 1:
+            raise WorkflowError(
+                f"stream {last.name!r} has {len(free)} unjoined outputs of {len(last.outs)}, so there is no one "
+                f"output to collect: join the others first, or collect one by name (.out[...] >> lib.collect(...))"
+            )
+        return free[0]
+
+    def _collecting(self) -> tuple[Runnable, list[Any]]:
+        """This chain closed by a sink that collects its open output into a new list, and the list."""
+        from mimo.lib.sinks import collect  # lib builds on dsl: imported when first used
+
+        items: list[Any] = []
+        sink = collect(items)
+        if not isinstance(self, Dynamic):
+            return self._pipe(sink), items
+        ga, first, last = self._span()
+        gb, sink_node, _ = sink._span()
+        g = _join(ga, last, self._free_output(last, ga), gb, sink_node, None)
+        return Flow(g, first, sink_node), items
+
 
 def _result_class(left: Joinable, right: Joinable) -> type[_Chain]:
     if isinstance(left, Dynamic) or isinstance(right, Dynamic):
@@ -437,6 +462,23 @@ class Source(Joinable, Generic[O_co]):
         """``self | other`` as a method: checkers infer generic right-hand stages better here."""
         return self._pipe(other)  # type: ignore[no-any-return]
 
+    def to_list(self, *, capacity: int | None = None) -> list[O_co]:
+        """Run the graph, collecting what this chain's open output gives; the list, in order.
+
+        ``(src | lib.map(f)).to_list()`` is ``(src | lib.map(f) | lib.collect(xs)).run()``
+        returning ``xs``; every other stream joined to the graph runs too. An
+        exception from the run is raised as by :meth:`Runnable.run`.
+        """
+        flow, items = self._collecting()
+        flow.run(capacity=capacity)
+        return items
+
+    async def to_list_async(self, *, capacity: int | None = None) -> list[O_co]:
+        """:meth:`to_list` in the running event loop."""
+        flow, items = self._collecting()
+        await flow.run_async(capacity=capacity)
+        return items
+
 
 class Stage(Joinable, Generic[I_contra, O_co]):
     """A chain with an open input taking ``I`` and an open output giving ``O``."""
@@ -477,6 +519,18 @@ class Dynamic(Joinable):
     def __or__(self, other: Joinable) -> Flow:
         """Join this object's only output to ``other``'s only input."""
         return self._pipe(other)  # type: ignore[no-any-return]
+
+    def to_list(self, *, capacity: int | None = None) -> list[Any]:
+        """Run the graph, collecting what the last stream's open output gives (its only one, or only unjoined one)."""
+        flow, items = self._collecting()
+        flow.run(capacity=capacity)
+        return items
+
+    async def to_list_async(self, *, capacity: int | None = None) -> list[Any]:
+        """:meth:`to_list` in the running event loop."""
+        flow, items = self._collecting()
+        await flow.run_async(capacity=capacity)
+        return items
 
 
 class Closed(_Chain, Runnable):
