@@ -191,10 +191,12 @@ def test_port_counts_and_names_are_checked_when_made() -> None:
 
 
 def test_combiners_are_port_streams_with_their_ports() -> None:
-    for s in (lib.merge(), lib.zip(), lib.broadcast(), lib.balance(), lib.join(key=id)):
+    for s in (lib.merge(), lib.zip(), lib.join(key=id)):
         assert isinstance(s, PortStream)
-    # split is typed on its input (a Sink[T] for |), its outputs reached by port name or as branches
+    # one input: typed on it (a Sink[T] for |), outputs reached by port name or as typed branches
     assert isinstance(lib.split(bool), lib.combine.SplitStream)
+    assert isinstance(lib.broadcast(), lib.combine.FanOutStream)
+    assert isinstance(lib.balance(), lib.combine.FanOutStream)
     assert lib.merge(["a", "b"]).ins == ("a", "b") and lib.merge().outs == ("out",)
     assert lib.broadcast(3).outs == ("out0", "out1", "out2") and lib.broadcast().ins == ("inp",)
     assert lib.split(bool).outs == ("matched", "unmatched")

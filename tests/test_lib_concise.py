@@ -200,6 +200,26 @@ def test_a_branch_has_only_its_own_port() -> None:
         s.matched.out["unmatched"]
 
 
+def test_broadcast_and_balance_outputs_are_branches_in_port_order() -> None:
+    evens, odds = lib.balance(lib.range(6)).branches
+    got: list[int] = []
+    evens | lib.collect(got)
+    assert odds.to_list() == [1, 3, 5] and got == [0, 2, 4]
+    copies = lib.broadcast(outputs=["a", "b", "c"])
+    lib.range(2) | copies
+    assert [b.port for b in copies.branches] == ["a", "b", "c"]
+    copies.branches[0] | lib.collect(got)
+    copies.branches[1] | lib.collect(got)
+    assert copies.branches[2].to_list() == [0, 1] and sorted(got[3:]) == [0, 0, 1, 1]
+
+
+def test_a_fan_out_takes_one_upstream_or_one_port_spec() -> None:
+    with pytest.raises(TypeError, match=r"broadcast\(\): takes one upstream or one port spec"):
+        lib.broadcast(lib.range(2), lib.range(2))  # type: ignore[call-overload]
+    with pytest.raises(ValueError, match="balance: needs at least one output port, not 0"):
+        lib.balance(lib.range(2), outputs=0)
+
+
 # -- to_list ----------------------------------------------------------------------
 
 

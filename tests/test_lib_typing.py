@@ -70,6 +70,9 @@ assert_type(j.matched, Branch[tuple[int, str]])
 assert_type(j.unmatched, Branch[int | str])
 assert_type((lib.range(3) | lib.map(label)).to_list(), list[str])
 assert_type(j.matched.to_list(), list[tuple[int, str]])
+left, right = lib.balance(lib.range(3)).branches
+assert_type(left, Branch[int])
+assert_type(lib.broadcast(lib.from_iterable(['a'])).branches[0].to_list(), list[str])
 """
 
 MYPY_ONLY = """
@@ -95,6 +98,8 @@ h = lib.range(3) | lib.split(lambda n: n.upper())  # E
 i = lib.from_iterable(["x"]) | lib.split(is_small)  # E
 k = lib.split(is_small).matched | lib.collect(strs)  # E
 m = lib.merge(lib.range(3), lib.range(3)) | lib.collect(strs)  # E
+n = lib.balance(lib.range(3)).branches[0] | lib.collect(strs)  # E
+o = lib.range(3) | lib.broadcast(lib.range(3)).branches[0] | lib.collect(ints)  # E
 """
 
 _MYPY = re.compile(r"^(?P<file>[^:]+\.py):(?P<line>\d+): error:")

@@ -30,7 +30,7 @@ from mimo.lib._branches import Branch, Upstream, chain_from, feed, is_upstream
 from mimo.lib._calls import check_per_item, per_item
 from mimo.lib._naming import as_kind, fn_name, named, port_names
 
-__all__ = ["JoinStream", "SplitStream", "balance", "broadcast", "join", "merge", "split", "zip"]
+__all__ = ["FanOutStream", "JoinStream", "SplitStream", "balance", "broadcast", "join", "merge", "split", "zip"]
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -152,7 +152,53 @@ def zip(*args: Any, inputs: Any = None, name: str | None = None) -> Any:
     return chain_from(feed("zip", z, ups, names), z) if ups else z
 
 
-def broadcast(outputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortStream:
+class FanOutStream(DslStream[Any, Any], Sink[T]):
+    """What :func:`broadcast` and :func:`balance` return: input ``inp`` taking ``T``; outputs as typed branches.
+
+    ``src | b`` is checked statically against ``T``, and ``b.branches`` holds
+    one :class:`~mimo.lib._branches.Branch` per output, in order, so that
+    ``left, right = lib.balance(src).branches`` then ``left | ...``. Like a
+    split, it stands for one node per build wherever it is mentioned.
+    """
+
+    @property
+    def branches(self) -> tuple[Branch[T], ...]:
+        """One branch per output, in port order."""
+        return tuple(Branch(self, port) for port in self.outs)
+
+    def _span(self) -> tuple[_Group, Node, Node]:
+        g, node = self._place()
+        return g, node, node
+
+
+def _fan_out(
+    owner: str, args: tuple[Any, ...], outputs: Any, name: str | None, body: Callable[[Ins, Outs], Awaitable[None]]
+) -> FanOutStream[Any]:
+    ups = [a for a in args[:1] if is_upstream(a)]
+    if len(args) > 1 or (args and not ups and outputs is not None):
+        raise TypeError(f"{owner}(): takes one upstream or one port spec (a count or a list of names), not {args!r}")
+    spec = args[0] if args and not ups else (outputs if outputs is not None else 2)
+    names = port_names(owner, "output", spec, "out", none_why=_DROPS)
+    s = named(as_kind(FanOutStream, stream(ins=["inp"], outs=names, name=owner)(body)), name, owner)
+    if ups:
+        feed(owner, s, ups, ["inp"])
+    return s
+
+
+async def _broadcast(ins: Ins, outs: Outs) -> None:
+    ports = list(outs)
+    async for item in ins.inp:
+        for port in ports:
+            await port.push(item)
+
+
+@overload
+def broadcast(outputs: int | Sequence[str] = 2, *, name: str | None = None) -> FanOutStream[Any]: ...
+@overload
+def broadcast(
+    upstream: Upstream[T], /, *, outputs: int | Sequence[str] = 2, name: str | None = None
+) -> FanOutStream[T]: ...
+def broadcast(*args: Any, outputs: Any = None, name: str | None = None) -> FanOutStream[Any]:
     """A stream that pushes every item of ``inp`` to each of its outputs, in order.
 
     It is paced by the slowest consumer (each push waits for room). An
@@ -160,21 +206,33 @@ def broadcast(outputs: int | Sequence[str] = 2, *, name: str | None = None) -> P
     stream ends when its input ends or when nobody reads any output. (An
     output joined to several inputs broadcasts too; ``broadcast`` gives each
     consumer its own named output.) It needs at least one output: with none,
-    every item would be dropped.
+    every item would be dropped. ``broadcast(src, outputs=3)`` takes its
+    upstream too; ``.branches`` are its outputs, typed.
     """
-    names = port_names("broadcast", "output", outputs, "out", none_why=_DROPS)
-
-    @stream(ins=["inp"], outs=names, name="broadcast")
-    async def body(ins: Ins, outs: Outs) -> None:
-        ports = list(outs)
-        async for item in ins.inp:
-            for port in ports:
-                await port.push(item)
-
-    return named(body, name, "broadcast")
+    return _fan_out("broadcast", args, outputs, name, _broadcast)
 
 
-def balance(outputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortStream:
+async def _balance(ins: Ins, outs: Outs) -> None:
+    ports = list(outs)
+    n = len(ports)
+    i = 0
+    async for item in ins.inp:
+        port = ports[i]
+        for _ in range(n):
+            port = ports[i]
+            i = (i + 1) % n
+            if port.consumers:
+                break
+        await port.push(item)
+
+
+@overload
+def balance(outputs: int | Sequence[str] = 2, *, name: str | None = None) -> FanOutStream[Any]: ...
+@overload
+def balance(
+    upstream: Upstream[T], /, *, outputs: int | Sequence[str] = 2, name: str | None = None
+) -> FanOutStream[T]: ...
+def balance(*args: Any, outputs: Any = None, name: str | None = None) -> FanOutStream[Any]:
     """A stream that deals the items of ``inp`` to its outputs in turn (round-robin).
 
     Item *i* goes to output *i* mod *n*, so each consumer gets every *n*-th
@@ -184,24 +242,10 @@ def balance(outputs: int | Sequence[str] = 2, *, name: str | None = None) -> Por
     skipped, so no item is dealt to nobody while someone still reads; the
     stream ends when its input ends or when nobody reads any output. It
     needs at least one output: with none, every item would be dropped.
+    ``balance(src, outputs=3)`` takes its upstream too; ``.branches`` are its
+    outputs, typed.
     """
-    names = port_names("balance", "output", outputs, "out", none_why=_DROPS)
-
-    @stream(ins=["inp"], outs=names, name="balance")
-    async def body(ins: Ins, outs: Outs) -> None:
-        ports = list(outs)
-        n = len(ports)
-        i = 0
-        async for item in ins.inp:
-            port = ports[i]
-            for _ in range(n):
-                port = ports[i]
-                i = (i + 1) % n
-                if port.consumers:
-                    break
-            await port.push(item)
-
-    return named(body, name, "balance")
+    return _fan_out("balance", args, outputs, name, _balance)
 
 
 class SplitStream(DslStream[Any, Any], Sink[T]):
