@@ -16,7 +16,7 @@ import pytest
 from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
-from mimo import ConsumersGone, PortClosed, Stream, Workflow, lib, stream
+from mimo import ConsumersGone, MimoError, PortClosed, Stream, Workflow, lib, stream
 from mimo.testing import run_workflow
 
 
@@ -139,7 +139,7 @@ def faulty_graphs(draw: Any) -> dict[str, Any]:
     roles = []
     for i in range(n):
         has_inputs = g["ports"][i] > 0
-        kinds = ["plain", "plain", "raise_after_emit", "close_after_emit"]
+        kinds = ["plain", "plain", "raise_after_emit", "close_after_emit", "flush_when_cancelled"]
         if has_inputs:
             kinds += ["leave_after_read", "raise_after_read"]
         roles.append((draw(st.sampled_from(kinds)), draw(st.integers(0, 12))))
@@ -191,6 +191,27 @@ def test_random_graphs_under_faults_lose_and_double_nothing_end_and_leave_nothin
         async def fn(ins_: Any, outs: Any, state: Any) -> None:
             copy = next(copies)
             mine = emitted.setdefault((i, copy), [])
+            try:
+                await body(ins_, outs, copy, mine)
+            except asyncio.CancelledError:
+                if role == "flush_when_cancelled":
+                    # A batcher flushing its rest, then draining an input, while the run
+                    # is torn down: both must fail fast (case 16), never hang.
+                    item = (i, copy, -1)
+                    try:
+                        await outs.out.push(item)
+                    except MimoError:
+                        pass
+                    else:
+                        mine.append(item)
+                    if ins:
+                        try:
+                            await ins_["i0"].pop()
+                        except MimoError:
+                            pass
+                raise
+
+        async def body(ins_: Any, outs: Any, copy: int, mine: list[tuple[int, int, int]]) -> None:
             seq = 0
             read = 0
 
