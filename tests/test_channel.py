@@ -493,3 +493,64 @@ def test_shutdown_fails_every_wait_and_every_later_push_but_lets_the_buffer_drai
         assert full.statistics().capacity == 1 and full.capacity == 1
 
     run(main())
+
+
+# -- found by mutation testing (tools/mutation.py) ----------------------------
+
+
+def test_a_channel_made_with_no_arguments_holds_64_items_and_closes_after_one_close():
+    ch: Channel[int] = Channel()
+    assert ch.capacity == 64
+    assert sum(ch.push_nowait(i) for i in range(65)) == 64
+    assert not ch.closed
+    ch.close_producer()
+    assert ch.closed
+
+
+def test_statistics_count_the_waiting_pushers_and_poppers_and_no_open_producer_after_close():
+    async def main():
+        full, empty = chan(1), chan(1)
+        assert full.push_nowait(0)
+        pushers = [asyncio.create_task(full.push(i)) for i in (1, 2)]
+        poppers = [asyncio.create_task(empty.pop()) for _ in range(3)]
+        await asyncio.sleep(0.01)
+        s_full, s_empty = full.statistics(), empty.statistics()
+        assert (s_full.waiting_pushers, s_full.waiting_poppers) == (2, 0)
+        assert (s_empty.waiting_pushers, s_empty.waiting_poppers) == (0, 3)
+        pushers[0].cancel()
+        poppers[0].cancel()
+        await asyncio.sleep(0.01)
+        assert full.statistics().waiting_pushers == 1
+        assert empty.statistics().waiting_poppers == 2
+        for t in (*pushers, *poppers):
+            t.cancel()
+        await asyncio.gather(*pushers, *poppers, return_exceptions=True)
+        empty.close_producer()
+        assert empty.statistics().open_producers == 0
+
+    run(main())
+
+
+def test_push_many_nowait_on_a_full_channel_takes_nothing_and_says_so():
+    ch = chan(1)
+    assert ch.push_nowait(0)
+    assert ch.push_many_nowait([1, 2]) == 0
+    assert ch.push_many_nowait([]) == 0
+    assert ch.pop_nowait() == 0
+    with pytest.raises(WouldBlock, match="no item buffered"):
+        ch.pop_nowait()
+
+
+@pytest.mark.timeout(10)
+def test_items_pushed_together_wake_one_waiting_consumer_each():
+    async def main():
+        ch = chan(4, consumers=3)
+        poppers = [asyncio.create_task(ch.pop()) for _ in range(3)]
+        await asyncio.sleep(0.01)
+        assert ch.push_many_nowait([1]) == 1
+        assert ch.statistics().waiting_poppers == 2
+        assert ch.push_many_nowait([2, 3]) == 2
+        assert ch.statistics().waiting_poppers == 0
+        assert sorted(await asyncio.gather(*poppers)) == [1, 2, 3]
+
+    run(main())
