@@ -21,6 +21,7 @@ from mimo._ports import InputPort, Ins, OutputPort, Outs
 from mimo._report import RunReport, StreamReport
 from mimo._runtime import run_together
 from mimo._stream import Stream
+from mimo._supervision import Restart, Stop
 from mimo._window import Window
 from mimo._workflow import Step, Workflow
 
@@ -40,8 +41,10 @@ __all__ = [
     "Outs",
     "PortClosed",
     "PushNotAwaited",
+    "Restart",
     "RunReport",
     "Step",
+    "Stop",
     "Stream",
     "StreamReport",
     "Window",

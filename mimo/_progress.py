@@ -165,8 +165,9 @@ class Progress:
         for s in report:
             rate = self._rate(s, report.elapsed_s, final)
             queues = " ".join(f"{k}:{v}/{report.capacity}" for k, v in s.buffered.items())
-            state = "done" if s.done else "running"
-            parts = [f"{head} {s.name}: in={s.total_in} out={s.total_out} {rate:,.0f}/s", queues, state]
+            state = "done" if s.done else "backing off" if s.backing_off else "running"
+            restarts = f"restarts={s.restarts} (last: {s.restart_causes[-1]})" if s.restart_causes else ""
+            parts = [f"{head} {s.name}: in={s.total_in} out={s.total_out} {rate:,.0f}/s", queues, restarts, state]
             print(" ".join(p for p in parts if p), file=self.file)
         self.file.flush()
 
@@ -183,9 +184,18 @@ class Progress:
         table.add_column("out", justify="right")
         table.add_column("items/s", justify="right")
         table.add_column(f"input queues (of {report.capacity})")
+        # Shown once a stream has restarted (on_error=Restart(...)): how often, and the last cause.
+        restarted = any(s.restarts for s in report)
+        if restarted:
+            table.add_column("restarts")
         for s in report:
             rate = self._rate(s, report.elapsed_s, final)
-            state = Text("done", style="green") if s.done else Text("running", style="yellow")
+            if s.done:
+                state = Text("done", style="green")
+            elif s.backing_off:
+                state = Text("backing off", style="red")
+            else:
+                state = Text("running", style="yellow")
             queues = Text()
             for i, (port, n) in enumerate(s.buffered.items()):
                 if i:
@@ -193,7 +203,11 @@ class Progress:
                 queues.append(f"{port} ")
                 queues.append_text(_bar(n, report.capacity))
                 queues.append(f" {n}")
-            table.add_row(s.name, state, f"{s.total_in:,}", f"{s.total_out:,}", f"{rate:,.0f}", queues)
+            cells: list[Any] = [s.name, state, f"{s.total_in:,}", f"{s.total_out:,}", f"{rate:,.0f}", queues]
+            if restarted:
+                last = s.restart_causes[-1] if s.restart_causes else ""
+                cells.append(f"{s.restarts} {last}" if s.restarts else "")
+            table.add_row(*cells)
         return table
 
 

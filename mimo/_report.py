@@ -31,7 +31,8 @@ class StreamReport:
     queue (back-pressure from downstream); ``starved_s`` the time during which
     it waited to pop from an empty queue and to push nowhere; ``busy_s`` the
     rest of its life (its own work, including its own awaits on anything
-    other than a mimo port). A stream that waits on several ports at once
+    other than a mimo port), less the time it waited to restart
+    (``backoff_s``, under ``on_error=Restart(...)``). A stream that waits on several ports at once
     (sub-tasks under :func:`mimo.run_together`) counts each instant once, as
     blocked if any push waits: the three add up to its life, never more.
     """
@@ -56,6 +57,14 @@ class StreamReport:
     #: Per input, items that arrived but were never delivered: still queued when
     #: the stream left, or thrown away by it on purpose (``lib.buffer``'s overflow).
     dropped: dict[str, int] = field(default_factory=dict)
+    #: Times the stream was started again after an exception (``on_error=Restart(...)``), all copies.
+    restarts: int = 0
+    #: The latest restarts' causes, ``"ValueError: bad item"``, oldest first (the last ten).
+    restart_causes: list[str] = field(default_factory=list)
+    #: Seconds spent waiting to restart (back-off), added up over copies; not part of ``busy_s``.
+    backoff_s: float = 0.0
+    #: A copy is waiting to restart right now (in a live snapshot).
+    backing_off: bool = False
 
     @property
     def total_dropped(self) -> int:
@@ -230,7 +239,11 @@ class RunReport:
         }
 
     def __str__(self) -> str:
-        head = ("stream", "in", "out", "busy", "blocked", "starved")
+        # The restarts column appears only in runs where some stream restarted.
+        restarted = [s for s in self if s.restarts]
+        head: tuple[str, ...] = ("stream", "in", "out", "busy", "blocked", "starved")
+        if restarted:
+            head = (*head, "restarts")
         rows: list[tuple[str, ...]] = [head]
         bottleneck = self.bottleneck
         for s in self:
@@ -240,7 +253,8 @@ class RunReport:
             label = s.name if s.workers == 1 else f"{s.name} ({s.workers} workers)"
             if s.stopped_early:
                 label += " (stopped early)"
-            rows.append((label, ins, outs, *times))
+            extra = (f"{s.restarts} ({s.backoff_s:.3f}s)" if s.restarts else "-",) if restarted else ()
+            rows.append((label, ins, outs, *times, *extra))
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         lines = []
         names = [None, *self.streams]
@@ -258,6 +272,11 @@ class RunReport:
         bp = self.backpressured
         if bp:
             lines.append("back-pressured: " + ", ".join(str(lk) for lk in bp))
+        for s in restarted:
+            lines.append(
+                f"restarted: {s.name} {s.restarts} time(s), {s.backoff_s:.3f} s backing off; "
+                f"last cause: {s.restart_causes[-1] if s.restart_causes else '?'}"
+            )
         return "\n".join(lines)
 
 

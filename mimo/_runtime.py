@@ -28,6 +28,7 @@ from mimo._errors import CLEAN_EXITS, ConsumersGone, DeadlockError, EndOfStream,
 from mimo._graph import Graph, Node
 from mimo._ports import InputPort, Ins, OutputPort, Outs, PortTimes, WaitClock
 from mimo._report import RunReport, StreamReport
+from mimo._supervision import STOP, Restart, Supervisor
 
 log = logging.getLogger("mimo")
 
@@ -113,6 +114,8 @@ class _StreamRun:
     stop_asked: bool = False
     #: It ended quietly because the run stopped it early.
     stopped_early: bool = False
+    #: The stream's restart record under ``on_error=Restart(...)``, shared by its copies.
+    supervisor: Supervisor | None = field(default=None, repr=False)
 
     def abandoned(self) -> bool:
         """True while every connected output (not closed by the stream itself) has lost every consumer."""
@@ -279,6 +282,7 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
 
     runs: list[_StreamRun] = []
     for node in graph.nodes:
+        supervisor = _supervisor(node)
         for copy in range(_workers(node)):
             times = _Clocks()
             ins = Ins(node.name, {p: InputPort(p, node.name, chans[(node, p)], times) for p in node.ins})
@@ -290,7 +294,9 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
                 },
             )
             connected = [outs[p] for p in node.outs if graph.outputs_of(node, p)]
-            runs.append(_StreamRun(node, ins, outs, times, monitor, copy, connected=connected))
+            runs.append(
+                _StreamRun(node, ins, outs, times, monitor, copy, connected=connected, supervisor=supervisor)
+            )
 
     # Stopping early: when a consumer leaves, look at the streams feeding it.
     # (Registered after the ports' own callbacks, so the ports are up to date.)
@@ -433,12 +439,14 @@ def _report(runs: list[_StreamRun], elapsed: float, capacity: int) -> RunReport:
         blocked = sum(r.times.blocked_s for r in copies)
         starved = sum(r.times.starved_s for r in copies)
         stats = {p.name: p._ch.statistics() for p in copies[0].ins}
+        sup = copies[0].supervisor
         streams[node.name] = StreamReport(
             name=node.name,
             items_in={n: st.popped for n, st in stats.items()},
             items_out={p: sum(r.outs[p].count for r in copies) for p in node.outs},
             elapsed_s=max(lives),
-            busy_s=max(0.0, sum(lives) - blocked - starved),
+            # Waiting to restart is not work: a stream backing off is not a bottleneck.
+            busy_s=max(0.0, sum(lives) - blocked - starved - (sup.backoff_s if sup is not None else 0.0)),
             blocked_s=blocked,
             starved_s=starved,
             buffered={n: st.buffered for n, st in stats.items()},
@@ -447,12 +455,31 @@ def _report(runs: list[_StreamRun], elapsed: float, capacity: int) -> RunReport:
             backpressure_s={n: st.push_wait_s for n, st in stats.items()},
             stopped_early=any(r.stopped_early for r in copies),
             dropped={n: st.dropped for n, st in stats.items()},
+            **_restarts(sup),
         )
     return RunReport(streams, elapsed, capacity)
 
 
+def _restarts(sup: Supervisor | None) -> dict[str, Any]:
+    """A stream's restart figures, as :class:`StreamReport` fields."""
+    if sup is None:
+        return {}
+    return {
+        "restarts": sup.restarts,
+        "restart_causes": list(sup.causes),
+        "backoff_s": sup.backoff_s,
+        "backing_off": sup.backing_off > 0,
+    }
+
+
 def _workers(node: Node) -> int:
     return int(getattr(node.stream, "workers", 1))
+
+
+def _supervisor(node: Node) -> Supervisor | None:
+    """A fresh restart record for a stream that restarts; None under Stop (no cost at all)."""
+    policy = getattr(node.stream, "on_error", STOP)
+    return Supervisor(node.name, policy) if isinstance(policy, Restart) else None
 
 
 #: The monitor of the run whose stream is running in this context.
@@ -489,7 +516,10 @@ async def _run_stream(r: _StreamRun) -> None:
         _end_cleanly(r)
         return
     try:
-        await r.node.stream.run(r.ins, r.outs)
+        if r.supervisor is None:
+            await r.node.stream.run(r.ins, r.outs)
+        else:
+            await r.supervisor.run(lambda: r.node.stream.run(r.ins, r.outs), r.copy, lambda: r.monitor.tearing_down)
         for out in r.outs:
             out._check_awaited()  # a push not awaited may have lost its item
         r.stopped_early = r.stop_asked  # it may have caught the cancellation and returned

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import keyword
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from mimo._errors import ConsumersGone
 from mimo._ports import Ins, Outs
+from mimo._supervision import STOP, OnError, check_on_error
 
 #: ``fn(ins, outs, state)`` or ``fn(ins, outs)``, as given to ``Stream(fn=...)``.
 StreamFn = Callable[[Ins, Outs, Any], Awaitable[None]] | Callable[[Ins, Outs], Awaitable[None]]
@@ -134,6 +136,12 @@ class Stream:
     last copy finishes), and they share ``state``. Order across copies is not
     kept.
 
+    ``on_error`` says what an exception from the stream does:
+    :class:`~mimo.Stop` (the default) fails the run; :class:`~mimo.Restart`
+    starts the stream again, its ``state`` and input queues kept (see
+    docs/recovery.md). :meth:`with_options` sets it on a copy of any stream,
+    stock ones included.
+
     A ``Stream`` is a definition: it can be added to many workflows and runs
     afresh, with fresh queues, each time a workflow runs.
     """
@@ -150,6 +158,7 @@ class Stream:
         state: Any = None,
         *,
         workers: int = 1,
+        on_error: OnError = STOP,
     ) -> None:
         own_run = type(self).run is not Stream.run
         if name is not None:
@@ -187,6 +196,23 @@ class Stream:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"stream {self.name!r}: workers must be an int >= 1, not {workers!r}")
         self.workers = workers
+        #: What an exception from the stream does: ``Stop()`` or ``Restart(...)``.
+        self.on_error: OnError = check_on_error(self.name, on_error)
+
+    def with_options(self, *, on_error: OnError) -> Self:
+        """A copy of this stream with ``on_error`` set: ``lib.map(f).with_options(on_error=mimo.Restart())``.
+
+        The copy is a distinct stream (a node of its own when joined), with
+        the same ports, function and settings; it shares ``state`` unless the
+        stream was given none (a DSL stream's fresh dict).
+        """
+        new = self._copy()
+        new.on_error = check_on_error(new.name, on_error)
+        return new
+
+    def _copy(self) -> Self:
+        """A distinct copy of this stream's definition (subclasses reset what is bound to one graph)."""
+        return copy.copy(self)
 
     @property
     def ins(self) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from mimo._errors import WorkflowError
 from mimo._graph import Graph, Node, tick
 from mimo._ports import InputPort, Ins, OutputPort, Outs
 from mimo._stream import PortSpec, Stream, check_name, check_port_names, fn_takes_state
+from mimo._supervision import STOP, OnError, check_on_error
 from mimo.dsl._build import Dynamic, InPorts, Joinable, Kind, Only, OutPorts, Sink, Source, Stage, _Group
 
 A = TypeVar("A")
@@ -82,6 +83,10 @@ class DslStream(Stream, Joinable, Generic[IP, OP]):
             await fn(ins, outs, self.state, **self.settings)
         else:
             await fn(ins, outs, **self.settings)
+
+    def _copy(self) -> Self:
+        # A plain copy, as s() gives: no place in a graph, a fresh state if it had one.
+        return typing.cast(Self, self())
 
     def __getstate__(self) -> dict[str, Any]:
         # Where the stream stands in a graph being built is this process's business:
@@ -243,23 +248,35 @@ _PORT_CHECK = Graph()
 class _PortsDecorator(Generic[IP, OP]):
     """What ``stream(ins=..., outs=...)`` returns: applied to the body, gives a PortStream."""
 
-    def __init__(self, ins: PortSpec | None, outs: PortSpec | None, name: str | None, state: Any, workers: int) -> None:
+    def __init__(
+        self,
+        ins: PortSpec | None,
+        outs: PortSpec | None,
+        name: str | None,
+        state: Any,
+        workers: int,
+        on_error: OnError = STOP,
+    ) -> None:
         self.ins = ins
         self.outs = outs
         self.name = name
         self.state = state
         self.workers = workers
+        self.on_error = on_error
 
     def __call__(self, fn: Callable[..., Awaitable[None]]) -> PortStream[IP, OP]:
-        return _make_ports_stream(fn, self.ins, self.outs, self.name, self.state, self.workers)
+        made = _make_ports_stream(fn, self.ins, self.outs, self.name, self.state, self.workers)
+        made.on_error = check_on_error(made.name, self.on_error)
+        return made
 
 
 class _AnnotatedDecorator:
     """What ``stream(name=...)`` returns: a decorator for the annotation form."""
 
-    def __init__(self, name: str | None, workers: int) -> None:
+    def __init__(self, name: str | None, workers: int, on_error: OnError = STOP) -> None:
         self.name = name
         self.workers = workers
+        self.on_error = on_error
 
     @overload
     def __call__(self, fn: Callable[[InputPort[A], OutputPort[B]], Awaitable[None]], /) -> StageStream[A, B]: ...
@@ -272,7 +289,9 @@ class _AnnotatedDecorator:
     @overload
     def __call__(self, fn: Callable[..., Awaitable[None]], /) -> PortStream: ...
     def __call__(self, fn: Callable[..., Awaitable[None]], /) -> DslStream:
-        return _make_annotated_stream(fn, self.name, self.workers)
+        made = _make_annotated_stream(fn, self.name, self.workers)
+        made.on_error = check_on_error(made.name, self.on_error)
+        return made
 
 
 @overload
@@ -293,6 +312,7 @@ def stream(
     name: str | None = None,
     state: Any = None,
     workers: int = 1,
+    on_error: OnError = STOP,
 ) -> _PortsDecorator: ...
 @overload
 def stream(
@@ -301,9 +321,10 @@ def stream(
     name: str | None = None,
     state: Any = None,
     workers: int = 1,
+    on_error: OnError = STOP,
 ) -> _PortsDecorator: ...
 @overload
-def stream(*, name: str | None = None, workers: int = 1) -> _AnnotatedDecorator: ...
+def stream(*, name: str | None = None, workers: int = 1, on_error: OnError = STOP) -> _AnnotatedDecorator: ...
 def stream(
     fn: Callable[..., Awaitable[None]] | None = None,
     /,
@@ -313,6 +334,7 @@ def stream(
     name: str | None = None,
     state: Any = None,
     workers: int = 1,
+    on_error: OnError = STOP,
 ) -> DslStream | _PortsDecorator | _AnnotatedDecorator:
     """Make a :class:`~mimo.Stream` from an async function.
 
@@ -330,20 +352,24 @@ def stream(
       of name to item type; gives a :class:`PortStream`.
 
     ``name`` overrides the function's name; ``state`` is the dict form's third
-    argument (a fresh dict by default); ``workers`` as for :class:`~mimo.Stream`.
+    argument (a fresh dict by default); ``workers`` and ``on_error`` as for
+    :class:`~mimo.Stream`.
     Mistakes in the declaration are a ``TypeError`` here, not at run time.
     """
     if name is not None:
         check_name(name)
+    # Checked here, where the decorator is written, naming what it decorates once known.
+    check_on_error(name or "@stream", on_error)
     if fn is not None:
-        if ins is not None or outs is not None or name is not None or state is not None or workers != 1:
+        extra = ins is not None or outs is not None or name is not None or state is not None or workers != 1
+        if extra or on_error is not STOP:
             raise TypeError("use either @stream or @stream(ins=..., outs=..., name=...), not both")
         return _make_annotated_stream(fn, None, 1)
     if ins is not None or outs is not None:
-        return _PortsDecorator(ins, outs, name, state, workers)
+        return _PortsDecorator(ins, outs, name, state, workers, on_error)
     if state is not None:
         raise TypeError("state= needs the dict form, @stream(ins=..., outs=..., state=...)")
-    return _AnnotatedDecorator(name, workers)
+    return _AnnotatedDecorator(name, workers, on_error)
 
 
 # -- building streams from functions ------------------------------------------------
