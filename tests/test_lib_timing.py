@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mimo import Out, lib, stream
-from mimo.lib.timing import ManualClock
+from mimo.lib import ManualClock
 from mimo.testing import run_stream, run_workflow
 from tests.operator_helpers import cancel_while_running, endless
 
@@ -204,15 +204,3 @@ def test_a_cancelled_run_leaves_no_task_while_the_stage_races_its_clock() -> Non
 
     asyncio.run(main())
     assert finals == ["quiet"]
-
-
-def test_manual_clock_moves_only_forward_when_told() -> None:
-    clock = ManualClock(10)
-    assert clock.now() == 10.0
-    clock.advance(2.5)
-    clock.set(13)
-    assert clock.now() == 13.0
-    with pytest.raises(ValueError, match="never goes back"):
-        clock.set(12)
-    with pytest.raises(ValueError, match="seconds must be a number >= 0"):
-        clock.advance(-1)

@@ -1,117 +1,35 @@
 """Timing: stages that act on the time between items.
 
 :func:`timeout` fails a run whose input falls silent; :func:`debounce` passes
-on only the last item of each burst. Both read time from a :class:`Clock`:
-by default the event loop's, or one given as ``clock=`` — a
-:class:`ManualClock` in tests, which moves only when told, so a test of
-"five seconds of quiet" takes no real seconds and gives the same answer on
-a loaded machine.
+on only the last item of each burst. Both read time from a clock: by
+default the event loop's (monotonic), or one given as ``clock=`` — anything
+with ``now()`` and ``async sleep(seconds)`` (:class:`~mimo.lib.Clock`), such
+as :class:`~mimo.lib.ManualClock` in tests, which moves only when told, so a
+test of "five seconds of quiet" takes no real seconds and gives the same
+answer on a loaded machine::
+
+    clock = lib.ManualClock()
+    ...                             # in a test's source stream:
+    await out.push(1)
+    await clock.until_sleeping()    # the stage took 1 and waits for more
+    clock.advance(5.0)              # five seconds of quiet, at once
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Final, Protocol, TypeVar, runtime_checkable
+from typing import Any, Final, TypeVar
 
 from mimo._errors import EndOfStream, WouldBlock
 from mimo._ports import InputPort
 from mimo.dsl import In, Out, StageStream, stream
 from mimo.lib._arguments import check_seconds
 from mimo.lib._naming import named
+from mimo.lib.windows import Clock, ManualClock
 
 __all__ = ["Clock", "ManualClock", "debounce", "timeout"]
 
 T = TypeVar("T")
-
-
-@runtime_checkable
-class Clock(Protocol):
-    """Where a timed stage reads the time and waits: ``now()`` in seconds, ``await sleep(seconds)``.
-
-    Any object with these two methods will do (``mimo.lib.windows``' clocks too).
-    """
-
-    def now(self) -> float:
-        """The current time, in seconds from any fixed point."""
-        ...
-
-    async def sleep(self, seconds: float) -> None:
-        """Return once ``seconds`` have passed on this clock; cancellable."""
-        ...
-
-
-class ManualClock:
-    """A clock for tests: time stands still until :meth:`advance` (or :meth:`set`) moves it.
-
-    A ``sleep`` on it returns once the clock has been moved past its end, so
-    a test of "five seconds of quiet" takes no real seconds and gives the
-    same answer on a loaded machine. :meth:`until_sleeping` lets a test move
-    time exactly when a stage has taken what it was given and waits::
-
-        await out.push(1)               # in a test's source stream
-        await clock.until_sleeping()    # the stage took 1 and waits for more
-        clock.advance(5.0)              # five seconds of quiet, at once
-
-    Use it from the event loop that runs the workflow.
-    """
-
-    def __init__(self, start: float = 0.0) -> None:
-        self._now = float(start)
-        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
-        self._begun = 0  # sleeps begun so far
-        self._watchers: list[asyncio.Future[None]] = []
-
-    def now(self) -> float:
-        """The clock's time: ``start`` moved by every ``advance`` and ``set``."""
-        return self._now
-
-    def set(self, when: float) -> None:
-        """Move the clock to ``when`` (never back) and wake the sleeps now over."""
-        if isinstance(when, bool) or not isinstance(when, int | float) or not when >= self._now:
-            raise ValueError(f"ManualClock.set: the clock is at {self._now} and never goes back, not to {when!r}")
-        self._now = float(when)
-        for due, fut in self._sleepers:
-            if due <= self._now and not fut.done():
-                fut.set_result(None)
-
-    def advance(self, seconds: float) -> None:
-        """Move the clock ``seconds`` (a number >= 0) forward and wake the sleeps now over."""
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds >= 0:
-            raise ValueError(f"ManualClock.advance: seconds must be a number >= 0, not {seconds!r}")
-        self.set(self._now + seconds)
-
-    @property
-    def sleeping(self) -> int:
-        """How many sleeps on this clock are waiting now."""
-        return sum(1 for _, fut in self._sleepers if not fut.done())
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait until the clock has been moved ``seconds`` past its reading now (``<= 0``: at once)."""
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        entry = (self._now + seconds, asyncio.get_running_loop().create_future())
-        self._sleepers.append(entry)
-        self._begun += 1
-        for watcher in self._watchers:
-            if not watcher.done():
-                watcher.set_result(None)
-        self._watchers.clear()
-        try:
-            await entry[1]
-        finally:
-            self._sleepers.remove(entry)
-
-    async def until_sleeping(self) -> None:
-        """Wait until a sleep on this clock begins after this call."""
-        begun = self._begun
-        while self._begun == begun:
-            watcher: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._watchers.append(watcher)
-            await watcher
-
-    def __repr__(self) -> str:
-        return f"ManualClock(now={self._now})"
 
 
 class _LoopClock:
