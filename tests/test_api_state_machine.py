@@ -493,6 +493,25 @@ class DslAPI(RuleBasedStateMachine):
         self.pieces.append((flow, last, n))
         self.pieces.append((sink, n, n))
 
+    @rule(items=ITEMS)
+    def use_a_stream_in_two_chains(self, items: list[int]) -> None:
+        """``src | a`` then ``src | b``: one fan-out graph, or an error; never half of it run."""
+        src = lib.from_iterable(items)
+        b1: list[int] = []
+        b2: list[int] = []
+        first = src | lib.collect(b1)
+        before = snapshot(first.graph)
+        try:
+            second = src | lib.collect(b2)
+        except WorkflowError as exc:
+            event("a stream used in two chains: refused")
+            assert "fan-out" in str(exc) or ">>" in str(exc), exc
+            assert snapshot(first.graph) == before
+            return
+        event("a stream used in two chains: one graph")
+        run_workflow(second.workflow(), timeout=10)
+        assert (b1, b2) == (items, items), "a stream used in two chains ran only one of them"
+
     def is_bare(self, k: int) -> bool:
         _, first, last = self.pieces[k]
         return first == last and not any(first in e for e in self.edges)
