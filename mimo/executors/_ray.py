@@ -515,6 +515,8 @@ class _Run:
                 error = fut.exception()
                 if error is not None:
                     # Most often the stream's actor could not be made (its code failed to load there).
+                    for other in waiting:
+                        other.add_done_callback(_ignore)  # the run fails with this one's error
                     _note(error, c.node.name)
                     raise error
                 c.node_id, c.node_ip = fut.result()
@@ -525,8 +527,7 @@ class _Run:
             stuck = [c for c in waiting.values() if _unplaced(c.actor)]
             if stuck and late and timeout is not None:
                 for fut in waiting:
-                    # Their actors are killed in the teardown: nobody waits for these answers.
-                    fut.add_done_callback(_ignore)
+                    fut.add_done_callback(_ignore)  # their actors are killed in the teardown
                 raise PlacementError(_placement_message(stuck, timeout, failed=True), _asks(stuck))
             if stuck and not warned:
                 warnings.warn(_placement_message(stuck, elapsed, failed=False), RuntimeWarning, stacklevel=2)
