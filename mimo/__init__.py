@@ -19,11 +19,12 @@ from mimo._errors import (
 )
 from mimo._ports import InputPort, Ins, OutputPort, Outs
 from mimo._report import RunReport, StreamReport
+from mimo._retry import Retry
 from mimo._runtime import run_together
 from mimo._stream import Stream
 from mimo._supervision import Restart, Stop
 from mimo._window import Window
-from mimo._workflow import Step, Workflow
+from mimo._workflow import Executor, Step, Workflow
 
 __all__ = [
     "Channel",
@@ -32,6 +33,7 @@ __all__ = [
     "Dashboard",
     "DeadlockError",
     "EndOfStream",
+    "Executor",
     "In",
     "InputPort",
     "Ins",
@@ -42,6 +44,7 @@ __all__ = [
     "PortClosed",
     "PushNotAwaited",
     "Restart",
+    "Retry",
     "RunReport",
     "Step",
     "Stop",
@@ -57,20 +60,35 @@ __all__ = [
 
 __version__ = "0.1.0"
 
+#: Names loaded on first use, and the module each comes from: the DSL, so that
+#: `import mimo` stays quick; the dashboard, whose aiohttp is imported only when one is served.
+_LAZY = {"In": "mimo.dsl", "Out": "mimo.dsl", "stream": "mimo.dsl", "Dashboard": "mimo._dashboard"}
+
 if TYPE_CHECKING:
     from mimo._dashboard import Dashboard
     from mimo.dsl import In, Out, stream
 else:
 
     def __getattr__(name: str) -> object:
-        # The DSL loads on first use, so that `import mimo` stays quick.
-        if name in ("In", "Out", "stream"):
-            from mimo import dsl
+        if name in _LAZY:
+            import importlib
 
-            return getattr(dsl, name)
-        if name == "Dashboard":
-            # aiohttp is imported only when a dashboard is served; this module, on first use.
-            from mimo._dashboard import Dashboard
-
-            return Dashboard
+            value = getattr(importlib.import_module(_LAZY[name]), name)
+            value.__module__ = __name__
+            globals()[name] = value
+            return value
         raise AttributeError(f"module 'mimo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # The lazy names too, before their first use (for completion and autodoc).
+    return sorted({*globals(), *__all__})
+
+
+# Public classes and functions say they are mimo's (`mimo.EndOfStream`, not
+# `mimo._errors.EndOfStream`) in reprs, tracebacks and pickles; each name resolves
+# here, so pickling by reference (as Ray does with a stream's exception) still works.
+for _name in __all__:
+    if _name not in _LAZY:
+        globals()[_name].__module__ = __name__
+del _name

@@ -64,7 +64,7 @@ TARGET_HELP = (
 )
 
 
-class LoadError(Exception):
+class LoadError(MimoError):
     """The target could not be turned into a workflow."""
 
 

@@ -12,6 +12,7 @@ import dataclasses
 import os
 from pathlib import Path
 
+from mimo._errors import MimoError
 from mimo._graph import Edge, Graph, Node
 from mimo._report import Link, RunReport
 
@@ -30,8 +31,11 @@ BACKPRESSURE_COLOR = "#e8590c"
 TEXT_FORMATS = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid"}
 
 
-class RenderError(RuntimeError):
-    """A picture could not be made: Graphviz's ``dot`` is missing or failed."""
+class RenderError(MimoError, RuntimeError):
+    """A picture could not be made: Graphviz's ``dot`` is missing or failed.
+
+    Also a ``RuntimeError``, as it was before it joined :class:`mimo.MimoError`'s tree.
+    """
 
 
 def _link(e: Edge) -> Link:

@@ -189,11 +189,32 @@ def check_no_running_loop(what: str, instead: str) -> None:
 
 
 class Executor(Protocol):
-    """Runs a graph somewhere other than this event loop (a Ray cluster, say)."""
+    """Runs a graph somewhere other than this event loop (a Ray cluster, say).
+
+    Anything with this ``run_async`` method can be passed as
+    ``workflow.run(executor=...)`` (or to a DSL chain's ``run``);
+    :class:`mimo.executors.RayExecutor` is one. mimo calls it once per run,
+    after the graph is complete, and wraps it with the progress view and the
+    dashboard itself.
+    """
 
     async def run_async(
         self, graph: Graph, *, capacity: int | None = None, on_start: OnStart | None = None
-    ) -> RunReport: ...
+    ) -> RunReport:
+        """Run every stream of ``graph`` to completion and return the run's report.
+
+        ``graph.nodes`` are the streams (each ``node.name`` and
+        ``node.stream``, a :class:`mimo.Stream` or a DSL stream, whose
+        ``run(ins, outs, state)`` is the body), ``graph.edges`` the joins
+        (``edge.src``, ``edge.out`` to ``edge.dst``, ``edge.in_``) and
+        ``graph.feeds`` the items given to unjoined inputs. ``capacity``, when
+        not None, overrides ``graph.capacity``, the bound of every queue.
+        ``on_start``, when given, must be called once the run has started,
+        with a function that returns a :class:`mimo.RunReport` of the run so
+        far (the progress view and the dashboard poll it). A stream's
+        exception fails the run and is raised from here, as with a local run.
+        """
+        ...
 
 
 async def run_graph_with(
