@@ -512,6 +512,42 @@ class DslAPI(RuleBasedStateMachine):
         run_workflow(second.workflow(), timeout=10)
         assert (b1, b2) == (items, items), "a stream used in two chains ran only one of them"
 
+    @rule(run=st.booleans())
+    def build_by_name_again(self, run: bool) -> None:
+        """A ``build()`` joining the same stream objects with ``>>``, called again (a re-run cell, a second test).
+
+        Each call gives the same graph as the first, or an error saying what to
+        do; a run never doubles or drops items.
+        """
+        if not hasattr(self, "parts"):
+            self.bucket: list[int] = []
+            self.parts = (lib.from_iterable([1, 2, 3]), lib.map(add1, name="plus"), lib.collect(self.bucket))
+            self.built: Any = None
+        src, plus, sink = self.parts
+
+        def build() -> Any:
+            src.out["out"] >> plus.in_["inp"]
+            return plus.out["out"] >> sink.in_["inp"]
+
+        try:
+            flow = build()
+        except WorkflowError as exc:
+            event("a second build of an unrun graph: refused")
+            assert self.built is not None, f"a first build was refused: {exc}"
+            assert "run" in str(exc) or "cop" in str(exc), exc  # says what to do
+            flow = self.built
+        else:
+            if self.built is not None:
+                event("a second build of an unrun graph: the same graph")
+                assert snapshot(flow.graph) == snapshot(self.built.graph)
+        self.built = flow
+        assert len(flow.graph.nodes) == 3 and len(flow.graph.edges) == 2
+        if run:
+            self.bucket.clear()
+            run_workflow(flow.workflow(), timeout=10)
+            assert self.bucket == [2, 3, 4]
+            self.built = None  # a graph that has run frees its streams for the next build
+
     def is_bare(self, k: int) -> bool:
         _, first, last = self.pieces[k]
         return first == last and not any(first in e for e in self.edges)
