@@ -28,7 +28,7 @@ from mimo._errors import CLEAN_EXITS, ConsumersGone, DeadlockError, EndOfStream,
 from mimo._graph import Graph, Node
 from mimo._ports import InputPort, Ins, OutputPort, Outs, PortTimes, WaitClock
 from mimo._report import RunReport, StreamReport
-from mimo._supervision import STOP, Restart, Supervisor
+from mimo._supervision import Supervisor, supervisor_for
 
 log = logging.getLogger("mimo")
 
@@ -282,7 +282,7 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
 
     runs: list[_StreamRun] = []
     for node in graph.nodes:
-        supervisor = _supervisor(node)
+        supervisor = supervisor_for(node.stream, node.name)
         for copy in range(_workers(node)):
             times = _Clocks()
             ins = Ins(node.name, {p: InputPort(p, node.name, chans[(node, p)], times) for p in node.ins})
@@ -455,31 +455,14 @@ def _report(runs: list[_StreamRun], elapsed: float, capacity: int) -> RunReport:
             backpressure_s={n: st.push_wait_s for n, st in stats.items()},
             stopped_early=any(r.stopped_early for r in copies),
             dropped={n: st.dropped for n, st in stats.items()},
-            **_restarts(sup),
+            retries=sum(r.times.retries for r in copies),
+            **(sup.fields() if sup is not None else {}),
         )
     return RunReport(streams, elapsed, capacity)
 
 
-def _restarts(sup: Supervisor | None) -> dict[str, Any]:
-    """A stream's restart figures, as :class:`StreamReport` fields."""
-    if sup is None:
-        return {}
-    return {
-        "restarts": sup.restarts,
-        "restart_causes": list(sup.causes),
-        "backoff_s": sup.backoff_s,
-        "backing_off": sup.backing_off > 0,
-    }
-
-
 def _workers(node: Node) -> int:
     return int(getattr(node.stream, "workers", 1))
-
-
-def _supervisor(node: Node) -> Supervisor | None:
-    """A fresh restart record for a stream that restarts; None under Stop (no cost at all)."""
-    policy = getattr(node.stream, "on_error", STOP)
-    return Supervisor(node.name, policy) if isinstance(policy, Restart) else None
 
 
 #: The monitor of the run whose stream is running in this context.

@@ -107,6 +107,12 @@ def check_on_error(owner: str, value: object) -> OnError:
     raise TypeError(f"stream {owner!r}: on_error must be mimo.Stop() or mimo.Restart(...), not {value!r}{hint}")
 
 
+def supervisor_for(stream: object, name: str) -> Supervisor | None:
+    """A fresh restart record for one run of a stream that restarts; None under Stop (no cost at all)."""
+    policy = getattr(stream, "on_error", STOP)
+    return Supervisor(name, policy) if isinstance(policy, Restart) else None
+
+
 def cause(exc: BaseException) -> str:
     """``ValueError: bad item``: an exception's type and message, on one line."""
     text = str(exc).replace("\n", " ").strip()
@@ -169,6 +175,15 @@ class Supervisor:
         """
         now = time.perf_counter()
         return self._backoff_done + sum(now - t for t in self._waiting.values())
+
+    def fields(self) -> dict[str, Any]:
+        """The record as :class:`~mimo.StreamReport` fields (plain data)."""
+        return {
+            "restarts": self.restarts,
+            "restart_causes": list(self.causes),
+            "backoff_s": self.backoff_s,
+            "backing_off": self.backing_off > 0,
+        }
 
     def next_delay(self, exc: BaseException) -> float | None:
         """Record a failure; the back-off before the restart, or None when the stream must fail."""

@@ -392,3 +392,58 @@ def test_the_progress_view_shows_restarts_and_a_stream_backing_off() -> None:
     flaky_lines = [line for line in lines if " flaky: " in line]
     assert any(line.endswith("restarts=1 (last: ValueError: bad item 1) backing off") for line in flaky_lines)
     assert flaky_lines[-1].endswith("restarts=1 (last: ValueError: bad item 1) done")
+
+
+# -- on Ray: the copy's coroutine restarts inside its actor --------------------------
+# Run with: unshare -n sh -c 'ip link set lo up && RAY_USAGE_STATS_ENABLED=0 \
+#     python -m pytest -m ray tests/test_supervision.py'
+
+
+@pytest.fixture(scope="module")
+def ray_executor() -> Iterator[Any]:
+    """A RayExecutor on a local Ray (started here unless one already runs in this process)."""
+    from mimo.executors import RayExecutor
+
+    ex = RayExecutor(init_options={"num_cpus": 2, "object_store_memory": 200 << 20})
+    with ex:
+        yield ex
+
+
+async def _flaky_on_ray(ins: Any, outs: Any, state: dict[str, Any]) -> None:
+    state["attempts"] = state.get("attempts", 0) + 1
+    async for x in ins.inp:
+        if x in state["bad"]:
+            state["bad"].remove(x)
+            raise ValueError(f"bad item {x}")
+        await outs.out.push(x)
+
+
+async def _keep(ins: Any, outs: Any, state: list[int]) -> None:
+    async for x in ins.inp:
+        state.append(x)
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(120)
+def test_on_ray_a_failing_stream_restarts_inside_its_actor(ray_executor: Any) -> None:
+    flaky = Stream(
+        ["inp"], ["out"], fn=_flaky_on_ray, name="flaky", state={"bad": [3, 7]}, on_error=Restart(backoff=0.01)
+    )
+    sink = Stream(["inp"], fn=_keep, name="sink", state=[])
+    report = chain(source(list(range(10))), flaky, sink, capacity=4).run(executor=ray_executor)
+    assert sink.state == [0, 1, 2, 4, 5, 6, 8, 9]
+    assert flaky.state["attempts"] == 3  # the state that came back is the one kept across restarts
+    r = report["flaky"]
+    assert (r.restarts, r.restart_causes) == (2, ["ValueError: bad item 3", "ValueError: bad item 7"])
+    assert r.backoff_s > 0
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(120)
+def test_on_ray_restarts_that_run_out_fail_the_run_naming_the_stream(ray_executor: Any) -> None:
+    flaky = Stream(
+        ["inp"], ["out"], fn=_flaky_on_ray, name="flaky", state={"bad": [1, 2, 3]}, on_error=Restart(max_restarts=1)
+    )
+    with pytest.raises(ValueError, match="bad item 2") as info:
+        chain(source(list(range(10))), flaky, Stream(["inp"], name="sink")).run(executor=ray_executor)
+    assert any("flaky" in n and "ran out of restarts" in n for n in info.value.__notes__)

@@ -22,6 +22,7 @@ from mimo._errors import CLEAN_EXITS, EndOfStream
 from mimo._ports import InputPort, Ins, OutputPort, Outs, PortTimes
 from mimo._report import RunReport, StreamReport
 from mimo._runtime import _feed, _name_error
+from mimo._supervision import CAUSES_KEPT, supervisor_for
 from mimo.executors._edges import Inbox, Outbox, Sizer, Target
 
 
@@ -38,6 +39,11 @@ class Figures:
     #: Seconds this copy waited for credits, per graph edge index.
     edge_wait_s: dict[int, float]
     done: bool
+    #: Under ``on_error=Restart(...)``: restarts, latest causes, back-off seconds, backing off now.
+    restarts: int = 0
+    restart_causes: list[str] = field(default_factory=list)
+    backoff_s: float = 0.0
+    backing_off: bool = False
 
 
 @dataclass
@@ -88,6 +94,8 @@ class StreamHost:
         self.outs: Outs | None = None
         self.start = 0.0
         self.end = 0.0
+        # A copy's own restart record: on Ray each copy keeps its own budget.
+        self.supervisor = supervisor_for(stream, name)
 
     def connect(
         self,
@@ -133,7 +141,11 @@ class StreamHost:
         self.start = time.perf_counter()
         try:
             try:
-                await self.stream.run(self.ins, self.outs)
+                if self.supervisor is None:
+                    await self.stream.run(self.ins, self.outs)
+                else:
+                    outs = self.outs
+                    await self.supervisor.run(lambda: self.stream.run(self.ins, outs), 0, lambda: False)
                 for out in self.outs:
                     out._check_awaited()  # a push not awaited may have lost its item
             except CLEAN_EXITS:
@@ -187,6 +199,7 @@ class StreamHost:
             buffered={p: len(ch) for p, ch in self.channels.items()},
             edge_wait_s={i: box.wait_s for boxes in self.outboxes.values() for i, box in boxes.items()},
             done=bool(self.end),
+            **(self.supervisor.fields() if self.supervisor is not None else {}),
         )
 
 
@@ -226,13 +239,18 @@ def build_report(
             "items_in": {p: sum(f.items_in[p] for f in figs) for p in ports_in},
             "items_out": {p: sum(f.items_out.get(p, 0) for f in figs) for p in outs[name]},
             "elapsed_s": max(lives),
-            "busy_s": max(0.0, sum(lives) - blocked - starved),
+            # As in a local run, waiting to restart is not work.
+            "busy_s": max(0.0, sum(lives) - blocked - starved - sum(f.backoff_s for f in figs)),
             "blocked_s": blocked,
             "starved_s": starved,
             "buffered": {p: sum(f.buffered[p] for f in figs) for p in ports_in},
             "done": all(f.done for f in figs),
             "workers": len(figs),
             "backpressure_s": {p: pressure.get((name, p), 0.0) for p in ports_in},
+            "restarts": sum(f.restarts for f in figs),
+            "restart_causes": [c for f in figs for c in f.restart_causes][-CAUSES_KEPT:],
+            "backoff_s": sum(f.backoff_s for f in figs),
+            "backing_off": any(f.backing_off for f in figs),
         }
         streams[name] = StreamReport(**{k: v for k, v in values.items() if k in known})
     return RunReport(streams, elapsed, capacity)
