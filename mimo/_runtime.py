@@ -455,7 +455,6 @@ def _report(runs: list[_StreamRun], elapsed: float, capacity: int) -> RunReport:
             backpressure_s={n: st.push_wait_s for n, st in stats.items()},
             stopped_early=any(r.stopped_early for r in copies),
             dropped={n: st.dropped for n, st in stats.items()},
-            retries=sum(r.times.retries for r in copies),
             **(sup.fields() if sup is not None else {}),
         )
     return RunReport(streams, elapsed, capacity)
