@@ -26,7 +26,7 @@ from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from mimo import In, MimoError, Out, Stream, Workflow, WorkflowError, lib, stream
+from mimo import In, MimoError, Out, Restart, Stream, Workflow, WorkflowError, lib, stream
 from mimo._graph import Graph
 from mimo.testing import run_workflow
 
@@ -259,6 +259,7 @@ class ClassicAPI(RuleBasedStateMachine):
                 "bad_name",
                 "bad_ports",
                 "not_async",
+                "bad_on_error",
                 "bad_capacity",
             ]
         ),
@@ -311,6 +312,14 @@ class ClassicAPI(RuleBasedStateMachine):
         )
         side = data.draw(st.sampled_from(["ins", "outs"]))
         self.refused(TypeError, f"stream 'relay'.*{re.escape(why)}", lambda: Stream(fn=relay, **{side: spec}))
+
+    def bad_on_error(self, data: Any) -> None:
+        policy = data.draw(st.sampled_from([Restart, "restart", 5, None, Restart(max_restarts=1).delay]))
+        self.refused(
+            TypeError,
+            "stream 'bad': on_error must be mimo.Stop\\(\\) or mimo.Restart",
+            lambda: Stream(["inp"], fn=sink, name="bad", on_error=policy),
+        )
 
     def not_async(self, data: Any) -> None:
         fn = data.draw(st.sampled_from([lambda ins, outs, state: None, 5, "relay"]))
