@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from mimo import In, Out, WorkflowError, lib, stream
 from mimo.testing import run_stream, run_workflow
-from tests.operator_helpers import endless
+from tests.operator_helpers import cancel_while_running, endless
 
 # -- chain -------------------------------------------------------------------------
 
@@ -234,3 +234,9 @@ def test_stable_hash_is_the_same_in_processes_with_different_hash_seeds() -> Non
         str_hashes.add(salted)
     assert len(str_hashes) == 2  # Python's own hash of str differs between the two
     assert results == {str(lib.stable_hash(("key", "é", b"x", 3, 1.5, None)))}
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("make", [lambda: lib.chain(1), lambda: lib.zip_latest(1), lambda: lib.partition(str, 1)])
+def test_routing_streams_end_cleanly_when_the_run_is_cancelled(make: Any) -> None:
+    assert cancel_while_running(make()) == ["source"]

@@ -114,14 +114,16 @@ def test_take_while_stops_an_endless_source() -> None:
     assert got == [0, 1, 2, 3] and finals == ["source"]
 
 
-@pytest.mark.parametrize("make", [lib.take_while, lib.drop_while])
-def test_a_raising_predicate_fails_the_run_named(make: Any) -> None:
+@pytest.mark.parametrize(
+    ("make", "named"), [(lib.take_while, "picky"), (lib.drop_while, "picky"), (lib.distinct, "distinct")]
+)
+def test_a_raising_function_fails_the_run_named(make: Any, named: str) -> None:
     def picky(x: int) -> bool:
         raise KeyError(x)
 
     with pytest.raises(KeyError, match="1") as info:
         run_stream(make(picky), {"inp": [1]})
-    assert info.value.mimo_stream == "picky"  # type: ignore[attr-defined]
+    assert info.value.mimo_stream == named  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("make", [lib.take_while, lib.drop_while])
@@ -191,3 +193,9 @@ def test_every_select_stage_stops_when_its_consumer_leaves() -> None:
         report = run_workflow(endless(finals) | stage | lib.take(2) | lib.collect(got), timeout=5)
         assert len(got) == 2 and finals == ["source"]
         assert report[stage.name].stopped_early
+
+
+@pytest.mark.timeout(10)
+def test_the_report_counts_what_was_still_queued_for_take_when_it_left() -> None:
+    report = run_workflow(lib.range(1000) | lib.take(1) | lib.collect([]), timeout=5, capacity=8)
+    assert 1 <= report["take"].dropped["inp"] <= 8
