@@ -16,7 +16,7 @@ import pytest
 from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
-from mimo import ConsumersGone, MimoError, PortClosed, Stream, Workflow, lib, stream
+from mimo import ConsumersGone, MimoError, PortClosed, Restart, Stream, Workflow, lib, stream
 from mimo.testing import run_workflow
 
 
@@ -488,3 +488,47 @@ def test_chains_of_stock_streams_give_what_plain_python_gives(g: dict[str, Any])
         assert got == want
     else:
         assert Counter(got) == Counter(want)
+
+
+# -- restarts -----------------------------------------------------------------------
+
+
+@given(
+    items=st.lists(st.integers(0, 30), max_size=30, unique=True),
+    failing=st.sets(st.integers(0, 30), max_size=5),
+    capacity=st.integers(0, 3),
+    workers=st.sampled_from([1, 2]),
+)
+@pytest.mark.timeout(120)
+def test_a_restarted_stream_loses_only_the_items_it_held_and_doubles_none(
+    items: list[int], failing: set[int], capacity: int, workers: int
+) -> None:
+    """``on_error=Restart``: the queued items wait for the next attempt; the one in hand is lost, none comes twice."""
+    failed: set[int] = set()
+
+    async def source(ins: Any, outs: Any, state: Any) -> None:
+        for x in items:
+            await outs.out.push(x)
+
+    async def flaky(ins: Any, outs: Any, state: Any) -> None:
+        async for x in ins.inp:
+            if x in failing and x not in failed:
+                failed.add(x)
+                raise ValueError(f"item {x}")
+            await outs.out.push(x)
+
+    async def keep(ins: Any, outs: Any, state: Any) -> None:
+        async for x in ins.inp:
+            state.append(x)
+
+    sink = Stream(["inp"], fn=keep, state=[])
+    wf = Workflow(capacity=capacity)
+    relay = Stream(["inp"], ["out"], fn=flaky, workers=workers, on_error=Restart(max_restarts=len(failing), backoff=0))
+    wf.add_stream(Stream(outs=["out"], fn=source)).pipe(wf.add_stream(relay)).pipe(wf.add_stream(sink))
+    report = run_workflow(wf, timeout=30)
+    want = [x for x in items if x not in failing]
+    if workers == 1:
+        assert sink.state == want
+    else:
+        assert Counter(sink.state) == Counter(want)
+    assert report["flaky"].restarts == len(failing & set(items))
