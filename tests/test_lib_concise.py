@@ -155,6 +155,14 @@ def test_zip_takes_streams_and_gives_tuples_in_argument_order() -> None:
     assert got == [(0, "x"), (1, "y"), (2, "z")]
 
 
+def test_chain_takes_its_upstreams_and_concatenates_them_in_argument_order() -> None:
+    async def late() -> AsyncIterator[str]:
+        await asyncio.sleep(0.01)
+        yield "z"
+
+    assert lib.chain(late(), lib.range(2), lib.from_iterable("ab")).to_list() == ["z", 0, 1, "a", "b"]
+
+
 def test_a_port_spec_and_upstreams_cannot_be_mixed() -> None:
     with pytest.raises(TypeError, match=r"merge\(\): takes one port spec .* not \[1, 2\]; wrap a plain iterable"):
         lib.merge(lib.range(2), [1, 2])  # type: ignore[call-overload]

@@ -70,6 +70,23 @@ def is_upstream(value: object) -> bool:
     return isinstance(value, Joinable | AsyncIterable)
 
 
+def spec_or_upstreams(owner: str, args: tuple[Any, ...], inputs: Any) -> tuple[Any, list[Any]]:
+    """Split ``owner(*args, inputs=)`` into a port spec and the upstreams given as arguments."""
+    if args and all(is_upstream(a) for a in args):
+        if inputs is not None:
+            raise TypeError(f"{owner}(): give either the upstreams or inputs=, not both")
+        return len(args), list(args)
+    if len(args) > 1 or (args and inputs is not None):
+        bad = next((a for a in args if not is_upstream(a)), args[0])
+        raise TypeError(
+            f"{owner}(): takes one port spec (a count or a list of names) or upstreams (streams, chains "
+            f"with one open output, async iterables), not {bad!r}"
+            + ("; wrap a plain iterable in lib.from_iterable()" if hasattr(bad, "__iter__") else "")
+        )
+    spec = args[0] if args else (inputs if inputs is not None else 2)
+    return spec, []
+
+
 def feed(owner: str, stream: DslStream, upstreams: Sequence[object], ports: Sequence[str]) -> _Group:
     """Join each upstream's open output to ``stream``'s input of the same position; the graph.
 

@@ -26,7 +26,7 @@ from mimo._ports import InputPort, Ins, Outs
 from mimo._runtime import run_together
 from mimo.dsl import DslStream, In, Out, PortStream, stream
 from mimo.dsl._build import Sink, Source, _Group
-from mimo.lib._branches import Branch, Upstream, chain_from, feed, is_upstream
+from mimo.lib._branches import Branch, Upstream, chain_from, feed, is_upstream, spec_or_upstreams
 from mimo.lib._calls import check_per_item, per_item
 from mimo.lib._naming import as_kind, fn_name, named, port_names
 
@@ -41,23 +41,6 @@ U = TypeVar("U")
 
 #: Why broadcast and balance refuse zero outputs, where merge and zip take zero inputs.
 _DROPS = "with no output every item it reads would be dropped"
-
-
-def _spec_or_upstreams(owner: str, args: tuple[Any, ...], inputs: Any) -> tuple[Any, list[Any]]:
-    """Split ``owner(*args, inputs=)`` into a port spec and the upstreams given as arguments."""
-    if args and all(is_upstream(a) for a in args):
-        if inputs is not None:
-            raise TypeError(f"{owner}(): give either the upstreams or inputs=, not both")
-        return len(args), list(args)
-    if len(args) > 1 or (args and inputs is not None):
-        bad = next((a for a in args if not is_upstream(a)), args[0])
-        raise TypeError(
-            f"{owner}(): takes one port spec (a count or a list of names) or upstreams (streams, chains "
-            f"with one open output, async iterables), not {bad!r}"
-            + ("; wrap a plain iterable in lib.from_iterable()" if hasattr(bad, "__iter__") else "")
-        )
-    spec = args[0] if args else (inputs if inputs is not None else 2)
-    return spec, []
 
 
 @overload
@@ -80,7 +63,7 @@ def merge(*args: Any, inputs: Any = None, name: str | None = None) -> Any:
     one open output, or async iterables) and returns a chain ending at the
     merge: ``lib.merge(letters(), digits()).to_list()``.
     """
-    spec, ups = _spec_or_upstreams("merge", args, inputs)
+    spec, ups = spec_or_upstreams("merge", args, inputs)
     names = port_names("merge", "input", spec, "in")
 
     @stream(ins=names, outs=["out"], name="merge")
@@ -134,7 +117,7 @@ def zip(*args: Any, inputs: Any = None, name: str | None = None) -> Any:
     ``zip(a, b)`` takes the upstreams themselves, as :func:`merge` does, and
     is typed ``Source[tuple[A, B]]``.
     """
-    spec, ups = _spec_or_upstreams("zip", args, inputs)
+    spec, ups = spec_or_upstreams("zip", args, inputs)
     names = port_names("zip", "input", spec, "in")
 
     @stream(ins=names, outs={"out": tuple}, name="zip")
@@ -367,7 +350,7 @@ def join(*args: Any, inputs: Any = None, key: Any, name: str | None = None) -> A
     upstreams themselves: ``lib.join(orders, payments, key=...)`` returns the
     join, already fed, whose ``.matched`` and ``.unmatched`` start chains.
     """
-    spec, ups = _spec_or_upstreams("join", args, inputs)
+    spec, ups = spec_or_upstreams("join", args, inputs)
     names = port_names("join", "input", spec, "in")
     if len(names) < 2:
         raise ValueError(f"join: needs at least two inputs, not {spec!r}: a join matches items across inputs")

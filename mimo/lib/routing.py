@@ -9,11 +9,12 @@ checked when joined.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeVar, overload
 
 from mimo._ports import InputPort, Ins, Outs
 from mimo._runtime import run_together
-from mimo.dsl import PortStream, stream
+from mimo.dsl import PortStream, Source, stream
+from mimo.lib._branches import Upstream, chain_from, feed, spec_or_upstreams
 from mimo.lib._calls import check_per_item, per_item
 from mimo.lib._hashing import stable_hash
 from mimo.lib._naming import fn_name, named, port_names
@@ -21,17 +22,25 @@ from mimo.lib._naming import fn_name, named, port_names
 __all__ = ["chain", "partition", "stable_hash", "zip_latest"]
 
 _MISSING: Final = object()
+T = TypeVar("T")
 
 
-def chain(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortStream:
+@overload
+def chain(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortStream: ...
+@overload
+def chain(first: Upstream[T], /, *more: Upstream[T], name: str | None = None) -> Source[T]: ...
+def chain(*args: Any, inputs: Any = None, name: str | None = None) -> Any:
     """A stream that pushes every item of its first input, then of the second, and so on.
 
     Concatenation: input *k* is read only once input *k - 1* has ended, so
     its producer waits (back-pressured) meanwhile. Two inputs fed by one
     producer therefore deadlock once the later input's queue is full (a
     :class:`~mimo.DeadlockError`, not a hang). ``chain(0)`` ends at once.
+    ``chain(a, b, ...)`` takes the upstreams themselves, as
+    :func:`~mimo.lib.combine.merge` does, and returns a chain ending at it.
     """
-    names = port_names("chain", "input", inputs, "in")
+    spec, ups = spec_or_upstreams("chain", args, inputs)
+    names = port_names("chain", "input", spec, "in")
 
     @stream(ins=names, outs=["out"], name="chain")
     async def body(ins: Ins, outs: Outs) -> None:
@@ -40,7 +49,8 @@ def chain(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> PortSt
             async for item in port:
                 await out.push(item)
 
-    return named(body, name, "chain")
+    c = named(body, name, "chain")
+    return chain_from(feed("chain", c, ups, names), c) if ups else c
 
 
 class _NeverAll(Exception):
