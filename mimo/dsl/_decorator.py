@@ -362,7 +362,7 @@ def stream(
     check_on_error(name or "@stream", on_error)
     if fn is not None:
         extra = ins is not None or outs is not None or name is not None or state is not None or workers != 1
-        if extra or on_error is not STOP:
+        if extra or on_error != STOP:
             raise TypeError("use either @stream or @stream(ins=..., outs=..., name=...), not both")
         return _make_annotated_stream(fn, None, 1)
     if ins is not None or outs is not None:
