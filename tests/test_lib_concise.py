@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mimo import WorkflowError, lib
 from mimo.testing import run_stream, run_workflow
@@ -73,6 +75,29 @@ def test_join_pushes_a_match_at_once_not_at_the_end() -> None:
     j = lib.join(lib.from_async_iterable(later()), lib.from_iterable([1, 2]), key=lambda x: x)
     run_workflow(j.matched | lib.for_each(see))
     assert seen == [(1, 1), (2, 2)]
+
+
+@given(
+    left=st.lists(st.integers(0, 4), max_size=12),
+    right=st.lists(st.integers(0, 4), max_size=12),
+    capacity=st.integers(1, 3),
+)
+def test_join_gives_every_item_once_paired_by_key_or_unmatched(
+    left: list[int], right: list[int], capacity: int
+) -> None:
+    # Items are (input, position, key): each is told apart, and its key is the third field.
+    a = [("a", i, k) for i, k in enumerate(left)]
+    b = [("b", i, k) for i, k in enumerate(right)]
+    out = run_stream(lib.join(key=lambda x: x[2]), {"in0": a, "in1": b}, capacity=capacity)
+    paired = [x for pair in out["matched"] for x in pair]
+    assert sorted(paired + out["unmatched"]) == sorted(a + b)
+    assert all(x[2] == y[2] and x[0] == "a" and y[0] == "b" for x, y in out["matched"])
+    for k in range(5):  # one-to-one: as many pairs as the smaller side has items with that key
+        assert sum(x[2] == k for x, _ in out["matched"]) == min(left.count(k), right.count(k))
+    # the i-th item of a key on one input pairs with the i-th of that key on the other
+    for side in (0, 1):
+        order = [pair[side][1] for pair in out["matched"] if pair[side][2] == 0]
+        assert order == sorted(order)
 
 
 def test_join_arguments_are_checked_when_made() -> None:
