@@ -447,3 +447,33 @@ def test_on_ray_restarts_that_run_out_fail_the_run_naming_the_stream(ray_executo
     with pytest.raises(ValueError, match="bad item 2") as info:
         chain(source(list(range(10))), flaky, Stream(["inp"], name="sink")).run(executor=ray_executor)
     assert any("flaky" in n and "ran out of restarts" in n for n in info.value.__notes__)
+
+
+def test_the_live_table_has_a_restarts_column_once_a_stream_restarted() -> None:
+    from rich.console import Console
+
+    from mimo import RunReport, StreamReport
+
+    def figures(name: str, **kw: Any) -> StreamReport:
+        return StreamReport(name, {}, {}, 1.0, 0.5, 0.0, 0.0, done=False, **kw)
+
+    calm = RunReport({"a": figures("a")}, 1.0, 4)
+    restarted = RunReport(
+        {
+            "a": figures("a"),
+            "flaky": figures("flaky", restarts=3, restart_causes=["KeyError: 'x'"], backing_off=True),
+        },
+        1.0,
+        4,
+    )
+    view = Progress("plain", file=io.StringIO())
+
+    def text(report: RunReport) -> str:
+        out = io.StringIO()
+        Console(file=out, width=120).print(view.table(report))
+        return out.getvalue()
+
+    assert "restarts" not in text(calm)
+    shown = text(restarted)
+    assert "restarts" in shown
+    assert re.search(r"flaky\s+│\s+backing off\s+│.*│\s+3 KeyError: 'x'", shown)
