@@ -51,11 +51,13 @@ class WaitClock:
 class PortTimes:
     """Per-stream clocks that the ports run on their slow paths."""
 
-    __slots__ = ("popping", "pushing")
+    __slots__ = ("popping", "pushing", "retries")
 
     def __init__(self) -> None:
         self.pushing = WaitClock()
         self.popping = WaitClock()
+        #: Calls a stream retried (``lib.map(..., retry=...)``), for the run report.
+        self.retries = 0
 
     @property
     def blocked_s(self) -> float:
@@ -222,6 +224,14 @@ class InputPort(Generic[T]):
     def statistics(self) -> ChannelStatistics:
         """A snapshot of the queue behind this port (capacity, high water, waits)."""
         return self._ch.statistics()
+
+    def retried(self, n: int = 1) -> None:
+        """Count ``n`` retries of a call on an item taken from this port.
+
+        The run report shows them in the stream's ``retries``, so a stream
+        that retries (``lib.map(..., retry=Retry(...))``) never hides its failures.
+        """
+        self._times.retries += n
 
     def discarded(self, n: int = 1) -> None:
         """Count ``n`` items taken from this port and thrown away on purpose.

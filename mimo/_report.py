@@ -57,6 +57,8 @@ class StreamReport:
     #: Per input, items that arrived but were never delivered: still queued when
     #: the stream left, or thrown away by it on purpose (``lib.buffer``'s overflow).
     dropped: dict[str, int] = field(default_factory=dict)
+    #: Calls on items that failed and were tried again (``lib.map(..., retry=Retry(...))``), all copies.
+    retries: int = 0
     #: Times the stream was started again after an exception (``on_error=Restart(...)``), all copies.
     restarts: int = 0
     #: The latest restarts' causes, ``"ValueError: bad item"``, oldest first (the last ten).

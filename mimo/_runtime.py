@@ -71,6 +71,7 @@ class _Clocks(PortTimes):
         self._t = 0.0
         self._blocked = 0.0
         self._starved = 0.0
+        self.retries = 0
 
     def _settle(self, now: float) -> None:
         if self._pushes:
@@ -455,6 +456,7 @@ def _report(runs: list[_StreamRun], elapsed: float, capacity: int) -> RunReport:
             backpressure_s={n: st.push_wait_s for n, st in stats.items()},
             stopped_early=any(r.stopped_early for r in copies),
             dropped={n: st.dropped for n, st in stats.items()},
+            retries=sum(r.times.retries for r in copies),
             **(sup.fields() if sup is not None else {}),
         )
     return RunReport(streams, elapsed, capacity)
