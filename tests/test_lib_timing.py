@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mimo import Out, lib, stream
+from mimo import In, Out, lib, stream
 from mimo.lib import ManualClock
 from mimo.testing import run_stream, run_workflow
 from tests.operator_helpers import cancel_while_running, endless
@@ -45,6 +45,34 @@ def test_timeout_fails_the_run_naming_the_stream_when_the_input_falls_silent() -
         run_workflow(flow, timeout=5)
     assert info.value.mimo_stream == "timeout"  # type: ignore[attr-defined]
     assert got == ["a", "b", "c"]  # 0.9 s gaps are not silences
+
+
+@pytest.mark.timeout(10)
+def test_time_spent_pushing_to_a_slow_consumer_is_not_silence() -> None:
+    clock = ManualClock()
+    reading = asyncio.Event()
+    got: list[int] = []
+
+    @stream
+    async def source(out: Out[int]) -> None:
+        await out.push(1)
+        await out.push(2)
+        await reading.wait()
+        while not clock.sleeping:  # until the stage, done pushing 2, waits for 3
+            await asyncio.sleep(0)
+        clock.advance(0.5)
+        await out.push(3)
+
+    @stream
+    async def late_reader(inp: In[int]) -> None:
+        for _ in range(20):  # loop turns: the stage is now stuck pushing 2 (queues of 1)
+            await asyncio.sleep(0)
+        clock.advance(100.0)  # a long time blocked on a full queue
+        reading.set()
+        got.extend([x async for x in inp])
+
+    run_workflow(source | lib.timeout(1.0, clock=clock) | late_reader, timeout=5, capacity=1)
+    assert got == [1, 2, 3]
 
 
 @pytest.mark.timeout(10)
