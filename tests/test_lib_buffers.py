@@ -6,6 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mimo import In, Out, lib, stream
 from mimo.testing import run_stream, run_workflow
@@ -126,3 +128,20 @@ def test_buffer_stops_when_its_consumer_leaves(overflow: Any) -> None:
 @pytest.mark.parametrize("overflow", ["block", "drop_newest"])
 def test_buffer_ends_cleanly_when_the_run_is_cancelled(overflow: Any) -> None:
     assert cancel_while_running(lib.buffer(4, overflow=overflow)) == ["source"]
+
+
+@given(
+    st.lists(st.integers(), max_size=40),
+    st.integers(1, 5),
+    st.sampled_from(["block", "drop_oldest", "drop_newest"]),
+)
+def test_a_buffer_passes_a_subsequence_in_order_and_counts_every_item_it_drops(
+    items: list[int], size: int, overflow: Any
+) -> None:
+    got = run_stream(lib.buffer(size, overflow=overflow), {"inp": list(enumerate(items))}, capacity=1)
+    out = got["out"]
+    assert out == sorted(out)  # in order (items are numbered)
+    assert set(out) <= set(enumerate(items))
+    assert len(out) + got.report["buffer"].dropped["inp"] == len(items)
+    if overflow == "block":
+        assert out == list(enumerate(items))
