@@ -101,7 +101,9 @@ class Graph:
         explicit = name is not None or stream.named
         base = name if name is not None else stream.name
         for n in self.nodes:
-            if n.name == base and explicit and n.stream is not stream and (n.stream.named or name is not None):
+            if n.name == base and explicit and n.stream is not stream:
+                # A name asked for is never silently changed, even when the
+                # other stream only has it by default.
                 raise WorkflowError(f"duplicate stream name {base!r}: two different streams are called that")
         node = Node(self._free_name(base), stream)
         self.nodes.append(node)

@@ -335,3 +335,14 @@ def test_a_stream_error_leaves_run_with_no_chained_context_from_mimo():
 def test_other_declarations_are_checked_when_made(make, match):
     with pytest.raises(TypeError, match=match):
         make()
+
+
+def test_an_explicit_name_that_another_stream_has_by_default_is_refused_not_suffixed() -> None:
+    async def relay(ins, outs, state):
+        pass
+
+    wf = Workflow()
+    wf.add_stream(Stream(["inp"], ["out"], fn=relay))  # 'relay' by default
+    with pytest.raises(WorkflowError, match="duplicate stream name 'relay'"):
+        wf.add_stream(Stream(["inp"], ["out"], fn=relay, name="relay"))
+    assert [n.name for n in wf.graph.nodes] == ["relay"]
