@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 
@@ -552,5 +553,128 @@ def test_items_pushed_together_wake_one_waiting_consumer_each():
         assert ch.push_many_nowait([2, 3]) == 2
         assert ch.statistics().waiting_poppers == 0
         assert sorted(await asyncio.gather(*poppers)) == [1, 2, 3]
+
+    run(main())
+
+
+@pytest.mark.timeout(10)
+def test_push_and_pop_wait_times_are_the_time_spent_waiting():
+    async def main():
+        ch = chan(1)
+        ch.push_nowait(0)
+        pusher = asyncio.create_task(ch.push(1))
+        await asyncio.sleep(0.05)
+        ch.pop_nowait()
+        await pusher
+        ch.pop_nowait()
+        popper = asyncio.create_task(ch.pop())
+        await asyncio.sleep(0.05)
+        ch.push_nowait(2)
+        assert await popper == 2
+        st = ch.statistics()
+        assert 0.04 <= st.push_wait_s < 1
+        assert 0.04 <= st.pop_wait_s < 1
+
+    run(main())
+
+
+@pytest.mark.timeout(10)
+def test_a_producer_refills_a_full_queue_as_soon_as_each_pop_frees_a_slot():
+    async def main():
+        ch = chan(1)
+
+        async def produce():
+            for i in range(5):
+                await ch.push(i)
+
+        producer = asyncio.create_task(produce())
+        got = []
+        for _ in range(4):
+            await asyncio.sleep(0.01)
+            assert len(ch) == 1  # the producer was woken by the last pop and filled the slot
+            got.append(ch.pop_nowait())
+        await producer
+        got.append(ch.pop_nowait())
+        assert got == [0, 1, 2, 3, 4]
+
+    run(main())
+
+
+@pytest.mark.timeout(10)
+def test_a_producer_woken_then_cancelled_does_not_keep_later_producers_waiting():
+    async def main():
+        ch = chan(1)
+        ch.push_nowait(0)
+        first = asyncio.create_task(ch.push(1))
+        await asyncio.sleep(0.01)
+        ch.pop_nowait()  # wakes `first` ...
+        first.cancel()  # ... which leaves before using the room
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert ch.push_nowait(2)
+        second = asyncio.create_task(ch.push(3))
+        await asyncio.sleep(0.01)
+        assert ch.pop_nowait() == 2
+        await asyncio.wait_for(second, 1)
+        assert ch.pop_nowait() == 3
+
+    run(main())
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("capacity", [2, 3])
+def test_producers_waiting_on_a_full_queue_get_room_in_the_order_they_came(capacity):
+    async def main():
+        ch = chan(capacity, producers=5)
+        for _ in range(capacity):
+            ch.push_nowait(-1)
+        waiting = []
+        for k in range(4):
+            waiting.append(asyncio.create_task(ch.push(k)))
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
+        got = ch.pop_many_nowait(capacity)
+        # Room for `capacity` at once: that many producers go on, with no further pop.
+        await asyncio.wait_for(asyncio.gather(*waiting[:capacity]), 1)
+        while len(got) < capacity + 4:
+            got += ch.pop_many_nowait(9)
+            await asyncio.sleep(0.01)
+        assert got == [-1] * capacity + [0, 1, 2, 3]
+
+    run(main())
+
+
+def test_pop_many_counts_every_item_it_takes():
+    ch = chan(4)
+    assert ch.push_many_nowait([1, 2, 3, 4]) == 4
+    assert ch.pop_many_nowait(3) == [1, 2, 3]
+    assert ch.pop_many_nowait(3) == [4]
+    assert ch.statistics().popped == 4
+
+
+@pytest.mark.timeout(20)
+def test_waits_given_up_on_an_idle_channel_leave_nothing_behind():
+    """A consumer polling with a timeout, or a producer giving up on a full queue, must not grow the channel."""
+
+    def live_futures():
+        return sum(1 for o in gc.get_objects() if isinstance(o, asyncio.Future))
+
+    async def main():
+        empty, full = chan(1), chan(1)
+        full.push_nowait(0)
+        before = live_futures()
+        gave_up = 0
+        for _ in range(200):
+            try:
+                await empty.wait_item(0.0001)
+            except TimeoutError:
+                gave_up += 1
+            try:
+                await asyncio.wait_for(full.push(1), 0.0001)
+            except TimeoutError:
+                gave_up += 1
+        assert gave_up == 400
+        assert live_futures() - before < 50
+        assert empty.statistics().waiting_poppers == 0 and full.statistics().waiting_pushers == 0
 
     run(main())

@@ -619,3 +619,31 @@ def test_push_many_refuses_a_string_rather_than_splitting_it(text):
         assert ch.pop_many_nowait(9) == [text]
 
     asyncio.run(main())
+
+
+# -- found by mutation testing (tools/mutation.py) ----------------------------
+
+
+def test_the_wait_clocks_of_a_stream_run_on_a_host_count_overlapping_waits_once():
+    """Streams run on a worker host (Ray) report these clocks as blocked and starved time."""
+    from mimo._ports import PortTimes
+
+    times = PortTimes()
+    assert (times.blocked_s, times.starved_s) == (0.0, 0.0)
+    t0 = time.perf_counter()
+    times.pushing.start()
+    times.pushing.start()  # a second wait, from a sub-task, overlaps the first
+    time.sleep(0.03)
+    times.pushing.stop()
+    time.sleep(0.03)
+    times.pushing.stop()
+    on = time.perf_counter() - t0
+    time.sleep(0.03)  # no wait on: the clock stands still
+    assert on - 0.01 <= times.blocked_s <= on
+    t1 = time.perf_counter()
+    times.pushing.start()
+    time.sleep(0.02)
+    times.pushing.stop()
+    on += time.perf_counter() - t1
+    assert on - 0.02 <= times.blocked_s <= on
+    assert times.starved_s == 0.0
