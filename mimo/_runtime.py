@@ -366,9 +366,14 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
     finally:
         # Reached on success, failure, deadlock and outside cancellation alike.
         failed_before = {t for t in tasks if t.done()}
+        # Cancelling this task cancels the future it awaits: stop.
+        outside = not stop.done() or stop.cancelled()
         if not stop.done():
             stop.cancel()  # cancelled from outside: no future of the run stays pending
-        if await _tear_down(monitor, tasks, chans.values()):
+        torn = await _tear_down(monitor, tasks, chans.values())
+        if outside:
+            _log_lost_errors(tasks)
+        if torn:
             # Cancelled while tearing down: after a clean end, that still wins.
             raise asyncio.CancelledError
     elapsed = time.perf_counter() - t0
@@ -394,6 +399,22 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
 
 #: What a push or pop raises on a queue that the teardown shut.
 _SHUT_ERRORS = (PortClosed, EndOfStream, ConsumersGone)
+
+
+def _log_lost_errors(tasks: list[asyncio.Task[None]]) -> None:
+    """Log what streams raised while an outside cancellation tore the run down.
+
+    The cancellation is what the caller gets; without this a stream's own
+    error (say, in its ``finally``) would vanish into asyncio's garbage-time
+    log under a private task's name.
+    """
+    for t in tasks:
+        if t.cancelled():
+            continue
+        exc = t.exception()
+        if exc is not None and not isinstance(exc, _SHUT_ERRORS):
+            name = t.get_name().removeprefix("mimo:")
+            log.error("stream %r failed while the run was being cancelled", name, exc_info=exc)
 
 
 async def _tear_down(monitor: _Monitor, tasks: list[asyncio.Task[None]], chans: Any) -> bool:

@@ -772,3 +772,38 @@ def test_a_deadlock_among_many_blocked_pushes_is_still_found():
     st.pipe(st, output="loop", input="never")
     with pytest.raises(DeadlockError, match="'stalls' waits to pop from stalls.loop -> stalls.never"):
         run_workflow(wf, timeout=5)
+
+
+@pytest.mark.timeout(10)
+def test_an_error_raised_while_an_outer_cancellation_tears_down_is_logged_naming_the_stream(caplog) -> None:
+    import gc
+    import logging
+
+    async def cleanup_fails(ins, outs, state):
+        try:
+            await asyncio.sleep(10)
+        finally:
+            raise ValueError("cleanup failed")
+
+    async def main() -> None:
+        wf = Workflow()
+        wf.add_stream(Stream(fn=cleanup_fails, name="s"))
+        async with asyncio.timeout(0.05):
+            await wf.run_async()
+
+    unretrieved: list[dict[str, object]] = []
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        unretrieved.append(context)
+
+    async def runner() -> None:
+        asyncio.get_running_loop().set_exception_handler(handler)
+        await main()
+
+    with caplog.at_level(logging.ERROR, logger="mimo"), pytest.raises(TimeoutError):
+        asyncio.run(runner())
+    gc.collect()
+    failed = [r for r in caplog.records if "'s' failed while the run was being cancelled" in r.getMessage()]
+    assert len(failed) == 1
+    assert failed[0].exc_info is not None and str(failed[0].exc_info[1]) == "cleanup failed"
+    assert unretrieved == []
