@@ -66,6 +66,10 @@ CLEAN_EXITS = (EndOfStream, ConsumersGone)
 
 def unknown_name(owner: str, kind: str, name: str, names: list[str]) -> str:
     """"OWNER has no KIND 'name'", with the closest name or the list of names."""
+    if not isinstance(name, str):
+        # Raised here, before difflib fails on it with a message naming nothing.
+        article = "an" if kind[:1] in "aeiou" else "a"
+        raise TypeError(f"{owner}: {article} {kind} name must be a str, not {name!r}")
     msg = f"{owner} has no {kind} {name!r}"
     import difflib  # only on this error path: it is slow to import
 

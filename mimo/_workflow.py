@@ -234,6 +234,8 @@ async def run_graph_with(
     """
     if capacity is not None:
         check_capacity(capacity)
+    if executor is not None and not callable(getattr(executor, "run_async", None)):
+        raise TypeError(f"executor must be a mimo.Executor (an object with an async run_async), not {executor!r}")
     graph.mark_run()
     if dashboard:
         from mimo._dashboard import watch

@@ -346,3 +346,20 @@ def test_an_explicit_name_that_another_stream_has_by_default_is_refused_not_suff
     with pytest.raises(WorkflowError, match="duplicate stream name 'relay'"):
         wf.add_stream(Stream(["inp"], ["out"], fn=relay, name="relay"))
     assert [n.name for n in wf.graph.nodes] == ["relay"]
+
+
+def test_wrong_typed_names_and_executors_are_type_errors_naming_what_is_wrong() -> None:
+    async def a(ins, outs, state):
+        pass
+
+    wf = Workflow()
+    x = wf.add_stream(Stream(outs=["o"], fn=a, name="a"))
+    y = wf.add_stream(Stream(["i"], fn=a, name="b"))
+    with pytest.raises(TypeError, match=r"executor must be a mimo.Executor .*not 5"):
+        wf.run(executor=5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"graph: a stream name must be a str, not 5"):
+        wf.step(5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"stream 'a': an output name must be a str, not 5"):
+        x.pipe(y, output=5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"stream 'b': an input name must be a str, not 5"):
+        y.push(1, input=5)  # type: ignore[arg-type]
