@@ -29,7 +29,7 @@ _RESERVED = frozenset(
 )
 #: The Ray namespace mimo's actors live in.
 NAMESPACE = "mimo"
-#: Seconds after which streams still waiting for a place are named in a warning.
+#: Seconds after which streams still waiting for resources are named in a warning.
 PLACE_WARN_S = 10.0
 #: Ray's states of an actor that has no process yet.
 _UNPLACED = frozenset({"PENDING_CREATION", "DEPENDENCIES_UNREADY"})
@@ -232,10 +232,11 @@ class RayExecutor:
     ``default_options`` apply to every stream. ``init_options`` go to
     ``ray.init``. ``grace_s`` is how long cancelled streams get to run their
     ``finally`` blocks before their actors are killed. If some actors are
-    still waiting for a place after ``place_timeout_s`` (default 60 s;
-    ``None`` waits for ever), the run fails with :class:`PlacementError`
-    naming each such stream and the resources it asks for; a warning names
-    them after 10 s.
+    still waiting for resources that no node has free after
+    ``place_timeout_s`` (default 60 s; ``None`` waits for ever), the run
+    fails with :class:`PlacementError` naming each such stream and the
+    resources it asks for; a warning names them after 10 s. Actors that
+    are only slow to start are waited for.
 
     Differences from a local run: stream code runs in other processes, so
     only ``stream.state`` comes back to the driver (for streams that ran as
@@ -524,7 +525,9 @@ class _Run:
             late = timeout is not None and elapsed >= timeout
             if done or not waiting or not (late or (not warned and elapsed >= PLACE_WARN_S)):
                 continue
-            stuck = [c for c in waiting.values() if _unplaced(c.actor)]
+            # Waiting for resources, not for a worker process to start (slow on a loaded machine).
+            free = _free_per_node()
+            stuck = [c for c in waiting.values() if _unplaced(c.actor) and not _fits(_ask(c.options), free)]
             if stuck and late and timeout is not None:
                 for fut in waiting:
                     fut.add_done_callback(_ignore)  # their actors are killed in the teardown
@@ -783,6 +786,23 @@ def _unplaced(actor: Any) -> bool:
     except Exception:
         return True  # cannot tell: it has not answered, which is what the caller saw
     return not info or info.get("State") in _UNPLACED
+
+
+def _free_per_node() -> list[dict[str, float]]:
+    """The resources free now on each alive node (or, failing that, in the whole cluster)."""
+    ray = _ray()
+    try:
+        per_node: Any = ray._private.state.available_resources_per_node()
+        return [dict(r) for r in per_node.values()]
+    except Exception:
+        with contextlib.suppress(Exception):
+            return [dict(ray.available_resources())]
+    return []
+
+
+def _fits(ask: Mapping[str, float], free: list[dict[str, float]]) -> bool:
+    # A small tolerance: Ray's fractional resources come back as floats.
+    return any(all(node.get(k, 0.0) >= v - 1e-9 for k, v in ask.items()) for node in free)
 
 
 def _ask(options: Mapping[str, Any]) -> dict[str, float]:
