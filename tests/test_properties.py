@@ -9,6 +9,7 @@ bound.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 from typing import Any
 
@@ -394,6 +395,10 @@ STAGES: dict[str, tuple[Any, Any, bool]] = {
         lambda xs: [3 * x for x in xs],
         True,
     ),
+    "take 5": (lambda: lib.take(5), lambda xs: xs[:5], True),
+    "skip 2": (lambda: lib.skip(2), lambda xs: xs[2:], True),
+    "scan +": (lambda: lib.scan(lambda acc, x: acc + x, 0), lambda xs: list(itertools.accumulate(xs)), True),
+    "distinct": (lambda: lib.distinct(), lambda xs: list(dict.fromkeys(xs)), True),
     "map, unordered": (
         lambda: lib.map(lambda x: x - 1, workers=2, ordered=False),
         lambda xs: [x - 1 for x in xs],
@@ -411,6 +416,10 @@ def take(k: int, into: list[Any]) -> Any:
             into.append(await ins.inp.pop())
 
     return take_k
+
+
+#: Stages whose result depends on the order of their input.
+ORDER_SENSITIVE = {"take 5", "skip 2", "scan +"}
 
 
 @st.composite
@@ -438,6 +447,8 @@ def test_chains_of_stock_streams_give_what_plain_python_gives(g: dict[str, Any])
         piece: Any = lib.from_iterable(items)
         want, ordered = list(items), True
         for name in names:
+            if not ordered and name in ORDER_SENSITIVE:
+                continue  # what they give depends on the order, which is not kept here
             make, apply, keeps = STAGES[name]
             piece = piece | make()
             want, ordered = apply(want), ordered and keeps
