@@ -142,6 +142,14 @@ def test_an_item_behind_the_watermark_goes_to_late_and_is_counted() -> None:
     assert outs.report.streams["w"].items_out == {"out": 2, "late": 2}
 
 
+def test_late_items_are_counted_even_when_late_is_joined_to_nothing() -> None:
+    windows: list[Window[Any]] = []
+    flow = lib.from_iterable([(5, "a"), (1, "b")]) | lib.tumbling(2, timestamp=ts, name="w")
+    report = (flow.out["out"] >> lib.collect(windows).in_["inp"]).run()
+    assert [w.items for w in windows] == [((5, "a"),)]
+    assert report.streams["w"].items_out["late"] == 1
+
+
 def test_a_window_closes_when_the_watermark_passes_its_end() -> None:
     pushed: list[Window[Any]] = []
     seen_at: list[int] = []
