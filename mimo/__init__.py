@@ -4,8 +4,7 @@ Streams with named input and output ports are joined into a :class:`Workflow`;
 every join is a bounded queue, so memory stays bounded however much flows.
 """
 
-import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mimo._channel import Channel, ChannelStatistics
 from mimo._errors import (
@@ -19,6 +18,7 @@ from mimo._errors import (
     WouldBlock,
 )
 from mimo._ports import InputPort, Ins, OutputPort, Outs
+from mimo._public import publish as _publish
 from mimo._report import RunReport, StreamReport
 from mimo._retry import Retry
 from mimo._runtime import run_together
@@ -75,7 +75,7 @@ else:
             import importlib
 
             value = getattr(importlib.import_module(_LAZY[name]), name)
-            _publish(value)
+            _publish(value, __name__)
             globals()[name] = value
             return value
         raise AttributeError(f"module 'mimo' has no attribute {name!r}")
@@ -86,29 +86,8 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
 
 
-def _publish(value: Any) -> None:
-    """Make ``value`` say it is mimo's (`mimo.EndOfStream`, not `mimo._errors.EndOfStream`).
-
-    Reprs, tracebacks and pickles then use the public name, which resolves here,
-    so pickling by reference (as Ray does with a stream's exception) still works.
-    """
-    if value.__module__ == __name__:  # In and Out are InputPort and OutputPort, done already
-        return
-    if isinstance(value, type):
-        # typing.get_type_hints evaluates a class's string annotations among the
-        # names of its __module__: evaluate them now, among those of their own module.
-        own = value.__dict__.get("__annotations__", {})  # noqa: RUF063 (changed in place)
-        home = vars(sys.modules[value.__module__])
-        for key, annotation in list(own.items()):
-            if isinstance(annotation, str):
-                try:
-                    own[key] = eval(annotation, home, dict(vars(value)))
-                except Exception:  # a name imported only for type checkers: left as it was
-                    pass
-    value.__module__ = __name__
-
-
+# Public classes and functions say they are mimo's, in reprs, tracebacks and pickles.
 for _name in __all__:
     if _name not in _LAZY:
-        _publish(globals()[_name])
+        _publish(globals()[_name], __name__)
 del _name
