@@ -232,3 +232,21 @@ def test_a_cancelled_run_leaves_no_task_while_the_stage_races_its_clock() -> Non
 
     asyncio.run(main())
     assert finals == ["quiet"]
+
+
+class _BrokenClock:
+    def now(self) -> float:
+        return 0.0
+
+    async def sleep(self, seconds: float) -> None:
+        raise RuntimeError("the clock broke")
+
+
+@pytest.mark.timeout(10)
+def test_a_clock_that_fails_fails_the_run_with_its_error() -> None:
+    @stream
+    async def silent(out: Out[int]) -> None:
+        await asyncio.Event().wait()
+
+    with pytest.raises(RuntimeError, match="the clock broke"):
+        run_workflow(silent | lib.timeout(1, clock=_BrokenClock()) | lib.collect([]), timeout=5)

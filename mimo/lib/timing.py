@@ -87,6 +87,8 @@ async def _pop_by(inp: InputPort[Any], clock: Clock, deadline: float) -> tuple[A
         timer.cancel()
         pop.cancel()  # a cancelled pop takes no item; one already done keeps its result
         await asyncio.wait((pop, timer))
+    if due and not timer.cancelled() and timer.exception() is not None:
+        raise timer.exception()  # type: ignore[misc]  # the clock itself failed
     if pop.cancelled():
         return _NONE, True
     return pop.result(), due  # the item, or EndOfStream
