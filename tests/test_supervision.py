@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import mimo
 import mimo._supervision as supervision
@@ -477,3 +479,49 @@ def test_the_live_table_has_a_restarts_column_once_a_stream_restarted() -> None:
     shown = text(restarted)
     assert "restarts" in shown
     assert re.search(r"flaky\s+│\s+backing off\s+│.*│\s+3 KeyError: 'x'", shown)
+
+
+# -- property: whatever fails where, restarts lose exactly the items they held ----------
+
+@pytest.mark.timeout(60)
+@given(
+    n=st.integers(0, 40),
+    bad=st.sets(st.integers(0, 39), max_size=8),
+    capacity=st.integers(0, 3),
+    workers=st.integers(1, 3),
+    fail_before_pop=st.booleans(),
+)
+def test_restarts_lose_exactly_the_items_the_failed_attempts_held(
+    n: int, bad: set[int], capacity: int, workers: int, fail_before_pop: bool
+) -> None:
+    bad = {b for b in bad if b < n}
+    failures = set(bad)
+    asked: list[float] = []
+
+    async def instant(seconds: float) -> None:
+        asked.append(seconds)
+
+    async def fn(ins: Any, outs: Any, state: dict[str, Any]) -> None:
+        if fail_before_pop and state.pop("fail_at_start", False):
+            raise RuntimeError("failed before taking anything")  # loses nothing
+        async for x in ins.inp:
+            if x in failures:
+                failures.discard(x)
+                state["fail_at_start"] = True
+                raise ValueError(f"bad item {x}")
+            await outs.out.push(x)
+
+    relay = Stream(["inp"], ["out"], fn=fn, name="relay", workers=workers, on_error=Restart(max_restarts=20))
+    got: list[int] = []
+    saved = supervision.sleep
+    supervision.sleep = instant
+    try:
+        report = chain(source(list(range(n))), relay, collector(got), capacity=capacity).run()
+    finally:
+        supervision.sleep = saved
+    assert sorted(got) == sorted(set(range(n)) - bad)
+    if workers == 1:
+        assert got == sorted(got)  # one copy keeps the order
+    restarts = len(bad) * (2 if fail_before_pop else 1)
+    assert report["relay"].restarts == len(asked) == restarts
+    assert report["relay"].items_in == {"inp": n}
