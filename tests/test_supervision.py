@@ -277,6 +277,30 @@ def test_cancelling_the_run_during_a_backoff_ends_it_cleanly() -> None:
 
 
 @pytest.mark.timeout(10)
+def test_an_error_raised_while_the_run_tears_down_is_not_restarted() -> None:
+    attempts: list[int] = []
+
+    async def fails(ins: Any, outs: Any, state: Any) -> None:
+        await asyncio.sleep(0.01)
+        raise KeyError("the first failure")
+
+    async def errs_when_cancelled(ins: Any, outs: Any, state: Any) -> None:
+        attempts.append(1)
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            raise ValueError("failed while cancelled") from None
+
+    wf = Workflow()
+    wf.add_stream(Stream(fn=fails, name="fails"))
+    wf.add_stream(Stream(fn=errs_when_cancelled, name="other", on_error=Restart(backoff=30, max_backoff=30)))
+    with pytest.raises(BaseExceptionGroup, match="2 streams failed") as info:
+        wf.run()
+    assert info.group_contains(KeyError) and info.group_contains(ValueError, match="failed while cancelled")
+    assert attempts == [1]  # not started again (nor made to wait its back-off) during the teardown
+
+
+@pytest.mark.timeout(10)
 def test_a_stream_backing_off_whose_consumers_leave_stops_early() -> None:
     async def fn(ins: Any, outs: Any, state: Any) -> None:
         async for x in ins.inp:
@@ -482,6 +506,7 @@ def test_the_live_table_has_a_restarts_column_once_a_stream_restarted() -> None:
 
 
 # -- property: whatever fails where, restarts lose exactly the items they held ----------
+
 
 @pytest.mark.timeout(60)
 @given(
