@@ -103,7 +103,7 @@ def check_on_error(owner: str, value: object) -> OnError:
     """``value`` as a policy, or a ``TypeError`` naming the stream that says what to pass."""
     if isinstance(value, Stop | Restart):
         return value
-    hint = f" (call it: {value.__name__}())" if value in (Stop, Restart) else ""
+    hint = f" (call it: {value.__name__}())" if value is Stop or value is Restart else ""
     raise TypeError(f"stream {owner!r}: on_error must be mimo.Stop() or mimo.Restart(...), not {value!r}{hint}")
 
 
@@ -151,9 +151,9 @@ class Supervisor:
         self.restarts = 0
         #: The latest causes, oldest first (at most ``CAUSES_KEPT``).
         self.causes: deque[str] = deque(maxlen=CAUSES_KEPT)
-        #: Seconds spent backing off, added up over copies (a back-off under way counts so far).
+        # Seconds of the back-offs that have ended, added up over copies.
         self._backoff_done = 0.0
-        #: When each copy now backing off began to wait.
+        # When each copy now backing off began to wait.
         self._waiting: dict[int, float] = {}
         # When the restarts that still count against the budget happened.
         self._recent: deque[float] = deque()
@@ -207,7 +207,7 @@ class Supervisor:
         if not isinstance(policy, Restart):
             return
         note = (
-            f"mimo stream {self.name!r} ran out of restarts: it failed again with {policy.max_restarts} "
+            f"mimo stream {self.name!r} ran out of restarts: it failed with {policy.max_restarts} "
             f"restart(s) already in the last {policy.within:g} s ({self.restarts} in the whole run)"
         )
         try:
