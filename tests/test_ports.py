@@ -647,3 +647,101 @@ def test_the_wait_clocks_of_a_stream_run_on_a_host_count_overlapping_waits_once(
     on += time.perf_counter() - t1
     assert on - 0.02 <= times.blocked_s <= on
     assert times.starved_s == 0.0
+
+
+def test_pop_many_without_a_limit_takes_at_most_1024_items():
+    async def main():
+        ch: Channel[int] = Channel(3000)
+        assert ch.push_many_nowait(range(3000)) == 3000
+        port: InputPort[int] = InputPort("inp", "reader", ch)
+        first = await port.pop_many()
+        assert first == list(range(1024))
+        assert len(await port.pop_many()) == 1024
+
+    asyncio.run(asyncio.wait_for(main(), 5))
+
+
+@pytest.mark.timeout(10)
+def test_a_timeout_of_zero_takes_what_is_buffered_and_else_times_out_at_once():
+    async def main():
+        ch: Channel[int] = Channel(4)
+        port: InputPort[int] = InputPort("inp", "reader", ch)
+        ch.push_nowait(1)
+        assert await port.pop(timeout=0) == 1
+        with pytest.raises(TimeoutError, match="no item on reader.inp in time"):
+            await port.pop(timeout=0)
+        ch.push_nowait(2)
+        assert await port.pop_many(timeout=0) == [2]
+        with pytest.raises(TimeoutError, match="no item on reader.inp in time"):
+            await port.pop_many(timeout=0)
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+def test_the_report_counts_the_time_a_consumer_waited_for_items_as_starved():
+    async def slow(ins, outs, state):
+        await asyncio.sleep(0.2)
+        await outs.out.push(1)
+
+    got: list[int] = []
+    report = run_workflow(chain(Stream(outs=["out"], fn=slow, name="slow"), collector(got)), timeout=5)
+    assert got == [1]
+    sink = report["sink"]
+    assert 0.15 <= sink.starved_s <= sink.elapsed_s
+    assert sink.blocked_s == 0.0
+
+
+@pytest.mark.timeout(5)
+def test_peek_waits_for_an_item_and_leaves_it_for_pop():
+    async def main():
+        ch: Channel[int] = Channel(2)
+        port: InputPort[int] = InputPort("inp", "reader", ch)
+        peeking = asyncio.create_task(port.peek())
+        await asyncio.sleep(0.01)
+        assert not peeking.done()
+        ch.push_nowait(7)
+        assert await asyncio.wait_for(peeking, 1) == 7
+        assert await port.pop() == 7
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+def test_a_consumer_reading_with_async_for_lets_the_producer_refill_after_each_item():
+    async def main():
+        ch: Channel[int] = Channel(1)
+        port: InputPort[int] = InputPort("inp", "reader", ch)
+
+        async def produce():
+            for i in range(5):
+                await ch.push(i)
+            ch.close_producer()
+
+        producer = asyncio.create_task(produce())
+        await asyncio.sleep(0.01)
+        got = []
+        async for item in port:
+            got.append(item)
+            await asyncio.sleep(0.01)
+            # The slot this item freed was refilled at once, not when the reader ran dry.
+            assert len(port) == (1 if item < 4 else 0)
+        await producer
+        assert got == [0, 1, 2, 3, 4]
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+def test_a_push_run_as_a_task_and_cancelled_before_it_starts_ends_cancelled():
+    async def main():
+        ch: Channel[int] = Channel(2)
+        port: OutputPort[int] = OutputPort("out", "s", [ch])
+        task = asyncio.create_task(port.push(1))
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert task.cancelled()
+        await port.push(2)  # the cancelled push counts as awaited: no PushNotAwaited here
+
+    asyncio.run(main())

@@ -107,6 +107,9 @@ DESELECT = [
     "tests/test_runtime.py::test_ctrl_c_runs_every_finally_and_exits",
     "tests/test_parallel.py::test_a_pool_broken_by_an_unpicklable_exception_fails_the_run_and_leaves_no_worker",
 ]
+# Property tests run fewer examples per mutant than in CI: most mutants fail
+# long before, and the survivors would otherwise take minutes each.
+MUTATION_EXAMPLES = 20
 PYTEST_ARGS = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "--hypothesis-seed=0"]
 PYTEST_ARGS += [arg for test in DESELECT for arg in ("--deselect", test)]
 
@@ -163,6 +166,11 @@ def mutations(tree: ast.Module) -> list[Mutation]:
     def visit(node: ast.AST, fn: str, parent_body: list[ast.stmt] | None) -> None:
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
             return  # docstring or bare literal
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+            (isinstance(d, ast.Name) and d.id == "overload") or (isinstance(d, ast.Attribute) and d.attr == "overload")
+            for d in node.decorator_list
+        ):
+            return  # a typing stub: never run
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             fn = node.name if fn == "<module>" else f"{fn}.{node.name}"
         if isinstance(node, ast.Compare):
@@ -318,6 +326,22 @@ class _MutantFinder:
         return importlib.util.spec_from_file_location(fullname, self.path, loader=loader)
 
 
+class _FewerExamples:
+    """A pytest plugin: after conftest loaded its hypothesis profile, use fewer examples."""
+
+    def pytest_configure(self, config: object) -> None:
+        from hypothesis import Phase, settings
+
+        # No shrinking either: a failure is all a mutant run needs to know.
+        settings.register_profile(
+            "mutation",
+            parent=settings.default,
+            max_examples=MUTATION_EXAMPLES,
+            phases=[Phase.explicit, Phase.reuse, Phase.generate],
+        )
+        settings.load_profile("mutation")
+
+
 def _child(rel: str, index: int | None, tests: list[str], log: Path) -> None:
     """In the forked child: put the mutant in place, run the tests, exit with pytest's status."""
     os.setpgid(0, 0)
@@ -331,7 +355,7 @@ def _child(rel: str, index: int | None, tests: list[str], log: Path) -> None:
             sys.meta_path.insert(0, _MutantFinder(module_name(rel), path, code))
         import pytest
 
-        rc = pytest.main([*tests, *PYTEST_ARGS])
+        rc = pytest.main([*tests, *PYTEST_ARGS], plugins=[_FewerExamples()])
     except BaseException:  # the mutant broke the import: the tests cannot run
         import traceback
 
@@ -408,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-j", "--jobs", type=int, default=2, help="children at a time (default 2)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--only", type=int, nargs="*", help="run only these mutant numbers")
-    parser.add_argument("--timeout", type=float, default=0, help="seconds per mutant (default: 4x the clean run + 20)")
+    parser.add_argument("--timeout", type=float, default=0, help="seconds per mutant (default: 3x the clean run + 15)")
     parser.add_argument("--logs", default="/tmp/mimo-mutation", help="directory for each run's pytest output")
     args = parser.parse_args(argv)
     os.chdir(ROOT)
@@ -436,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         if clean.status != "survived":
             print(f"{rel}: the tests fail without any mutation; see {logdir}/{Path(rel).stem}-clean.log")
             return 2
-        timeout = args.timeout or clean.seconds * 4 + 20
+        timeout = args.timeout or clean.seconds * 3 + 15
         indices: list[int | None] = list(args.only if args.only is not None else range(len(ms)))
         counts = Counter[str]()
         survivors: list[str] = []
