@@ -31,8 +31,8 @@ from mimo._graph import Graph
 from mimo.testing import run_workflow
 
 ITEMS = st.lists(st.integers(0, 99), max_size=5)
-#: Explicit names, disjoint from the default ones (the functions' names).
-NAMES = st.sampled_from(["alpha", "beta", "gamma"])
+#: Explicit names; "relay" and "sink" are also default names (the functions' names).
+NAMES = st.sampled_from(["alpha", "beta", "relay", "sink"])
 BAD_CAPACITIES = st.sampled_from([-1, 1.5, "8", True, None])
 
 
@@ -167,12 +167,14 @@ class ClassicAPI(RuleBasedStateMachine):
             self._pipe(i, out, len(self.steps) - 1, inp)
 
     def _add(self, s: Stream, kind: str, ports: tuple[list[str], list[str]], name: str | None) -> None:
-        taken = [i for i, other in enumerate(self.streams) if other.name == s.name and other is not s]
-        if name is not None and any(self.streams[i].named for i in taken):
+        # A name asked for is never silently changed, even when another stream has it by default.
+        taken = [i for i, step in enumerate(self.steps) if step.name == s.name and self.streams[i] is not s]
+        if name is not None and taken:
             self.refused(WorkflowError, f"duplicate stream name '{name}'", lambda: self.wf.add_stream(s))
             return
         step = self.wf.add_stream(s)
         assert step.name not in [t.name for t in self.steps], "two steps share a name"
+        assert name is None or step.name == name, "an explicit name was changed"
         assert step.name == s.name or re.fullmatch(re.escape(s.name) + r"_\d+", step.name)
         self.kind.append(kind)
         self.ports.append(ports)
