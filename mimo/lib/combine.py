@@ -30,7 +30,18 @@ from mimo.lib._branches import Branch, Upstream, chain_from, feed, is_upstream, 
 from mimo.lib._calls import check_per_item, per_item
 from mimo.lib._naming import as_kind, fn_name, named, port_names
 
-__all__ = ["FanOutStream", "JoinStream", "SplitStream", "balance", "broadcast", "join", "merge", "split", "zip"]
+__all__ = [
+    "Branch",
+    "FanOutStream",
+    "JoinStream",
+    "SplitStream",
+    "balance",
+    "broadcast",
+    "join",
+    "merge",
+    "split",
+    "zip",
+]
 
 T = TypeVar("T")
 A = TypeVar("A")
