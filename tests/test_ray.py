@@ -555,6 +555,20 @@ def test_options_mimo_sets_itself_are_refused():
         RayExecutor(options={"a": {"max_restarts": 3}})
 
 
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"batch_bytes": 0}, "batch_bytes must be an int >= 1 or None, not 0"),
+        ({"link_bytes": 1.5}, "link_bytes must be an int >= 1 or None, not 1.5"),
+        ({"place_timeout_s": 0}, "place_timeout_s must be > 0 or None, not 0"),
+    ],
+)
+def test_byte_bounds_and_the_placement_timeout_are_checked_when_made(setting, message):
+    with pytest.raises(ValueError, match=message):
+        RayExecutor(**setting)
+    assert RayExecutor(batch_bytes=None, link_bytes=None, place_timeout_s=None).batch_bytes is None
+
+
 @pytest.mark.ray
 def test_a_live_snapshot_reports_the_run_so_far(ray_session):
     snapshots: list[Any] = []
