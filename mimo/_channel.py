@@ -164,8 +164,8 @@ class Channel(Generic[T]):
         self._push_wait = 0.0
         self._pop_wait = 0.0
         self._end = end
-        self.label = label
-        self.observer = observer
+        self.label: str = label
+        self.observer: WaitObserver | None = observer
         self.on_detach: list[Callable[[Channel[T]], None]] = []
 
     # -- state --------------------------------------------------------------

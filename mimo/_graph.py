@@ -12,9 +12,12 @@ import types
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 from mimo._errors import WorkflowError, unknown_name
+
+if TYPE_CHECKING:  # for the annotation only: _graph needs nothing of Stream at run time
+    from mimo._stream import Stream
 
 DEFAULT_CAPACITY = 64
 
@@ -27,21 +30,12 @@ def tick() -> int:
     return next(_clock)
 
 
-class StreamLike(Protocol):
-    """What the graph needs to know of a stream."""
-
-    name: str
-    named: bool
-    in_types: dict[str, Any]
-    out_types: dict[str, Any]
-
-
 @dataclass(eq=False)
 class Node:
     """One stream in one graph. The same stream may be several nodes."""
 
     name: str
-    stream: Any
+    stream: Stream
     #: The tick at which the graph holding this node last started to run (0: never).
     last_run: int = field(default=0, compare=False, repr=False)
 
@@ -90,7 +84,7 @@ class Graph:
 
     # -- building -----------------------------------------------------------
 
-    def add(self, stream: StreamLike, name: str | None = None) -> Node:
+    def add(self, stream: Stream, name: str | None = None) -> Node:
         """Add ``stream`` as a new node, with a name unique in this graph.
 
         A name given explicitly (to the stream or here) that another stream

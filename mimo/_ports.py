@@ -33,7 +33,7 @@ class WaitClock:
     __slots__ = ("_on", "_t0", "seconds")
 
     def __init__(self) -> None:
-        self.seconds = 0.0
+        self.seconds: float = 0.0
         self._on = 0
         self._t0 = 0.0
 
@@ -54,10 +54,10 @@ class PortTimes:
     __slots__ = ("popping", "pushing", "retries")
 
     def __init__(self) -> None:
-        self.pushing = WaitClock()
-        self.popping = WaitClock()
+        self.pushing: WaitClock = WaitClock()
+        self.popping: WaitClock = WaitClock()
         #: Calls a stream retried (``lib.map(..., retry=...)``), for the run report.
-        self.retries = 0
+        self.retries: int = 0
 
     @property
     def blocked_s(self) -> float:
@@ -84,8 +84,8 @@ class InputPort(Generic[T]):
     __slots__ = ("name", "stream", "_ch", "_pop_nowait", "_times")
 
     def __init__(self, name: str, stream: str, channel: Channel[T], times: PortTimes | None = None) -> None:
-        self.name = name
-        self.stream = stream
+        self.name: str = name
+        self.stream: str = stream
         self._ch = channel
         self._pop_nowait = channel._try_pop
         self._times = times if times is not None else PortTimes()
@@ -321,11 +321,11 @@ class OutputPort(Generic[T]):
         channels: list[Channel[T]],
         times: PortTimes | None = None,
     ) -> None:
-        self.name = name
-        self.stream = stream
+        self.name: str = name
+        self.stream: str = stream
         self._chans: list[Channel[T]] = list(channels)
         self._closed = False
-        self.count = 0
+        self.count: int = 0
         self._bundle: Outs | None = None
         self._times = times if times is not None else PortTimes()
         self._one: Channel[T] | None = None

@@ -166,7 +166,7 @@ class Stream:
         default = getattr(fn, "__name__", None)
         self.name: str = name or (default if isinstance(default, str) and default else type(self).__name__)
         #: True if the name was given explicitly (a clash is then an error).
-        self.named = name is not None
+        self.named: bool = name is not None
         if fn is not None:
             if not callable(fn) or not _is_async(fn):
                 raise TypeError(
@@ -181,7 +181,7 @@ class Stream:
             raise TypeError(f"stream {self.name!r}: {type(self).__name__}.run must be defined with 'async def'")
         elif own_run:
             _check_run_signature(self.name, type(self).run)
-        self.fn = fn
+        self.fn: StreamFn | None = fn
         self.in_types: dict[str, Any] = check_port_names(self.name, "input", type(self).IN if ins is None else ins)
         self.out_types: dict[str, Any] = check_port_names(
             self.name, "output", type(self).OUT if outs is None else outs

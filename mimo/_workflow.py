@@ -24,13 +24,13 @@ class Step:
     __slots__ = ("workflow", "node")
 
     def __init__(self, workflow: Workflow, node: Node) -> None:
-        self.workflow = workflow
-        self.node = node
+        self.workflow: Workflow = workflow
+        self.node: Node = node
 
     @property
     def stream(self) -> Stream:
         """The stream this step runs."""
-        return self.node.stream  # type: ignore[no-any-return]
+        return self.node.stream
 
     @property
     def name(self) -> str:
@@ -78,7 +78,7 @@ class Workflow:
     def __init__(self, capacity: int = DEFAULT_CAPACITY, name: str = "workflow") -> None:
         if not isinstance(name, str) or not name:
             raise TypeError(f"workflow name must be a non-empty str, not {name!r}")
-        self.graph = Graph(check_capacity(capacity))
+        self.graph: Graph = Graph(check_capacity(capacity))
         self.name = name
 
     @classmethod

@@ -52,12 +52,12 @@ class _Group:
     __slots__ = ("graph", "parent", "pinned", "by_name")
 
     def __init__(self, graph: Graph | None = None, *, pinned: bool = False) -> None:
-        self.graph = graph if graph is not None else Graph()
+        self.graph: Graph = graph if graph is not None else Graph()
         self.parent: _Group | None = None
         # A pinned graph belongs to a Workflow: merges keep it, so the workflow sees them.
-        self.pinned = pinned
+        self.pinned: bool = pinned
         # True once a join by port name (>>) touched it: such graphs are built over many statements.
-        self.by_name = False
+        self.by_name: bool = False
 
     def find(self) -> _Group:
         root = self
@@ -174,8 +174,8 @@ class InRef(Generic[T]):
     __slots__ = ("piece", "name")
 
     def __init__(self, piece: Joinable, name: str) -> None:
-        self.piece = piece
-        self.name = name
+        self.piece: Joinable = piece
+        self.name: str = name
 
     def _mimo_accepts(self, item: T, /) -> None:
         """Never called: makes ``InRef[B]`` an ``Accepts[A]`` exactly when A is a subtype of B."""
@@ -190,8 +190,8 @@ class OutRef(Generic[T]):
     __slots__ = ("piece", "name")
 
     def __init__(self, piece: Joinable, name: str) -> None:
-        self.piece = piece
-        self.name = name
+        self.piece: Joinable = piece
+        self.name: str = name
 
     def __rshift__(self, other: Accepts[T]) -> Flow:
         """Join this output to the input ``other`` and return the graph, ending at ``other``'s stream.
@@ -306,7 +306,7 @@ class Joinable:
     def _port_types(self, kind: Kind) -> dict[str, Any]:
         _, first, last = self._span()
         node = first if kind == "input" else last
-        return node.stream.in_types if kind == "input" else node.stream.out_types  # type: ignore[no-any-return]
+        return node.stream.in_types if kind == "input" else node.stream.out_types
 
     def _check_port(self, kind: Kind, name: str) -> str:
         g, node = self._port_node(kind)

@@ -272,15 +272,15 @@ class RayExecutor:
         if place_timeout_s is not None and place_timeout_s <= 0:
             raise ValueError(f"place_timeout_s must be > 0 or None, not {place_timeout_s!r}")
         self.address = address
-        self.options = {name: dict(opts) for name, opts in (options or {}).items()}
-        self.default_options = dict(default_options or {})
+        self.options: dict[str, dict[str, Any]] = {name: dict(opts) for name, opts in (options or {}).items()}
+        self.default_options: dict[str, Any] = dict(default_options or {})
         for name, opts in [("default_options", self.default_options), *self.options.items()]:
             clash = _RESERVED.intersection(opts)
             if clash:
                 raise ValueError(f"{name}: mimo sets {', '.join(sorted(clash))} itself")
         self.batch_size = batch_size
         self.linger_s = linger_s
-        self.init_options = dict(init_options or {})
+        self.init_options: dict[str, Any] = dict(init_options or {})
         self.grace_s = grace_s
         self.batch_bytes = batch_bytes
         self.link_bytes = link_bytes
