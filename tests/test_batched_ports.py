@@ -93,7 +93,7 @@ def test_push_many_after_close_raises_port_closed():
     async def main():
         port: OutputPort[int] = OutputPort("out", "s", [Channel(3)])
         port.close()
-        with pytest.raises(PortClosed):
+        with pytest.raises(PortClosed, match=r"push on output s\.out after it was closed"):
             await port.push_many([1])
 
     asyncio.run(main())
@@ -270,3 +270,91 @@ def test_ports_on_a_channel_subclass_go_through_its_methods():
         return [x async for x in inp]
 
     assert asyncio.run(main()) == ["A!", "B!", "C!"]
+
+
+# -- found by mutation testing (tools/mutation.py) ----------------------------
+
+
+@pytest.mark.timeout(10)
+def test_push_many_broadcast_to_queues_of_different_room_delivers_each_item_once_to_each():
+    async def main():
+        small: Channel[int] = Channel(2)
+        large: Channel[int] = Channel(4)
+        port: OutputPort[int] = OutputPort("out", "s", [small, large])
+
+        async def drain(ch: Channel[int]) -> list[int]:
+            got = []
+            try:
+                while True:
+                    got.append(await ch.pop())
+                    await asyncio.sleep(0.001)
+            except EndOfStream:
+                return got
+
+        readers = [asyncio.create_task(drain(small)), asyncio.create_task(drain(large))]
+        await port.push_many(list(range(7)))
+        port.close()
+        assert await asyncio.wait_for(asyncio.gather(*readers), 5) == [list(range(7)), list(range(7))]
+        assert port.count == 7
+
+    asyncio.run(main())
+
+
+def test_the_report_counts_items_sent_with_push_many_even_when_no_consumer_is_joined():
+    async def many(ins, outs, state):
+        await outs.out.push_many([1, 2, 3])
+        await outs.out.push_many((4, 5))
+        await outs.spare.push_many([1, 2])  # joined to nothing: discarded, still counted
+        await outs.spare.push_many([3])
+
+    got: list[int] = []
+    wf = Workflow()
+    src = wf.add_stream(Stream(outs=["out", "spare"], fn=many, name="many"))
+    src.pipe(wf.add_stream(collector(got)), "out", "inp")
+    report = run_workflow(wf, timeout=5)
+    assert got == [1, 2, 3, 4, 5]
+    assert report["many"].items_out == {"out": 5, "spare": 3}
+
+
+@pytest.mark.timeout(10)
+def test_push_many_into_nothing_returns_at_once_and_lets_other_tasks_run():
+    async def main():
+        ch: Channel[int] = Channel(4)
+        port: OutputPort[int] = OutputPort("out", "s", [ch])
+        ch.detach()  # the only consumer left
+        ticks = 0
+
+        async def other():
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(other())
+        await asyncio.sleep(0)
+        before = ticks
+        t0 = asyncio.get_running_loop().time()
+        for _ in range(20):
+            await port.push_many([1, 2, 3])
+        assert asyncio.get_running_loop().time() - t0 < 0.5
+        assert ticks > before
+        assert port.count == 60
+        task.cancel()
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+def test_push_many_whose_consumer_leaves_midway_counts_each_item_once():
+    async def main():
+        ch: Channel[int] = Channel(2)
+        port: OutputPort[int] = OutputPort("out", "s", [ch])
+        pushing = asyncio.create_task(port.push_many([1, 2, 3, 4, 5]))
+        await asyncio.sleep(0.01)
+        assert len(ch) == 2 and not pushing.done()  # two delivered, waiting for room
+        ch.detach()  # the consumer leaves: the other three are discarded
+        await asyncio.wait_for(pushing, 1)
+        assert port.count == 5
+        assert ch.statistics().dropped == 2
+
+    asyncio.run(main())

@@ -251,7 +251,7 @@ def test_pop_with_a_timeout_raises_and_takes_nothing():
     seen = []
 
     async def fn(ins, outs, state):
-        with pytest.raises(TimeoutError):
+        with pytest.raises(TimeoutError, match=r"no item on \S+\.inp in time"):
             await ins.inp.pop(timeout=0.01)
         seen.append(await ins.inp.pop(timeout=5))
         seen.append(await ins.inp.pop_many(10, timeout=5))
@@ -319,7 +319,8 @@ def test_pushing_into_nothing_lets_other_tasks_run():
     async def main():
         wf = Workflow()
         wf.add_stream(Stream(outs=["nowhere"], fn=endless))
-        with pytest.raises(TimeoutError):
+        # asyncio.timeout's own error has no message; mimo's timeouts all have one.
+        with pytest.raises(TimeoutError, match=r"^$"):
             async with asyncio.timeout(0.2):
                 await wf.run_async()
 
@@ -745,3 +746,120 @@ def test_a_push_run_as_a_task_and_cancelled_before_it_starts_ends_cancelled():
         await port.push(2)  # the cancelled push counts as awaited: no PushNotAwaited here
 
     asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+def test_pushing_on_after_the_only_consumer_left_discards_and_lets_other_tasks_run():
+    async def main():
+        ch: Channel[int] = Channel(4)
+        port: OutputPort[int] = OutputPort("out", "s", [ch])
+        await port.push(0)
+        ch.detach()  # the consumer left
+        assert port.consumers == 0
+        ticks = 0
+
+        async def other():
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(other())
+        await asyncio.sleep(0)
+        before = ticks
+        for i in range(1000):
+            await port.push(i)
+        assert ticks > before  # the discarding loop yielded to the event loop
+        assert ch.statistics().dropped == 1 and len(ch) == 0
+        task.cancel()
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+def test_consumers_leaving_one_output_do_not_stop_a_stream_whose_other_output_is_still_read():
+    async def two_outputs(ins, outs, state):
+        for i in range(50):
+            await outs.a.push(i)
+            await outs.b.push(i)
+
+    async def take_one(ins, outs, state):
+        await ins.inp.pop()
+
+    got: list[int] = []
+    wf = Workflow(capacity=2)
+    src = wf.add_stream(Stream(outs=["a", "b"], fn=two_outputs, name="src"))
+    src.pipe(wf.add_stream(Stream(["inp"], fn=take_one, name="first")), "a", "inp")
+    src.pipe(wf.add_stream(Stream(["inp"], fn=take_one, name="second")), "a", "inp")
+    src.pipe(wf.add_stream(collector(got, name="all")), "b", "inp")
+    report = run_workflow(wf, timeout=5)
+    assert got == list(range(50))
+    assert not report["src"].stopped_early
+
+
+@pytest.mark.timeout(10)
+def test_a_broadcast_woken_for_room_it_cannot_use_yet_passes_the_room_to_another_producer():
+    async def main():
+        shared: Channel[int] = Channel(1, producers=2)
+        other: Channel[int] = Channel(1)
+        both: OutputPort[int] = OutputPort("out", "p1", [shared, other])
+        single: OutputPort[int] = OutputPort("out", "p2", [shared])
+        shared.push_nowait(-1)
+        first = asyncio.create_task(both.push(1))
+        await asyncio.sleep(0.01)
+        second = asyncio.create_task(single.push(2))
+        await asyncio.sleep(0.01)
+        assert shared.pop_nowait() == -1  # room on `shared`: `first` is woken for it ...
+        other.push_nowait(-2)  # ... but now waits for `other`, so `second` takes the room
+        await asyncio.wait_for(second, 1)
+        assert shared.peek_nowait() == 2 and not first.done()
+        assert other.pop_nowait() == -2
+        assert shared.pop_nowait() == 2
+        await asyncio.wait_for(first, 1)
+        assert (shared.pop_nowait(), other.pop_nowait()) == (1, 1)
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+def test_a_stream_whose_last_push_is_not_awaited_fails_the_run_naming_the_port():
+    async def forgets(ins, outs, state):
+        await outs.out.push(1)
+        outs.out.push(2)  # the mistake under test
+
+    with pytest.raises(PushNotAwaited, match=r"a push on output forgets\.out was not awaited"):
+        run_workflow(chain(Stream(outs=["out"], fn=forgets, name="forgets"), collector([])), timeout=5)
+
+
+@pytest.mark.timeout(10)
+def test_a_stream_whose_outputs_are_joined_to_nothing_pushes_into_nothing_to_the_end():
+    finished: list[str] = []
+
+    async def talks_to_nobody(ins, outs, state):
+        for i in range(3):
+            await outs.nowhere.push(i)
+        await outs.nowhere.push_many([4, 5])
+        finished.append("done")
+
+    wf = Workflow()
+    wf.add_stream(Stream(outs=["nowhere"], fn=talks_to_nobody, name="lone"))
+    report = run_workflow(wf, timeout=5)
+    assert finished == ["done"]
+    assert report["lone"].items_out == {"nowhere": 5}
+
+
+@pytest.mark.timeout(10)
+def test_a_producer_with_one_output_whose_only_consumer_left_is_stopped_early():
+    async def endless(ins, outs, state):
+        i = 0
+        while True:
+            await outs.out.push(i)
+            i += 1
+
+    async def take_three(ins, outs, state):
+        for _ in range(3):
+            await ins.inp.pop()
+
+    wf = chain(Stream(outs=["out"], fn=endless, name="src"), Stream(["inp"], fn=take_three))
+    report = run_workflow(wf, timeout=5)
+    assert report["src"].stopped_early
