@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 from mimo._channel import check_capacity
 from mimo._errors import WorkflowError
@@ -16,6 +16,13 @@ from mimo._stream import Stream
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from pathlib import Path
+
+    from mimo._dashboard import Dashboard
+
+#: What ``run(progress=...)`` takes: ``False`` (no view), ``True`` or ``"auto"``, ``"rich"``, ``"plain"``.
+ProgressSpec: TypeAlias = 'bool | Literal["auto", "rich", "plain"]'
+#: What ``run(dashboard=...)`` takes: ``False``, ``True`` or a :class:`mimo.Dashboard`.
+DashboardSpec: TypeAlias = "bool | Dashboard"
 
 
 class Step:
@@ -140,9 +147,9 @@ class Workflow:
         self,
         *,
         capacity: int | None = None,
-        progress: Any = False,
+        progress: ProgressSpec = False,
         executor: Executor | None = None,
-        dashboard: Any = False,
+        dashboard: DashboardSpec = False,
     ) -> RunReport:
         """Run every stream to completion in the running event loop; return the report.
 
@@ -164,9 +171,9 @@ class Workflow:
         self,
         *,
         capacity: int | None = None,
-        progress: Any = False,
+        progress: ProgressSpec = False,
         executor: Executor | None = None,
-        dashboard: Any = False,
+        dashboard: DashboardSpec = False,
     ) -> RunReport:
         """Run the workflow to completion (see :meth:`run_async`); blocks until done."""
         check_no_running_loop("Workflow.run()", "await workflow.run_async()")
@@ -221,10 +228,10 @@ async def run_graph_with(
     graph: Graph,
     *,
     capacity: int | None = None,
-    progress: Any = False,
+    progress: ProgressSpec = False,
     executor: Executor | None = None,
     name: str = "workflow",
-    dashboard: Any = False,
+    dashboard: DashboardSpec = False,
     on_start: OnStart | None = None,
 ) -> RunReport:
     """Run ``graph`` here or on ``executor``, with an optional progress view and dashboard.

@@ -25,7 +25,7 @@ from typing_extensions import TypeVar as DefaultTypeVar
 from mimo._errors import WorkflowError
 from mimo._graph import Edge, Graph, Node
 from mimo._report import RunReport
-from mimo._workflow import Workflow
+from mimo._workflow import DashboardSpec, Executor, ProgressSpec, Workflow
 
 if TYPE_CHECKING:
     import os
@@ -414,13 +414,23 @@ class Runnable:
         return Workflow.from_graph(self.graph, name)
 
     def run(
-        self, *, capacity: int | None = None, progress: Any = False, executor: Any = None, dashboard: Any = False
+        self,
+        *,
+        capacity: int | None = None,
+        progress: ProgressSpec = False,
+        executor: Executor | None = None,
+        dashboard: DashboardSpec = False,
     ) -> RunReport:
         """Run every stream to completion and return the report (see :meth:`mimo.Workflow.run`)."""
         return self.workflow().run(capacity=capacity, progress=progress, executor=executor, dashboard=dashboard)
 
     async def run_async(
-        self, *, capacity: int | None = None, progress: Any = False, executor: Any = None, dashboard: Any = False
+        self,
+        *,
+        capacity: int | None = None,
+        progress: ProgressSpec = False,
+        executor: Executor | None = None,
+        dashboard: DashboardSpec = False,
     ) -> RunReport:
         """Run in the running event loop and return the report (see :meth:`mimo.Workflow.run_async`)."""
         return await self.workflow().run_async(
