@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from mimo import DeadlockError, Stream, Workflow, lib, stream
+from mimo import DeadlockError, Restart, Stream, Workflow, lib, stream
 from mimo.dsl import In, Out
 from mimo.lib.parallel import parallel_map
 
@@ -84,6 +84,14 @@ async def explode(inp: In[int], out: Out[int]) -> None:
         await out.push(x)
 
 
+async def fail_twice(ins: Any, outs: Any, state: Any) -> None:
+    async for x in ins.inp:
+        if x in (3, 7) and x not in state:
+            state[x] = True
+            raise Boom(f"item {x}")
+        await outs.out.push(x)
+
+
 def cycle() -> Workflow:
     async def wait_first(ins: Any, outs: Any, state: Any) -> None:
         x = await ins.i.pop()
@@ -140,6 +148,17 @@ def scenarios(tmp: Path) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
             async with asyncio.timeout(delay):
                 await (lib.file_lines(lines) | trickle_map | lib.to_file(tmp / "out4.txt")).run_async()
 
+    async def restarting() -> None:
+        got: list[int] = []
+        flaky = Stream(["inp"], ["out"], fn=fail_twice, state={}, on_error=Restart(backoff=0))
+        await chain(lib.range(20), flaky, lib.collect(got)).run_async()
+        assert got == [x for x in range(20) if x not in (3, 7)]
+
+    async def take_from_a_pool() -> None:
+        got: list[int] = []
+        await (endless | lib.map(slow_square, workers=2) | lib.buffer(4) | lib.take(3) | lib.collect(got)).run_async()
+        assert got == [0, 1, 4]
+
     async def threads() -> None:
         got: list[int] = []
         await (lib.range(20) | lib.map(slow_square, workers=3) | lib.collect(got)).run_async()
@@ -183,15 +202,17 @@ def scenarios(tmp: Path) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
         ("threads", threads),
         ("threads_failing", threads_failing),
         ("threads_cancelled", threads_cancelled),
+        ("restarting", restarting),
+        ("take_from_a_pool", take_from_a_pool),
     ]
     costly = [
         ("processes", processes),
         ("processes_failing", processes_failing),
         ("processes_cancelled", processes_cancelled),
     ]
-    # 200 runs: each cheap kind 15 times, each process-pool kind (which forks workers) 6 or 7 times.
-    runs = cheap * 15
-    runs += (costly * 7)[: 200 - len(runs)]
+    # 200 runs: each cheap kind 13 times, each process-pool kind (which forks workers) 6 times.
+    runs = cheap * 13
+    runs += (costly * 6)[: 200 - len(runs)]
     assert len(runs) == 200
     return runs
 
