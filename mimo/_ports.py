@@ -15,7 +15,10 @@ from typing import Any, Final, Generic, TypeVar
 from mimo._channel import EMPTY, Channel, ChannelStatistics, check_limit
 from mimo._errors import ConsumersGone, EndOfStream, PortClosed, PushNotAwaited, WouldBlock, unknown_name
 
-T = TypeVar("T")
+# An input port is only read from and an output port only written to, so an
+# InputPort[int] is an InputPort[object] and an OutputPort[object] an OutputPort[int].
+T_co = TypeVar("T_co", covariant=True)
+T_contra = TypeVar("T_contra", contravariant=True)
 
 #: A push into nothing lets other tasks run once in this many.
 _DISCARD_YIELD = 64
@@ -70,7 +73,7 @@ class PortTimes:
         return self.popping.seconds
 
 
-class InputPort(Generic[T]):
+class InputPort(Generic[T_co]):
     """The receiving end of a connection, as a stream sees it.
 
     ``await pop()`` takes the next item, ``await peek()`` looks at it without
@@ -83,7 +86,7 @@ class InputPort(Generic[T]):
 
     __slots__ = ("name", "stream", "_ch", "_pop_nowait", "_times")
 
-    def __init__(self, name: str, stream: str, channel: Channel[T], times: PortTimes | None = None) -> None:
+    def __init__(self, name: str, stream: str, channel: Channel[T_co], times: PortTimes | None = None) -> None:
         self.name: str = name
         self.stream: str = stream
         self._ch = channel
@@ -93,7 +96,7 @@ class InputPort(Generic[T]):
     def __repr__(self) -> str:
         return f"<InputPort {self.stream}.{self.name} buffered={len(self._ch)} closed={self.closed}>"
 
-    async def pop(self, timeout: float | None = None) -> T:
+    async def pop(self, timeout: float | None = None) -> T_co:
         """The next item; waits while none is buffered. ``EndOfStream`` at the end.
 
         With ``timeout`` (seconds), ``TimeoutError`` if no item came in time;
@@ -108,7 +111,7 @@ class InputPort(Generic[T]):
             return await self._pop_slow(timeout)
         return item  # type: ignore[return-value]
 
-    def pop_nowait(self) -> T:
+    def pop_nowait(self) -> T_co:
         """The next item if one is buffered; :class:`~mimo.WouldBlock` if none is yet.
 
         ``EndOfStream`` once closed and drained.
@@ -118,7 +121,7 @@ class InputPort(Generic[T]):
             raise WouldBlock(f"no item buffered on {self.stream}.{self.name} yet")
         return item  # type: ignore[return-value]
 
-    async def pop_many(self, limit: int = 1024, timeout: float | None = None) -> list[T]:
+    async def pop_many(self, limit: int = 1024, timeout: float | None = None) -> list[T_co]:
         """Between 1 and ``limit`` items, waiting for the first; ``EndOfStream`` at the end.
 
         ``limit`` must be an int >= 1 (else ``ValueError``). ``timeout`` as for :meth:`pop`.
@@ -146,7 +149,7 @@ class InputPort(Generic[T]):
                 f"pop on {self.stream}.{self.name}: timeout must be a number of seconds >= 0 or None, not {timeout!r}"
             )
 
-    async def _pop_slow(self, timeout: float | None = None) -> T:
+    async def _pop_slow(self, timeout: float | None = None) -> T_co:
         ch = self._ch
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -171,7 +174,7 @@ class InputPort(Generic[T]):
         finally:
             self._times.popping.stop()
 
-    async def peek(self) -> T:
+    async def peek(self) -> T_co:
         """The next item, left in place for the next ``pop``; waits like ``pop``."""
         ch = self._ch
         while True:
@@ -180,13 +183,13 @@ class InputPort(Generic[T]):
                 return item  # type: ignore[return-value]
             await self._wait()
 
-    def __aiter__(self) -> AsyncIterator[T]:
+    def __aiter__(self) -> AsyncIterator[T_co]:
         # An async generator resumes one frame per item where ``__anext__``
         # would create a coroutine per item. It reads Channel's fields, so a
         # subclass (which may pop differently) is read through ``__anext__``.
         return self._items() if type(self._ch) is Channel else self
 
-    async def _items(self) -> AsyncIterator[T]:
+    async def _items(self) -> AsyncIterator[T_co]:
         ch = self._ch
         try:
             while True:
@@ -204,7 +207,7 @@ class InputPort(Generic[T]):
         except EndOfStream:
             return
 
-    async def __anext__(self) -> T:
+    async def __anext__(self) -> T_co:
         try:
             item = self._pop_nowait()
             if item is EMPTY:
@@ -281,7 +284,7 @@ class _Pushed(Coroutine[Any, Any, None]):
         return f"<push on {self._port.stream}.{self._port.name}, delivered>"
 
 
-class OutputPort(Generic[T]):
+class OutputPort(Generic[T_contra]):
     """The sending end of a stream's output, joined to zero or more inputs.
 
     ``await push(item)`` hands the item to every joined input (broadcast),
@@ -318,17 +321,17 @@ class OutputPort(Generic[T]):
         self,
         name: str,
         stream: str,
-        channels: list[Channel[T]],
+        channels: list[Channel[T_contra]],
         times: PortTimes | None = None,
     ) -> None:
         self.name: str = name
         self.stream: str = stream
-        self._chans: list[Channel[T]] = list(channels)
+        self._chans: list[Channel[T_contra]] = list(channels)
         self._closed = False
         self.count: int = 0
         self._bundle: Outs | None = None
         self._times = times if times is not None else PortTimes()
-        self._one: Channel[T] | None = None
+        self._one: Channel[T_contra] | None = None
         # The push returned last and not awaited yet (None: every push was).
         self._pending: Coroutine[Any, Any, None] | None = None
         self._pushed = _Pushed(self)
@@ -378,7 +381,7 @@ class OutputPort(Generic[T]):
         if self._pending is not None:
             self._not_awaited()
 
-    def push(self, item: T) -> Coroutine[Any, Any, None]:
+    def push(self, item: T_contra) -> Coroutine[Any, Any, None]:
         """Send ``item`` to every joined input, waiting while any queue is full.
 
         Await the result (or run it as a task). When every queue has room the
@@ -412,7 +415,7 @@ class OutputPort(Generic[T]):
         self._pending = coro = self._push_slow(item)
         return coro
 
-    def _check_open(self) -> list[Channel[T]]:
+    def _check_open(self) -> list[Channel[T_contra]]:
         """The queues to push to; raises if this output may not push any more."""
         if self._closed:
             raise PortClosed(f"push on output {self.stream}.{self.name} after it was closed")
@@ -423,7 +426,7 @@ class OutputPort(Generic[T]):
                 raise ConsumersGone(f"every consumer of {self.stream}'s outputs has finished")
         return chans
 
-    async def _wait_room(self, full: Channel[T], waited: Channel[T] | None) -> None:
+    async def _wait_room(self, full: Channel[T_contra], waited: Channel[T_contra] | None) -> None:
         if waited is not None and waited is not full:
             # We were woken for room on `waited` but will not use it yet.
             waited.pass_room_on()
@@ -449,9 +452,9 @@ class OutputPort(Generic[T]):
                 self._waiting.discard(task)
                 self._failing.discard(task)
 
-    async def _push_slow(self, item: T) -> None:
+    async def _push_slow(self, item: T_contra) -> None:
         self._pending = None  # awaited (or run as a task): this push is in hand
-        waited: Channel[T] | None = None
+        waited: Channel[T_contra] | None = None
         while True:
             chans = self._check_open()
             if not chans:
@@ -475,7 +478,7 @@ class OutputPort(Generic[T]):
             await self._wait_room(full, waited)
             waited = full
 
-    def push_many(self, items: Iterable[T]) -> Coroutine[Any, Any, None]:
+    def push_many(self, items: Iterable[T_contra]) -> Coroutine[Any, Any, None]:
         """Send ``items``, in order, to every joined input; waits while a queue is full.
 
         Await the result, as for :meth:`push`. The batched form of :meth:`push`:
@@ -513,11 +516,11 @@ class OutputPort(Generic[T]):
         self._pending = coro = self._push_many_slow(batch)
         return coro
 
-    async def _push_many_slow(self, batch: Sequence[T]) -> None:
+    async def _push_many_slow(self, batch: Sequence[T_contra]) -> None:
         self._pending = None
         done = 0
         total = len(batch)
-        waited: Channel[T] | None = None
+        waited: Channel[T_contra] | None = None
         while done < total or not total:
             chans = self._check_open()
             if not chans:
