@@ -300,6 +300,22 @@ def test_fan_in_is_repeated_rshift_into_one_input() -> None:
     assert sorted(got) == [0, 0, 1, 1, 2]
 
 
+def test_to_is_rshift_as_a_call_for_strict_checkers() -> None:
+    # docs/typing.md: `.to()` is the join strict pyright accepts as a statement.
+    keep_e, evens = collector()
+    keep_o, odds = collector()
+    nums = numbers(4)
+    nums.out["out"].to(split.in_["x"])
+    split.out["evens"].to(keep_e.in_["x"])
+    flow = split.out["odds"].to(keep_o.in_["x"])
+    assert isinstance(flow, Flow)
+    assert [n.name for n in flow.graph.nodes] == ["nums", "split", "keep", "keep_2"]
+    flow.run()
+    assert (evens, odds) == ([0, 2], [1, 3])
+    with pytest.raises(TypeError, match="input port"):
+        split.out["evens"].to(inc)  # type: ignore[arg-type]
+
+
 def test_a_stream_joined_by_name_is_that_node_in_later_pipes() -> None:
     nums = numbers(2)
     mid = inc()

@@ -27,6 +27,7 @@ e4 = label.out["line"] >> split.in_["x"]  # E: mypy=operator
 e5 = split.out["evens"] >> flags.in_["c"]  # E: mypy=mimo-port
 e6 = split.out["evens"] >> label.out["line"]  # E: mypy=operator pyright=reportOperatorIssue
 e7 = flags.out["yes"] >> label.in_["text"]  # E: mypy=operator
+label.out["line"].to(split.in_["x"])  # E: mypy=arg-type
 
 
 @stream(ins={"v": int, "v": str})  # noqa: F601  # E: mypy=mimo-port
