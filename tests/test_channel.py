@@ -290,6 +290,8 @@ def test_closing_more_times_than_producers_is_an_error_and_the_count_stays_at_ze
     assert not ch.closed
     ch.close_producer()
     assert ch.closed
+    ch.close_consumer()  # the one consumer left
+    assert ch.detached
     with pytest.raises(PortClosed, match="'a -> b' is already closed: close_producer"):
         ch.close_producer()
     assert ch.statistics().open_producers == 0 and ch.closed
@@ -676,5 +678,97 @@ def test_waits_given_up_on_an_idle_channel_leave_nothing_behind():
         assert gave_up == 400
         assert live_futures() - before < 50
         assert empty.statistics().waiting_poppers == 0 and full.statistics().waiting_pushers == 0
+
+    run(main())
+
+
+@pytest.mark.timeout(10)
+def test_push_many_nowait_at_capacity_zero_hands_over_the_first_item():
+    async def main():
+        ch = chan(0)
+        popper = asyncio.create_task(ch.pop())
+        await asyncio.sleep(0.01)
+        assert ch.push_many_nowait([7, 8]) == 1
+        assert await popper == 7
+
+    run(main())
+
+
+@pytest.mark.timeout(10)
+def test_a_producer_cancelled_while_waiting_leaves_the_others_in_their_order():
+    async def main():
+        ch = chan(1, producers=3)
+        ch.push_nowait(0)
+        waiting = []
+        for k in (1, 2, 3):
+            waiting.append(asyncio.create_task(ch.push(k)))
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
+        waiting[0].cancel()
+        await asyncio.sleep(0.01)
+        got = []
+        for _ in range(3):
+            got.append(ch.pop_nowait())
+            await asyncio.sleep(0.01)
+        assert got == [0, 2, 3]
+        assert waiting[0].cancelled()
+
+    run(main())
+
+
+@pytest.mark.timeout(10)
+def test_a_deadlock_after_pushes_that_waited_and_resumed_is_still_found():
+    from mimo import DeadlockError, Stream, Workflow
+    from mimo.testing import run_workflow
+
+    async def a(ins, outs, state):
+        for i in range(3):
+            await outs.out.push(i)  # the queue holds one: these pushes wait, then go on
+        await ins.inp.pop()  # b never pushes
+
+    async def b(ins, outs, state):
+        for _ in range(3):
+            await asyncio.sleep(0.01)
+            await ins.inp.pop()
+        await ins.inp.pop()  # a never pushes again
+
+    wf = Workflow(capacity=1)
+    sa = wf.add_stream(Stream(["inp"], ["out"], fn=a, name="a"))
+    sb = wf.add_stream(Stream(["inp"], ["out"], fn=b, name="b"))
+    sa.pipe(sb).pipe(sa)
+    with pytest.raises(DeadlockError, match="'a' waits to pop"):
+        run_workflow(wf, timeout=5)
+
+
+@pytest.mark.timeout(10)
+def test_a_broadcast_that_finds_another_queue_full_does_not_reorder_the_producers_waiting():
+    from mimo import OutputPort
+
+    async def main():
+        shared = chan(1, producers=3)
+        other = chan(1)
+        both: OutputPort[int] = OutputPort("out", "p1", [other, shared])
+        p2: OutputPort[int] = OutputPort("out", "p2", [shared])
+        p3: OutputPort[int] = OutputPort("out", "p3", [shared])
+        shared.push_nowait(-1)
+        first = asyncio.create_task(both.push(1))
+        await asyncio.sleep(0)
+        rest = []
+        for port, item in ((p2, 2), (p3, 3)):
+            rest.append(asyncio.create_task(port.push(item)))
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
+        assert shared.pop_nowait() == -1  # wakes `first` for this room ...
+        shared.push_nowait(-3)  # ... which is taken again at once,
+        other.push_nowait(-2)  # and `first` must now wait for `other`
+        await asyncio.sleep(0.01)
+        got = []
+        for _ in range(3):
+            got.append(shared.pop_nowait())
+            await asyncio.sleep(0.01)
+        assert got == [-3, 2, 3]
+        assert other.pop_nowait() == -2
+        await asyncio.wait_for(first, 1)
+        assert (other.pop_nowait(), shared.pop_nowait()) == (1, 1)
 
     run(main())

@@ -863,3 +863,31 @@ def test_a_producer_with_one_output_whose_only_consumer_left_is_stopped_early():
     wf = chain(Stream(outs=["out"], fn=endless, name="src"), Stream(["inp"], fn=take_three))
     report = run_workflow(wf, timeout=5)
     assert report["src"].stopped_early
+
+
+@pytest.mark.timeout(10)
+def test_a_push_in_the_finally_of_a_stream_stopped_early_raises_consumers_gone():
+    from mimo import ConsumersGone
+
+    seen: list[str] = []
+
+    async def endless(ins, outs, state):
+        try:
+            i = 0
+            while True:
+                await outs.out.push(i)
+                i += 1
+        finally:
+            try:
+                await outs.out.push(-1)
+            except ConsumersGone:
+                seen.append("gone")
+
+    async def take_three(ins, outs, state):
+        for _ in range(3):
+            await ins.inp.pop()
+
+    wf = chain(Stream(outs=["out"], fn=endless, name="src"), Stream(["inp"], fn=take_three))
+    report = run_workflow(wf, timeout=5)
+    assert seen == ["gone"]
+    assert report["src"].stopped_early
