@@ -45,6 +45,19 @@ def test_collect_needs_a_list() -> None:
         lib.collect((1, 2))  # type: ignore[call-overload]
 
 
+def test_collect_appends_to_anything_with_append_of_a_wider_item_type() -> None:
+    # docs/streams.md: collect only writes to `into`, so ints go into a list[float] or a deque.
+    from collections import deque
+
+    amounts: list[float] = [0.5]
+    (lib.range(1, 4) | lib.collect(amounts)).run()
+    assert amounts == [0.5, 1, 2, 3]
+    last: deque[object] = deque(maxlen=2)
+    sink = lib.collect(last)
+    (lib.range(5) | sink).run()
+    assert list(last) == [3, 4] and sink.state is last
+
+
 # -- for_each --------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 from mimo._errors import EndOfStream
 from mimo.dsl import In, SinkStream, stream
@@ -19,41 +19,59 @@ from mimo.lib._checks import check_encoding, check_flag, check_path, check_str
 from mimo.lib._files import open_text
 from mimo.lib._naming import fn_name, named
 
-__all__ = ["collect", "for_each", "to_file"]
+__all__ = ["Appendable", "collect", "for_each", "to_file"]
 
 T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
+
+
+class Appendable(Protocol[T_contra]):
+    """What :func:`collect` writes to: anything with ``append(item)``, such as a ``list[T]``.
+
+    Only written to, so a ``list[float]`` is an ``Appendable[int]``: a chain of
+    ints collects into a list of floats or of objects.
+    """
+
+    def append(self, item: T_contra, /) -> object: ...
 
 #: Most items taken off the queue at once (one list extend, one file write).
 _CHUNK = 1024
 
 
 @stream(name="collect")
-async def _collect(inp: In[Any], *, into: list[Any] | None = None) -> None:
+async def _collect(inp: In[Any], *, into: Appendable[Any] | None = None) -> None:
     if into is None:
         raise RuntimeError("collect: no list to collect into")
     while True:
         try:
-            into.extend(await inp.pop_many(_CHUNK))
+            items = await inp.pop_many(_CHUNK)
         except EndOfStream:
             return
+        if isinstance(into, list):
+            into.extend(items)
+        else:
+            for item in items:
+                into.append(item)
 
 
 @overload
 def collect(*, name: str | None = None) -> SinkStream[Any]: ...
 @overload
-def collect(into: list[T], *, name: str | None = None) -> SinkStream[T]: ...
-def collect(into: list[Any] | None = None, *, name: str | None = None) -> SinkStream[Any]:
+def collect(into: Appendable[T], *, name: str | None = None) -> SinkStream[T]: ...
+def collect(into: Appendable[Any] | None = None, *, name: str | None = None) -> SinkStream[Any]:
     """A sink that appends every item it receives to a list, in order.
 
     The list is ``into`` if given (``collect(results)``), else a new one; it is
     also the stream's ``state``, so ``sink.state`` reads it after the run.
     Items are appended as they arrive, so the list can be watched during the
     run; each run appends to it (empty it yourself between runs if needed).
+    ``into`` may be any :class:`Appendable` (a ``deque(maxlen=...)`` keeps the
+    last items), and is only written to: ints collect into a ``list[float]``.
     """
     if into is None:
         into = []
-    elif not isinstance(into, list):
-        raise TypeError(f"collect() appends to a list, not to {into!r}")
+    elif not callable(getattr(into, "append", None)):
+        raise TypeError(f"collect() appends to a list (or anything with an append method), not to {into!r}")
     sink: SinkStream[Any] = named(_collect(into=into), name, "collect")
     sink.state = into
     return sink
