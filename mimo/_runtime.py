@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mimo._channel import Channel, WaitKind
+from mimo._checkpoint import Checkpointer
 from mimo._errors import CLEAN_EXITS, ConsumersGone, DeadlockError, EndOfStream, PortClosed
 from mimo._graph import Graph, Node
 from mimo._ports import InputPort, Ins, OutputPort, Outs, PortTimes, WaitClock
@@ -117,6 +119,8 @@ class _StreamRun:
     stopped_early: bool = False
     #: The stream's restart record under ``on_error=Restart(...)``, shared by its copies.
     supervisor: Supervisor | None = field(default=None, repr=False)
+    #: The run's checkpoints (``run(checkpoint=...)``), or None.
+    checkpoints: Checkpointer | None = field(default=None, repr=False)
 
     def abandoned(self) -> bool:
         """True while every connected output (not closed by the stream itself) has lost every consumer."""
@@ -245,17 +249,27 @@ class _Monitor:
 OnStart = Callable[[Callable[[], RunReport]], None]
 
 
-async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnStart | None = None) -> RunReport:
+async def run_graph(
+    graph: Graph,
+    *,
+    capacity: int | None = None,
+    on_start: OnStart | None = None,
+    checkpoint: object = None,
+    checkpoint_every: float = 5.0,
+) -> RunReport:
     """Run every stream of ``graph`` to completion and report on it.
 
     ``on_start`` (for progress displays) receives a snapshot function that
     returns a :class:`RunReport` of the run so far; it may call it any time
-    from the event loop's thread while the run goes on.
+    from the event loop's thread while the run goes on. ``checkpoint`` (a
+    file name or a store) takes a checkpoint every ``checkpoint_every``
+    seconds and resumes from the last one (see :mod:`mimo._checkpoint`).
     """
     loop = asyncio.get_running_loop()
     stop: asyncio.Future[None] = loop.create_future()
     monitor = _Monitor(loop, stop)
     cap = graph.capacity if capacity is None else capacity
+    ck = None if checkpoint is None else Checkpointer(graph, checkpoint, checkpoint_every, _workers)
 
     chans: dict[tuple[Node, str], Channel[Any]] = {}
     for node in graph.nodes:
@@ -266,7 +280,8 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
             label = f"{', '.join(sources) or 'nothing'} -> {node.name}.{p}"
             # Each copy of a multi-worker stream is a producer and a consumer of its own.
             producers = sum(_workers(e.src) for e in edges) + fed
-            chans[(node, p)] = Channel(
+            make: Any = Channel if ck is None else functools.partial(ck.make_channel, node, p)
+            chans[(node, p)] = make(
                 cap,
                 producers=producers,
                 consumers=_workers(node),
@@ -296,8 +311,12 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
             )
             connected = [outs[p] for p in node.outs if graph.outputs_of(node, p)]
             runs.append(
-                _StreamRun(node, ins, outs, times, monitor, copy, connected=connected, supervisor=supervisor)
+                _StreamRun(
+                    node, ins, outs, times, monitor, copy, connected=connected, supervisor=supervisor, checkpoints=ck
+                )
             )
+    if ck is not None:
+        ck.prepare()
 
     # Stopping early: when a consumer leaves, look at the streams feeding it.
     # (Registered after the ports' own callbacks, so the ports are up to date.)
@@ -357,6 +376,9 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
         start(_feed(chans[(node, p)], list(items)), f"items fed to {node.name}.{p}")
     if not tasks:
         return RunReport({}, time.perf_counter() - t0, cap)
+    if ck is not None:
+        # Not one of the run's tasks: the run ends when its streams do.
+        coordinator = loop.create_task(ck.coordinate(stop), name="mimo:checkpoints")
     if on_start is not None:
         on_start(lambda: _report(runs, time.perf_counter() - t0, cap))
 
@@ -370,7 +392,12 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
         outside = not stop.done() or stop.cancelled()
         if not stop.done():
             stop.cancel()  # cancelled from outside: no future of the run stays pending
+        if ck is not None:
+            coordinator.cancel()
+            await asyncio.wait([coordinator])
         torn = await _tear_down(monitor, tasks, chans.values())
+        if ck is not None and (outside or torn):
+            ck.store.close()
         if outside:
             _log_lost_errors(tasks)
         if torn:
@@ -387,6 +414,10 @@ async def run_graph(graph: Graph, *, capacity: int | None = None, on_start: OnSt
         # consequence of the teardown, not a failure of its own.
         if exc is not None and (t in failed_before or not isinstance(exc, _SHUT_ERRORS)):
             errors.append(exc)
+    if ck is not None:
+        await ck.finish(not errors and monitor.error is None and ck.error is None)
+        if ck.error is not None and not errors:
+            raise ck.error
     if errors:
         if len(errors) == 1:
             raise errors[0]
@@ -515,6 +546,10 @@ def _adopt_sub_tasks(loop: asyncio.AbstractEventLoop) -> None:
 
 async def _run_stream(r: _StreamRun) -> None:
     r.start = time.perf_counter()
+    if r.checkpoints is not None and r.checkpoints.enter(r.node):
+        r.end = r.start  # it had finished when the checkpoint resumed from was taken
+        _end_cleanly(r)
+        return
     if r.stop_asked:  # its consumers left before it began
         r.stopped_early = True
         r.end = r.start
@@ -567,6 +602,8 @@ async def _run_stream(r: _StreamRun) -> None:
 
 
 def _end_cleanly(r: _StreamRun) -> None:
+    if r.checkpoints is not None:
+        r.checkpoints.ended(r.node)
     # Only a clean end closes outputs: after a failure nothing downstream
     # should mistake a truncated stream for a complete one.
     for out in r.outs:

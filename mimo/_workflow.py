@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
@@ -11,6 +12,7 @@ from mimo._errors import WorkflowError
 from mimo._graph import DEFAULT_CAPACITY, Graph, Node
 from mimo._report import RunReport, finish
 from mimo._runtime import OnStart, run_graph
+from mimo._store import CheckpointStore
 from mimo._stream import Stream
 
 if TYPE_CHECKING:
@@ -150,6 +152,8 @@ class Workflow:
         progress: ProgressSpec = False,
         executor: Executor | None = None,
         dashboard: DashboardSpec = False,
+        checkpoint: str | os.PathLike[str] | CheckpointStore | None = None,
+        checkpoint_every: float = 5.0,
     ) -> RunReport:
         """Run every stream to completion in the running event loop; return the report.
 
@@ -161,10 +165,21 @@ class Workflow:
         this run; ``progress=True`` shows a live view (needs ``mimo[progress]``);
         ``executor`` runs the graph elsewhere (see :mod:`mimo.executors`);
         ``dashboard=True`` (or a :class:`mimo.Dashboard`) serves a live web
-        view of the run (needs ``mimo[web]``).
+        view of the run (needs ``mimo[web]``). ``checkpoint`` (a file name,
+        for a SQLite store, or a :class:`mimo.CheckpointStore`) saves a
+        consistent checkpoint every ``checkpoint_every`` seconds, and a run
+        over a checkpoint left by a crashed run resumes from it (see
+        docs/recovery.md).
         """
         return await run_graph_with(
-            self.graph, capacity=capacity, progress=progress, executor=executor, name=self.name, dashboard=dashboard
+            self.graph,
+            capacity=capacity,
+            progress=progress,
+            executor=executor,
+            name=self.name,
+            dashboard=dashboard,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
         )
 
     def run(
@@ -174,11 +189,20 @@ class Workflow:
         progress: ProgressSpec = False,
         executor: Executor | None = None,
         dashboard: DashboardSpec = False,
+        checkpoint: str | os.PathLike[str] | CheckpointStore | None = None,
+        checkpoint_every: float = 5.0,
     ) -> RunReport:
         """Run the workflow to completion (see :meth:`run_async`); blocks until done."""
         check_no_running_loop("Workflow.run()", "await workflow.run_async()")
         return asyncio.run(
-            self.run_async(capacity=capacity, progress=progress, executor=executor, dashboard=dashboard)
+            self.run_async(
+                capacity=capacity,
+                progress=progress,
+                executor=executor,
+                dashboard=dashboard,
+                checkpoint=checkpoint,
+                checkpoint_every=checkpoint_every,
+            )
         )
 
 
@@ -233,6 +257,8 @@ async def run_graph_with(
     name: str = "workflow",
     dashboard: DashboardSpec = False,
     on_start: OnStart | None = None,
+    checkpoint: str | os.PathLike[str] | CheckpointStore | None = None,
+    checkpoint_every: float = 5.0,
 ) -> RunReport:
     """Run ``graph`` here or on ``executor``, with an optional progress view and dashboard.
 
@@ -243,6 +269,8 @@ async def run_graph_with(
         check_capacity(capacity)
     if executor is not None and not callable(getattr(executor, "run_async", None)):
         raise TypeError(f"executor must be a mimo.Executor (an object with an async run_async), not {executor!r}")
+    if checkpoint is not None and executor is not None:
+        raise NotImplementedError("checkpointed runs are local for now: run(checkpoint=...) takes no executor")
     graph.mark_run()
     if dashboard:
         from mimo._dashboard import watch
@@ -250,11 +278,20 @@ async def run_graph_with(
         def watched(hook: OnStart) -> Awaitable[RunReport]:
             hooks = hook if on_start is None else _both(hook, on_start)
             return run_graph_with(
-                graph, capacity=capacity, progress=progress, executor=executor, name=name, on_start=hooks
+                graph,
+                capacity=capacity,
+                progress=progress,
+                executor=executor,
+                name=name,
+                on_start=hooks,
+                checkpoint=checkpoint,
+                checkpoint_every=checkpoint_every,
             )
 
         return await watch(dashboard, graph, name, watched)
-    runner = run_graph if executor is None else executor.run_async
+    runner: Any = executor.run_async if executor is not None else run_graph
+    if checkpoint is not None:
+        runner = functools.partial(run_graph, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
     if not progress:
         return finish(await runner(graph, capacity=capacity, on_start=on_start), graph, name)
     from mimo._progress import Progress

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     import os
     from pathlib import Path
 
+    from mimo._store import CheckpointStore
+
 T = TypeVar("T")
 U = TypeVar("U")
 T_contra = TypeVar("T_contra", contravariant=True)
@@ -429,9 +431,18 @@ class Runnable:
         progress: ProgressSpec = False,
         executor: Executor | None = None,
         dashboard: DashboardSpec = False,
+        checkpoint: str | os.PathLike[str] | CheckpointStore | None = None,
+        checkpoint_every: float = 5.0,
     ) -> RunReport:
         """Run every stream to completion and return the report (see :meth:`mimo.Workflow.run`)."""
-        return self.workflow().run(capacity=capacity, progress=progress, executor=executor, dashboard=dashboard)
+        return self.workflow().run(
+            capacity=capacity,
+            progress=progress,
+            executor=executor,
+            dashboard=dashboard,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+        )
 
     async def run_async(
         self,
@@ -440,10 +451,17 @@ class Runnable:
         progress: ProgressSpec = False,
         executor: Executor | None = None,
         dashboard: DashboardSpec = False,
+        checkpoint: str | os.PathLike[str] | CheckpointStore | None = None,
+        checkpoint_every: float = 5.0,
     ) -> RunReport:
         """Run in the running event loop and return the report (see :meth:`mimo.Workflow.run_async`)."""
         return await self.workflow().run_async(
-            capacity=capacity, progress=progress, executor=executor, dashboard=dashboard
+            capacity=capacity,
+            progress=progress,
+            executor=executor,
+            dashboard=dashboard,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
         )
 
     def to_dot(self) -> str:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar, overload
+from typing import IO, Any, Protocol, TypeVar, overload
 
+from mimo._checkpoint import position
 from mimo._errors import EndOfStream
 from mimo.dsl import In, SinkStream, stream
 from mimo.lib._calls import check_per_item, per_item
@@ -110,17 +111,38 @@ async def _to_file(
     end: str = "\n",
 ) -> None:
     # Opening, writing and closing block, so they happen in a worker thread.
-    f = await open_text(path, mode, encoding)
+    pos = position()
+    resumed = pos is not None and "offset" in pos
+    f = await open_text(path, "a" if resumed else mode, encoding)
     try:
+        if pos is not None:
+            # Checkpointed: the byte offset written so far is the position. A resumed
+            # run cuts what was written after the checkpoint, so nothing is written twice.
+            pos["offset"] = await asyncio.to_thread(_cut, f, pos["offset"] if resumed else None)
         while True:
             try:
                 items = await inp.pop_many(_CHUNK)
             except EndOfStream:
                 return
             text = "".join(f"{item}{end}" for item in items)
-            await asyncio.to_thread(f.write, text)
+            if pos is None:
+                await asyncio.to_thread(f.write, text)
+            else:
+                pos["offset"] = await asyncio.to_thread(_write_at, f, text)
     finally:
         await asyncio.to_thread(f.close)
+
+
+def _cut(f: IO[str], offset: int | None) -> int:
+    if offset is not None:
+        f.truncate(offset)
+        f.seek(0, os.SEEK_END)
+    return f.tell()
+
+
+def _write_at(f: IO[str], text: str) -> int:
+    f.write(text)
+    return f.tell()  # flushes: the bytes a checkpoint counts are in the file
 
 
 def to_file(

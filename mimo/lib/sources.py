@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import itertools
 import os
 from collections.abc import AsyncIterable, Iterable
 from typing import IO, Any, TypeVar
 
+from mimo._checkpoint import position
 from mimo.dsl import Out, SourceStream, stream
 from mimo.lib._checks import check_encoding, check_flag, check_path
 from mimo.lib._files import open_text
@@ -27,8 +29,15 @@ _LINES_PER_READ = 256
 
 @stream(name="from_iterable")
 async def _from_iterable(out: Out[Any], *, items: Iterable[Any] = ()) -> None:
-    for item in items:
+    pos = position()
+    if pos is None:
+        for item in items:
+            await out.push(item)
+        return
+    # Checkpointed: the count pushed is the position; a resumed run skips that many.
+    for item in itertools.islice(items, pos.setdefault("next", 0), None):
         await out.push(item)
+        pos["next"] += 1
 
 
 def from_iterable(items: Iterable[T], *, name: str | None = None) -> SourceStream[T]:
@@ -85,8 +94,14 @@ def from_async_iterable(items: AsyncIterable[T], *, name: str | None = None) -> 
 
 @stream(name="range")
 async def _range(out: Out[int], *, start: int = 0, stop: int = 0, step: int = 1) -> None:
-    for i in builtins.range(start, stop, step):
+    pos = position()
+    if pos is None:
+        for i in builtins.range(start, stop, step):
+            await out.push(i)
+        return
+    for i in builtins.range(pos.get("next", start), stop, step):
         await out.push(i)
+        pos["next"] = i + step  # after the push: a checkpoint taken at the next push counts this one
 
 
 def range(start: int, stop: int | None = None, step: int = 1, *, name: str | None = None) -> SourceStream[int]:
@@ -118,7 +133,11 @@ async def _file_lines(
 ) -> None:
     # File reads block, so they happen in a worker thread, many lines per trip.
     f = await open_text(path, "r", encoding)
+    pos = position()
     try:
+        if pos is not None:
+            await _file_lines_from(f, out, pos, keep_ends)
+            return
         while True:
             lines = await asyncio.to_thread(_read_lines, f, _LINES_PER_READ)
             if not lines:
@@ -127,6 +146,26 @@ async def _file_lines(
                 await out.push(line if keep_ends else line.rstrip("\r\n"))
     finally:
         f.close()
+
+
+async def _file_lines_from(f: IO[str], out: Out[str], pos: dict[str, Any], keep_ends: bool) -> None:
+    # The position is the offset of a read's first line and how many of its lines were pushed.
+    if "at" in pos:
+        await asyncio.to_thread(f.seek, pos["at"])
+        skip = pos["done"]
+    else:
+        skip = 0
+    while True:
+        at = await asyncio.to_thread(f.tell)
+        lines = await asyncio.to_thread(_read_lines, f, _LINES_PER_READ)
+        if not lines:
+            return
+        for j in builtins.range(skip, len(lines)):
+            line = lines[j]
+            await out.push(line if keep_ends else line.rstrip("\r\n"))
+            pos["at"] = at
+            pos["done"] = j + 1
+        skip = 0
 
 
 def _read_lines(f: IO[str], n: int) -> list[str]:
