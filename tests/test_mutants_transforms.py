@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
 from mimo import lib
-from mimo.testing import run_stream
+from mimo.testing import run_stream, run_workflow
 
 
 def _inc(x: int) -> int:
@@ -63,3 +65,43 @@ def test_batch_never_exceeds_its_size_when_a_burst_follows_a_single_item(timeout
 
     out = run_stream(lib.batch(3, timeout=timeout), {"inp": burst()})
     assert out == {"out": [[0, 1, 2], [3, 4, 5], [6, 7]]}
+
+
+def test_batch_of_one_puts_each_item_in_its_own_list() -> None:
+    assert run_stream(lib.batch(1), {"inp": range(3)}) == {"out": [[0], [1], [2]]}
+
+
+async def _every(seconds: float, n: int) -> AsyncIterator[int]:
+    for i in range(n):
+        yield i
+        await asyncio.sleep(seconds)
+
+
+def _gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
+@pytest.mark.timeout(10)
+def test_rate_limit_lets_no_two_items_closer_than_its_rate_allows_by_default() -> None:
+    """Items come twice as fast as the rate: with the default burst of 1, each waits its turn."""
+    times: list[float] = []
+    stamp = lib.for_each(lambda _: times.append(time.monotonic()))
+    run_workflow(lib.from_async_iterable(_every(0.05, 6)) | lib.rate_limit(10) | stamp)
+    assert len(times) == 6
+    assert min(_gaps(times)) >= 0.08
+
+
+@pytest.mark.timeout(10)
+def test_rate_limit_refills_its_burst_after_a_quiet_spell() -> None:
+    async def two_bursts() -> AsyncIterator[int]:
+        for i in range(3):
+            yield i
+        await asyncio.sleep(0.5)  # long enough to earn the whole burst back
+        for i in range(3, 6):
+            yield i
+
+    times: list[float] = []
+    stamp = lib.for_each(lambda _: times.append(time.monotonic()))
+    run_workflow(lib.from_async_iterable(two_bursts()) | lib.rate_limit(10, burst=3) | stamp)
+    assert len(times) == 6
+    assert times[5] - times[3] < 0.08  # the second burst passes at once too
