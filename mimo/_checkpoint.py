@@ -32,17 +32,29 @@ import asyncio
 import contextvars
 import hashlib
 import pickle
-from collections.abc import Sequence
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mimo._channel import EMPTY, Channel
-from mimo._errors import MimoError
+from mimo._errors import EndOfStream, MimoError
 from mimo._store import CheckpointStore, open_store
 
 if TYPE_CHECKING:
     from mimo._graph import Graph, Node
 
 _VERSION = 1
+
+_current_task: Callable[[], asyncio.Task[Any] | None]
+if sys.version_info >= (3, 12):
+    _current_task = asyncio.current_task  # in C
+else:  # asyncio.current_task is Python code here; this is what it does, without its checks
+    from asyncio.events import _get_running_loop
+
+    _tasks: dict[Any, asyncio.Task[Any]] = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
+
+    def _current_task() -> asyncio.Task[Any] | None:
+        return _tasks.get(_get_running_loop())
 
 
 class CheckpointError(MimoError):
@@ -299,6 +311,18 @@ class CkChannel(Channel[Any]):
         return super().room()
 
     def push_nowait(self, item: Any) -> bool:
+        if not self._ck.active:
+            # Channel.push_nowait's common case inline: this runs once per item per queue.
+            buf = self._buf
+            n = len(buf)
+            if n < self._cap and self._producers > 0:
+                buf.append(item)
+                if n >= self._high:
+                    self._high = n + 1
+                if self._getters:
+                    self._wake_getter()
+                return True
+            return super().push_nowait(item)
         if self._ck.active:
             p = self._producer()
             if p is not None and not self._detached:
@@ -343,16 +367,23 @@ class CkChannel(Channel[Any]):
 
     def _try_pop(self) -> Any:
         node = self._node
-        t = asyncio.current_task()
+        t = _current_task()
         if t is not node.solo or node.want is not None:
             if not node.arrive(t):
                 return EMPTY
         ck = self._ck
         if not self._specials and not ck.active:
-            item = super()._try_pop()
-            if node.holders is not None and item is not EMPTY:
-                node.took(t)
-            return item
+            buf = self._buf
+            if buf:
+                # Channel._try_pop inline, as above.
+                item = buf.popleft()
+                self._popped += 1
+                if self._putters:
+                    self._room_freed()
+                if node.holders is not None:
+                    node.took(t)
+                return item
+            return super()._try_pop()
         if ck.active and not node.recorded and node.inputs_complete() and not node.request():
             return EMPTY
         buf = self._buf
@@ -377,6 +408,17 @@ class CkChannel(Channel[Any]):
             node.took(t)
             return item
 
+    async def iterate(self, port: Any) -> AsyncIterator[Any]:
+        """What ``async for`` on an input port reads: one generator frame per item, barriers skipped."""
+        try:
+            while True:
+                item = self._try_pop()
+                if item is EMPTY:
+                    item = await port._pop_slow()
+                yield item
+        except EndOfStream:
+            return
+
     def _try_peek(self) -> Any:
         while True:
             buf = self._buf
@@ -393,7 +435,7 @@ class CkChannel(Channel[Any]):
 
     def _pop_many(self, limit: int) -> list[Any]:
         if not self._specials and not self._ck.active and self._node.holders is None:
-            t = asyncio.current_task()
+            t = _current_task()
             node = self._node
             if t is node.solo and node.want is None:
                 return super()._pop_many(limit)
