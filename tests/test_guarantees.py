@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +132,26 @@ def test_on_ray_a_failed_run_brings_no_state_back_and_a_healthy_one_brings_it_in
         wf.add_stream(Stream(outs=["out"], fn=numbers, state={"n": 2000})).pipe(sink)
         wf.run(executor=ray)
         assert sink.state == list(range(2000))
+
+
+FAIL_AT: list[int] = [800]
+
+
+def slow_until(x: int) -> int:
+    time.sleep(0.0005)
+    if x in FAIL_AT:
+        raise Boom(f"item {x}")
+    return x
+
+
+def test_a_checkpointed_run_resumed_after_a_failure_writes_each_line_once(tmp_path: Path) -> None:
+    out, ckpt = tmp_path / "out.txt", tmp_path / "run.ckpt"
+    FAIL_AT[:] = [800]
+    with pytest.raises(Boom, match="item 800"):
+        (lib.range(1000) | lib.map(slow_until) | lib.to_file(out)).run(checkpoint=ckpt, checkpoint_every=0.05)
+    written = out.read_text().splitlines()
+    assert written == [str(i) for i in range(len(written))] and len(written) <= 800
+    FAIL_AT[:] = []
+    (lib.range(1000) | lib.map(slow_until) | lib.to_file(out)).run(checkpoint=ckpt, checkpoint_every=0.05)
+    # The resumed run cut the file back to the checkpoint's offset, then wrote on from there.
+    assert out.read_text().splitlines() == [str(i) for i in range(1000)]
