@@ -159,6 +159,18 @@ def scenarios(tmp: Path) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
         await (endless | lib.map(slow_square, workers=2) | lib.buffer(4) | lib.take(3) | lib.collect(got)).run_async()
         assert got == [0, 1, 4]
 
+    async def checkpointed() -> None:
+        got: list[int] = []
+        graph = lib.range(300) | lib.map(square) | lib.collect(got)
+        await graph.run_async(checkpoint=tmp / "ok.ckpt", checkpoint_every=0.001)
+        assert got == [x * x for x in range(300)]
+
+    async def checkpointed_failing() -> None:
+        with pytest.raises(Boom, match="item 5"):
+            await (lib.range(50) | explode | lib.collect()).run_async(
+                checkpoint=tmp / "bad.ckpt", checkpoint_every=0.001
+            )
+
     async def threads() -> None:
         got: list[int] = []
         await (lib.range(20) | lib.map(slow_square, workers=3) | lib.collect(got)).run_async()
@@ -204,15 +216,17 @@ def scenarios(tmp: Path) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
         ("threads_cancelled", threads_cancelled),
         ("restarting", restarting),
         ("take_from_a_pool", take_from_a_pool),
+        ("checkpointed", checkpointed),
+        ("checkpointed_failing", checkpointed_failing),
     ]
     costly = [
         ("processes", processes),
         ("processes_failing", processes_failing),
         ("processes_cancelled", processes_cancelled),
     ]
-    # 200 runs: each cheap kind 13 times, each process-pool kind (which forks workers) 6 times.
-    runs = cheap * 13
-    runs += (costly * 6)[: 200 - len(runs)]
+    # 200 runs: each cheap kind 12 times, each process-pool kind (which forks workers) 2 or 3 times.
+    runs = cheap * 12
+    runs += (costly * 3)[: 200 - len(runs)]
     assert len(runs) == 200
     return runs
 
