@@ -467,6 +467,94 @@ def test_a_stream_whose_process_dies_fails_the_run_naming_it(ray_session):
     assert_no_actor_left(ray_session)
 
 
+async def paced(ins: Any, outs: Any, state: Any) -> None:
+    for i in range(state["n"]):
+        await outs.out.push(i)
+        await asyncio.sleep(0.01)
+
+
+async def double_and_tell_pid(ins: Any, outs: Any, state: Any) -> None:
+    (Path(state["dir"]) / str(os.getpid())).write_text("started")
+    async for x in ins.inp:
+        await outs.out.push(2 * x)
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("restart", [True, False], ids=["restart", "stop"])
+def test_a_stream_whose_actor_is_killed_is_restarted_under_restart_and_fails_the_run_without(
+    ray_session, tmp_path, restart
+):
+    import signal
+    import threading
+
+    from mimo import Restart
+    from mimo.executors import StreamDiedError
+
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    policy: dict[str, Any] = {"on_error": Restart(backoff=0.01)} if restart else {}
+    wf = Workflow(capacity=2)
+    middle = Stream(["inp"], ["out"], fn=double_and_tell_pid, name="fragile", state={"dir": str(pids)}, **policy)
+    sink = collector()
+    wf.add_stream(Stream(outs=["out"], fn=paced, name="numbers", state={"n": 150})).pipe(middle).pipe(sink)
+
+    def kill_first_actor() -> None:
+        deadline = time.monotonic() + 30
+        while not any(pids.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)  # mid-run: the source goes on for about 1.5 s
+        os.kill(int(next(pids.iterdir()).name), signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_first_actor)
+    killer.start()
+    try:
+        if not restart:
+            with pytest.raises(StreamDiedError, match=r"stream 'fragile' died: its actor on node 127\.0\.0\.1"):
+                wf.run(executor=ray_with(batch_size=5))
+            assert_no_actor_left(ray_session)
+            return
+        report = wf.run(executor=ray_with(batch_size=5))
+    finally:
+        killer.join()
+    assert len(list(pids.iterdir())) == 2  # a second actor, in another process
+    assert report["fragile"].restarts == 1
+    assert report["fragile"].restart_causes[0].startswith("StreamDiedError: stream 'fragile' died")
+    # What was in flight to and in the dead actor is lost; the rest arrives once, in order, to the end.
+    assert sink.state[-1] == 2 * 149
+    assert sink.state == sorted(set(sink.state)) and len(sink.state) > 75
+    assert_no_actor_left(ray_session)
+
+
+async def push_then_wait(ins: Any, outs: Any, state: Any) -> None:
+    try:
+        for i in range(5):
+            await outs.out.push(i)
+        await asyncio.sleep(60)  # long after its consumer has left
+    finally:
+        Path(state["mark"]).write_text("source finally ran")
+
+
+async def take_two(ins: Any, outs: Any, state: Any) -> None:
+    for _ in range(2):
+        state.append(await ins.inp.pop())
+
+
+@pytest.mark.timeout(30)
+def test_a_source_waiting_long_after_its_consumer_left_is_stopped_at_once(executor, tmp_path):
+    wf = Workflow(capacity=8)
+    sink = Stream(ins=["inp"], fn=take_two, name="two", state=[])
+    src = Stream(outs=["out"], fn=push_then_wait, name="waiter", state={"mark": str(tmp_path / "src")})
+    wf.add_stream(src).pipe(sink)
+    t0 = time.monotonic()
+    report = run(wf, executor)
+    assert time.monotonic() - t0 < 15  # not the source's 60 s sleep
+    assert sink.state == [0, 1]
+    assert (tmp_path / "src").read_text() == "source finally ran"
+    assert report["waiter"].stopped_early
+    assert_no_actor_left(executor)
+
+
 # -- Ray only: options and the connection --------------------------------------
 
 

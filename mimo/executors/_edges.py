@@ -111,6 +111,10 @@ class Target:
     in_flight: int = 0
     ended: bool = False
     gone: bool = False
+    #: Its consumer restarts when its process dies (``on_error=Restart``): losing it is not an error.
+    restartable: bool = False
+    #: Its consumer's process died; it takes nothing until :meth:`Outbox.retarget` gives a new one.
+    down: bool = False
     futures: dict[asyncio.Future[bool], int] = field(default_factory=dict)
 
 
@@ -311,6 +315,34 @@ class Outbox(Channel[Any]):
         if self._error is not None:
             raise self._failure()
 
+    def retarget(self, index: int, send: Send, link: int) -> None:
+        """The consumer copy of target ``index`` was restarted: send to it from now on, along ``link``.
+
+        Batches in flight to the old one are forgotten (lost with it); if this
+        output has already ended, the new one gets the end marker.
+        """
+        t = self._targets[index]
+        t.send, t.link = send, link
+        t.seq = t.outstanding = t.in_flight = 0
+        t.futures = {}
+        t.down = t.ended = False
+        if t.gone:
+            return
+        if self._gone or self._error is not None:
+            self._send(t, [], 0, True)
+        self._pump()
+
+    def target_gone(self, index: int) -> None:
+        """The consumer copy of target ``index`` has finished: as if a batch had been answered "gone"."""
+        t = self._targets[index]
+        if t.gone:
+            return
+        t.gone = True
+        t.down = False
+        if all(x.gone for x in self._targets):
+            self.detach()
+        self._pump()
+
     def abandon(self) -> None:
         """Stop waiting for answers (the run is being torn down)."""
         self._cancel_timer()
@@ -357,7 +389,7 @@ class Outbox(Channel[Any]):
         size = self._batch_bytes
         for i in range(n):
             t = self._targets[(self._turn + i) % n]
-            if t.gone or t.ended or t.outstanding >= self._credits:
+            if t.gone or t.ended or t.down or t.outstanding >= self._credits:
                 continue
             if t.outstanding and t.in_flight + size > self._link_bytes:
                 continue
@@ -392,9 +424,15 @@ class Outbox(Channel[Any]):
         fut.add_done_callback(lambda f: self._answered(target, f))
 
     def _answered(self, target: Target, fut: asyncio.Future[bool]) -> None:
+        if fut not in target.futures:
+            return  # sent to a consumer since replaced (retarget): its answer no longer counts
         target.outstanding -= 1
         target.in_flight -= target.futures.pop(fut, 0)
-        if fut.cancelled():
+        if target.restartable and not fut.cancelled() and isinstance(fut.exception(), PeerLost):
+            # The driver restarts that consumer and retargets this link; its batches are lost.
+            target.down = True
+            target.ended = False
+        elif fut.cancelled():
             if self._error is None:
                 self._error = asyncio.CancelledError()
                 self._failed = target
@@ -424,7 +462,7 @@ class Outbox(Channel[Any]):
                 self._send_batch()
             if self._closing and not self._batch:
                 for t in self._targets:
-                    if not (t.ended or t.gone) and t.outstanding < self._credits:
+                    if not (t.ended or t.gone or t.down) and t.outstanding < self._credits:
                         self._send(t, [], 0, True)
         self._wake()
         if self._drained is not None and not self._drained.done() and self._is_drained():
@@ -448,12 +486,26 @@ class Outbox(Channel[Any]):
 class Inbox:
     """The receiving end of an input port: every link's batches, in order, into one channel."""
 
-    __slots__ = ("channel", "_next", "_turns")
+    __slots__ = ("channel", "_next", "_turns", "_ended", "_mute")
 
     def __init__(self, channel: Channel[Any]) -> None:
         self.channel = channel
         self._next: dict[int, int] = {}
         self._turns: dict[tuple[int, int], asyncio.Future[None]] = {}
+        self._ended: set[int] = set()
+        # Links whose end marker must not close the channel (see replace_link).
+        self._mute: set[int] = set()
+
+    def replace_link(self, old: int, new: int) -> None:
+        """The producer of link ``old`` was restarted and now sends along ``new``.
+
+        The channel counts one producer for both: whichever of the two did not
+        end first has its end marker ignored, so the channel closes once.
+        """
+        if old in self._ended:
+            self._mute.add(new)
+        else:
+            self._mute.add(old)
 
     async def deliver(self, link: int, seq: int, items: list[Any], end: bool) -> bool:
         """Put ``items`` into the channel after every earlier batch of ``link``.
@@ -473,8 +525,10 @@ class Inbox:
             for item in items:
                 if not ch.push_nowait(item):
                     await ch.push(item)
-            if end:
-                ch.close_producer()
+            if end and link not in self._ended:
+                self._ended.add(link)
+                if link not in self._mute:
+                    ch.close_producer()
         finally:
             self._next[link] = seq + 1
             after = self._turns.get((link, seq + 1))

@@ -44,6 +44,8 @@ class Figures:
     restart_causes: list[str] = field(default_factory=list)
     backoff_s: float = 0.0
     backing_off: bool = False
+    #: It was cancelled because every consumer of its outputs had gone, and ended quietly.
+    stopped_early: bool = False
 
 
 @dataclass
@@ -94,6 +96,9 @@ class StreamHost:
         self.outs: Outs | None = None
         self.start = 0.0
         self.end = 0.0
+        self.stop_asked = False
+        self.stopped_early = False
+        self._task: asyncio.Task[Any] | None = None
         # A copy's own restart record: on Ray each copy keeps its own budget.
         self.supervisor = supervisor_for(stream, name)
 
@@ -127,6 +132,30 @@ class StreamHost:
             self.outboxes[port] = boxes
             ports[port] = OutputPort(port, self.name, list(boxes.values()), self.times)
         self.outs = Outs(self.name, ports)
+        # After the ports' own callbacks, so that the bundle is up to date when asked.
+        for boxes in self.outboxes.values():
+            for box in boxes.values():
+                box.on_detach.append(self._output_left)
+
+    def _output_left(self, box: Any) -> None:
+        """An output lost its last consumer; with all of them gone, stop the stream at once."""
+        if self.outs is None or self.stop_asked or self.end or not self.outs._all_gone():
+            return
+        self.stop_asked = True
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+
+    def retarget(self, port: str, edge: int, index: int, send: Any, link: int) -> None:
+        """Consumer copy ``index`` of ``port``'s edge ``edge`` was restarted: send to it along ``link``."""
+        self.outboxes[port][edge].retarget(index, send, link)
+
+    def consumer_gone(self, port: str, edge: int, index: int) -> None:
+        """Consumer copy ``index`` of ``port``'s edge ``edge`` has finished."""
+        self.outboxes[port][edge].target_gone(index)
+
+    def replace_link(self, port: str, old: int, new: int) -> None:
+        """The producer of ``port``'s link ``old`` was restarted and sends along ``new``."""
+        self.inboxes[port].replace_link(old, new)
 
     async def deliver(self, port: str, link: int, seq: int, items: list[Any], end: bool) -> bool:
         """A batch arriving on ``port`` from ``link``; see :meth:`Inbox.deliver`."""
@@ -139,8 +168,11 @@ class StreamHost:
         feeders = [asyncio.ensure_future(_feed(self.channels[p], items)) for p, items in self.fed.items()]
         error: BaseException | None = None
         self.start = time.perf_counter()
+        me = self._task = asyncio.current_task()
         try:
             try:
+                if self.stop_asked:
+                    raise asyncio.CancelledError  # its consumers left before it began
                 if self.supervisor is None:
                     await self.stream.run(self.ins, self.outs)
                 else:
@@ -148,10 +180,16 @@ class StreamHost:
                     await self.supervisor.run(lambda: self.stream.run(self.ins, outs), 0, lambda: False)
                 for out in self.outs:
                     out._check_awaited()  # a push not awaited may have lost its item
+                self.stopped_early = self.stop_asked  # it may have caught the cancellation and returned
             except CLEAN_EXITS:
-                pass
+                self.stopped_early = self.stop_asked
             except asyncio.CancelledError:
-                raise
+                # Stopped because its consumers left (and not also cancelled from outside): a quiet end.
+                if not self.stop_asked or me is None or me.cancelling() > 1:
+                    raise
+                if me.cancelling():
+                    me.uncancel()
+                self.stopped_early = True
             except BaseException as exc:
                 error = exc
             finally:
@@ -199,6 +237,7 @@ class StreamHost:
             buffered={p: len(ch) for p, ch in self.channels.items()},
             edge_wait_s={i: box.wait_s for boxes in self.outboxes.values() for i, box in boxes.items()},
             done=bool(self.end),
+            stopped_early=self.stopped_early,
             **(self.supervisor.fields() if self.supervisor is not None else {}),
         )
 
@@ -251,6 +290,7 @@ def build_report(
             "restart_causes": [c for f in figs for c in f.restart_causes][-CAUSES_KEPT:],
             "backoff_s": sum(f.backoff_s for f in figs),
             "backing_off": any(f.backing_off for f in figs),
+            "stopped_early": any(f.stopped_early for f in figs),
         }
         streams[name] = StreamReport(**{k: v for k, v in values.items() if k in known})
     return RunReport(streams, elapsed, capacity)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import difflib
 import os
 import shutil
@@ -19,6 +20,7 @@ from mimo._errors import WorkflowError
 from mimo._graph import Graph, Node
 from mimo._report import RunReport
 from mimo._runtime import OnStart
+from mimo._supervision import Supervisor, supervisor_for
 from mimo.executors._code import by_value, sent_by_value
 from mimo.executors._edges import EdgeError, PeerLost, Sizer, Target, copy_label, estimate_size
 from mimo.executors._host import Figures, Outcome, StreamHost, Wiring, build_report
@@ -83,7 +85,7 @@ class StreamActor:
 
     async def connect(
         self,
-        wiring: dict[str, dict[int, list[tuple[Any, str, int, str, int | None]]]],
+        wiring: dict[str, dict[int, list[tuple[Any, str, int, str, int | None, bool]]]],
         credits: int,
         batch_size: int,
         linger_s: float,
@@ -94,14 +96,17 @@ class StreamActor:
         """Wire the outputs; answer where this actor runs, as (node id, node address).
 
         ``wiring`` gives per port, per edge index, ``(actor, input port, link,
-        consumer stream, copy)`` per consumer copy.
+        consumer stream, copy, restartable)`` per consumer copy.
         """
         import ray  # type: ignore[import-not-found, unused-ignore]
 
         ports = {
             port: Wiring(
                 {
-                    i: [Target(_sender(actor), p, link, consumer, copy) for actor, p, link, consumer, copy in targets]
+                    i: [
+                        Target(_sender(actor), p, link, consumer, copy, restartable=again)
+                        for actor, p, link, consumer, copy, again in targets
+                    ]
                     for i, targets in edges.items()
                 }
             )
@@ -130,6 +135,18 @@ class StreamActor:
     async def push(self, port: str, link: int, seq: int, items: list[Any], end: bool) -> bool:
         """A batch for ``port``; answers once its items are in the input's queue."""
         return await self.host.deliver(port, link, seq, items, end)
+
+    async def retarget(self, port: str, edge: int, index: int, actor: Any, link: int) -> None:
+        """Consumer copy ``index`` of an edge was restarted as ``actor``: send to it along ``link``."""
+        self.host.retarget(port, edge, index, _sender(actor), link)
+
+    async def replace_link(self, port: str, old: int, new: int) -> None:
+        """The producer of link ``old`` into ``port`` was restarted and sends along ``new``."""
+        self.host.replace_link(port, old, new)
+
+    async def consumer_gone(self, port: str, edge: int, index: int) -> None:
+        """Consumer copy ``index`` of an edge has finished: stop sending to it (and stop, if it was the last)."""
+        self.host.consumer_gone(port, edge, index)
 
     async def figures(self) -> Figures:
         """The counts and clocks so far (for progress displays)."""
@@ -394,6 +411,13 @@ class _Copy:
     node_ip: str = ""
     #: Its process or node is known to be gone.
     lost: bool = False
+    #: Whether its actor sends its state back at the end.
+    return_state: bool = False
+    #: Per input port, the next unused link number (a restarted producer gets a fresh one).
+    next_link: dict[str, int] = field(default_factory=dict)
+    #: How many times its actor was made again after dying, and the figures of the dead ones.
+    generation: int = 0
+    past: list[Figures] = field(default_factory=list)
 
     @property
     def copy(self) -> int | None:
@@ -417,6 +441,11 @@ class _Run:
         self.t0 = 0.0
         #: Modules whose code is sent by value in this run.
         self.by_value: set[str] = set()
+        #: Per stream under Restart, the record of its actors that died and were made again.
+        self.supervisors: dict[Node, Supervisor | None] = {n: supervisor_for(n.stream, n.name) for n in graph.nodes}
+        self.restarting: set[asyncio.Task[None]] = set()
+        self.actor_class: Any = None
+        self.stopping = False
 
     def _plan(self) -> None:
         graph = self.graph
@@ -429,6 +458,7 @@ class _Run:
                             links[(self.edge_index[id(e)], i)] = len(links)
                     c.links[port] = links
                     c.producers[port] = len(links)
+                    c.next_link[port] = len(links)
 
     def _fed(self, node: Node, index: int) -> dict[str, list[Any]]:
         n = _workers(node)
@@ -446,61 +476,74 @@ class _Run:
             self.by_value = by_value(shipped, ray.cloudpickle.dumps)
         except Exception:
             self.by_value = set()  # unpicklable: the actor's creation below says which stream
+        self.actor_class = ray.remote(StreamActor)
         with sent_by_value(self.by_value):
-            self._make_actors(ray.remote(StreamActor))
+            self._make_actors()
 
-    def _make_actors(self, actor_class: Any) -> None:
+    def _make_actors(self) -> None:
         uses: dict[int, int] = {}
         for node in self.graph.nodes:
             uses[id(node.stream)] = uses.get(id(node.stream), 0) + 1
         for node, copies in self.copies.items():
             opts = self.ex.actor_options(node)
-            credits = max(1, self.capacity)
-            incoming = sum(copies[0].producers.values())
             for c in copies:
                 c.options = opts
-                return_state = len(copies) == 1 and uses[id(node.stream)] == 1
-                try:
-                    c.actor = actor_class.options(
-                        name=f"mimo-{self.id}-{node.name}-{c.index}",
-                        namespace=NAMESPACE,
-                        max_restarts=0,
-                        max_task_retries=0,
-                        # Every incoming link may have all its credits waiting at once.
-                        max_concurrency=max(1000, incoming * credits + 16),
-                        **opts,
-                    ).remote(node.stream, node.name, self.capacity, c.producers, self._fed(node, c.index), return_state)
-                except TypeError as exc:
-                    raise TypeError(f"stream {node.name!r} cannot be sent to Ray: {exc}") from exc
+                c.return_state = len(copies) == 1 and uses[id(node.stream)] == 1
+                c.actor = self._new_actor(c, self._fed(node, c.index))
+
+    def _new_actor(self, c: _Copy, fed: dict[str, list[Any]]) -> Any:
+        node = c.node
+        credits = max(1, self.capacity)
+        incoming = sum(c.producers.values())
+        suffix = f"-{c.generation}" if c.generation else ""
+        try:
+            return self.actor_class.options(
+                name=f"mimo-{self.id}-{node.name}-{c.index}{suffix}",
+                namespace=NAMESPACE,
+                max_restarts=0,
+                max_task_retries=0,
+                # Every incoming link may have all its credits waiting at once.
+                max_concurrency=max(1000, incoming * credits + 16),
+                **c.options,
+            ).remote(node.stream, node.name, self.capacity, c.producers, fed, c.return_state)
+        except TypeError as exc:
+            raise TypeError(f"stream {node.name!r} cannot be sent to Ray: {exc}") from exc
+
+    def _wiring(self, c: _Copy) -> dict[str, dict[int, list[tuple[Any, str, int, str, int | None, bool]]]]:
+        """Where ``c``'s outputs go: per port, per edge index, one target per consumer copy."""
+        wiring: dict[str, dict[int, list[tuple[Any, str, int, str, int | None, bool]]]] = {}
+        for port in c.node.outs:
+            edges: dict[int, list[tuple[Any, str, int, str, int | None, bool]]] = {}
+            for e in self.graph.outputs_of(c.node, port):
+                index = self.edge_index[id(e)]
+                again = self.supervisors[e.dst] is not None
+                edges[index] = [
+                    (d.actor, e.in_, d.links[e.in_][(index, c.index)], d.node.name, d.copy, again)
+                    for d in self.copies[e.dst]
+                ]
+            if edges:
+                wiring[port] = edges
+        return wiring
+
+    def _connect_call(self, c: _Copy) -> Any:
+        ex = self.ex
+        with sent_by_value(self.by_value):  # sizeof may be such code
+            return c.actor.connect.remote(
+                self._wiring(c),
+                max(1, self.capacity),
+                ex.batch_size,
+                ex.linger_s,
+                ex.batch_bytes,
+                ex.link_bytes,
+                ex.sizeof,
+            )
 
     async def _connect(self) -> None:
-        graph = self.graph
         ex = self.ex
         waiting: dict[asyncio.Future[Any], _Copy] = {}
-        for node, copies in self.copies.items():
+        for copies in self.copies.values():
             for c in copies:
-                wiring: dict[str, dict[int, list[tuple[Any, str, int, str, int | None]]]] = {}
-                for port in node.outs:
-                    edges: dict[int, list[tuple[Any, str, int, str, int | None]]] = {}
-                    for e in graph.outputs_of(node, port):
-                        index = self.edge_index[id(e)]
-                        edges[index] = [
-                            (d.actor, e.in_, d.links[e.in_][(index, c.index)], d.node.name, d.copy)
-                            for d in self.copies[e.dst]
-                        ]
-                    if edges:
-                        wiring[port] = edges
-                with sent_by_value(self.by_value):  # sizeof may be such code
-                    ref = c.actor.connect.remote(
-                        wiring,
-                        max(1, self.capacity),
-                        ex.batch_size,
-                        ex.linger_s,
-                        ex.batch_bytes,
-                        ex.link_bytes,
-                        ex.sizeof,
-                    )
-                waiting[asyncio.wrap_future(ref.future())] = c
+                waiting[asyncio.wrap_future(self._connect_call(c).future())] = c
         # Each answer means that actor was placed, made and wired.
         start = time.monotonic()
         warned = False
@@ -566,18 +609,122 @@ class _Run:
         return self._report(elapsed)
 
     async def _supervise(self, copies: list[_Copy]) -> bool:
-        """Wait for every copy; stop at the first failure and say so."""
-        pending = {c.future: c for c in copies if c.future is not None}
+        """Wait for every copy; restart those under Restart whose actor died; stop at the first failure."""
+        pending: dict[asyncio.Future[Any], _Copy] = {c.future: c for c in copies if c.future is not None}
         while pending:
             done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             failed = False
             for fut in done:
                 c = pending.pop(fut)
-                if self._settle(c):
+                if fut is not c.future:
+                    # A restart has finished: wait for the new actor's run, or fail with why it could not start.
+                    self.restarting.discard(fut)
+                    error = None if fut.cancelled() else fut.exception()
+                    if error is None and c.future is not None:
+                        pending[c.future] = c
+                        continue
+                    error = error or RuntimeError(f"stream {c.label!r} could not be restarted")
+                    _note(error, c.node.name)
+                    c.outcome = Outcome(c.figures or _no_figures(c.node), error=error)
                     failed = True
+                    continue
+                delay = self._restart_delay(c)
+                if delay is not None:
+                    task = asyncio.ensure_future(self._restart(c, delay))
+                    self.restarting.add(task)
+                    pending[task] = c
+                elif self._settle(c):
+                    failed = True
+                elif c.outcome is not None:
+                    self._tell_producers(c)
             if failed:
                 return True
         return False
+
+    def _tell_producers(self, c: _Copy) -> None:
+        """``c`` has finished: its producers stop sending to it at once (and stop, if it was their last consumer)."""
+        for port in c.node.ins:
+            for e in self.graph.inputs_of(c.node, port):
+                index = self.edge_index[id(e)]
+                for p in self.copies[e.src]:
+                    if p.outcome is None and p.actor is not None:
+                        with contextlib.suppress(Exception):
+                            ref = p.actor.consumer_gone.remote(e.out, index, c.index)
+                            asyncio.wrap_future(ref.future()).add_done_callback(_ignore)
+
+    def _restart_delay(self, c: _Copy) -> float | None:
+        """If ``c``'s actor died and its stream restarts, the back-off before making it again.
+
+        When its restarts have run out, ``c`` is settled as failed with a note saying so.
+        """
+        sup = self.supervisors[c.node]
+        fut = c.future
+        if sup is None or fut is None or not fut.done() or fut.cancelled() or self.stopping:
+            return None
+        import ray.exceptions  # type: ignore[import-not-found, unused-ignore]
+
+        exc = fut.exception()
+        if not isinstance(exc, ray.exceptions.RayActorError):
+            return None
+        died = self._died(c, exc)
+        delay = sup.next_delay(died)
+        if delay is None:
+            sup.ran_out(died)
+            _note(died, c.node.name)
+            c.lost = True
+            c.outcome = Outcome(c.figures or _no_figures(c.node), error=died)
+        return delay
+
+    async def _restart(self, c: _Copy, delay: float) -> None:
+        """Make ``c``'s actor again after ``delay`` and wire it in where the dead one was."""
+        import ray  # type: ignore[import-not-found, unused-ignore]
+
+        sup = self.supervisors[c.node]
+        assert sup is not None
+        # The back-off, counted as the supervisor counts its own (so the report reads the same).
+        sup._waiting[c.index] = time.perf_counter()
+        slept = False
+        try:
+            await asyncio.sleep(delay)
+            slept = True
+        finally:
+            began = sup._waiting.pop(c.index)
+            sup._backoff_done += delay if slept else time.perf_counter() - began
+        with contextlib.suppress(Exception):
+            ray.kill(c.actor, no_restart=True)
+        if c.figures is not None:
+            c.past.append(c.figures)
+        c.figures = None
+        c.generation += 1
+        # Fed items were the dead actor's to hand on: they are not fed again.
+        with sent_by_value(self.by_value):
+            c.actor = self._new_actor(c, {})
+        # Its outputs get fresh links, so that nothing in flight from the dead actor is mistaken for them.
+        calls: list[Any] = []
+        for port in c.node.outs:
+            for e in self.graph.outputs_of(c.node, port):
+                index = self.edge_index[id(e)]
+                for d in self.copies[e.dst]:
+                    old = d.links[e.in_][(index, c.index)]
+                    new = d.next_link[e.in_]
+                    d.next_link[e.in_] += 1
+                    d.links[e.in_][(index, c.index)] = new
+                    calls.append(d.actor.replace_link.remote(e.in_, old, new))
+        connect = asyncio.wrap_future(self._connect_call(c).future())
+        # A consumer that died meanwhile is wired afresh when it is made again.
+        await asyncio.gather(*(asyncio.wrap_future(r.future()) for r in calls), return_exceptions=True)
+        c.node_id, c.node_ip = await connect
+        calls = []
+        for port in c.node.ins:
+            for e in self.graph.inputs_of(c.node, port):
+                index = self.edge_index[id(e)]
+                for p in self.copies[e.src]:
+                    link = c.links[port][(index, p.index)]
+                    calls.append(p.actor.retarget.remote(e.out, index, c.index, c.actor, link))
+        await asyncio.gather(*(asyncio.wrap_future(r.future()) for r in calls), return_exceptions=True)
+        c.lost = False
+        c.ref = c.actor.run.remote()
+        c.future = asyncio.wrap_future(c.ref.future())
 
     def _settle(self, c: _Copy) -> bool:
         """Record how ``c`` ended; True if it failed."""
@@ -642,6 +789,11 @@ class _Run:
         import ray  # type: ignore[import-not-found, unused-ignore]
 
         cancelled: asyncio.CancelledError | None = None
+        self.stopping = True
+        for task in list(self.restarting):
+            task.cancel()
+        if self.restarting:
+            await asyncio.wait(list(self.restarting))
         if not clean:
             self._blame_lost_consumers(copies)
         # A copy whose process is gone will not answer: do not wait for it.
@@ -695,7 +847,20 @@ class _Run:
                 _restore(c.node.stream, c.outcome.state)
 
     def _report(self, elapsed: float) -> RunReport:
-        copies = {node.name: [c.figures or _no_figures(node) for c in cs] for node, cs in self.copies.items()}
+        copies = {node.name: [_fold(c, c.figures or _no_figures(node)) for c in cs] for node, cs in self.copies.items()}
+        for node, sup in self.supervisors.items():
+            if sup is not None and sup.restarts:
+                # Restarts of dead actors, counted on the driver, go with the copies' own.
+                figs = copies[node.name]
+                fields = sup.fields()
+                first = figs[0]
+                figs[0] = dataclasses.replace(
+                    first,
+                    restarts=first.restarts + fields["restarts"],
+                    restart_causes=first.restart_causes + fields["restart_causes"],
+                    backoff_s=first.backoff_s + fields["backoff_s"],
+                    backing_off=first.backing_off or fields["backing_off"],
+                )
         edge_inputs = {i: (e.dst.name, e.in_) for i, e in enumerate(self.graph.edges)}
         outs = {node.name: node.outs for node in self.graph.nodes}
         return build_report(copies, edge_inputs, outs, elapsed, self.capacity)
@@ -713,7 +878,9 @@ class _Run:
                     figs = await asyncio.wrap_future(ref.future())
                     if c.outcome is None:
                         c.figures = figs
-            for cs in self.copies.values():
+            for node, cs in self.copies.items():
+                if self.supervisors[node] is not None:
+                    continue  # its actor may be dying to be made again: _supervise decides
                 for c in cs:
                     if c.future is not None and c.future.done() and c.outcome is None:
                         self._settle(c)
@@ -725,6 +892,30 @@ def _ray() -> Any:
     import ray  # type: ignore[import-not-found, unused-ignore]
 
     return ray
+
+
+def _fold(c: _Copy, now: Figures) -> Figures:
+    """``now`` with the counts of ``c``'s dead actors added (as far as the driver saw them)."""
+    if not c.past:
+        return now
+    items_in = dict(now.items_in)
+    items_out = dict(now.items_out)
+    for f in c.past:
+        for p, n in f.items_in.items():
+            items_in[p] = items_in.get(p, 0) + n
+        for p, n in f.items_out.items():
+            items_out[p] = items_out.get(p, 0) + n
+    return dataclasses.replace(
+        now,
+        items_in=items_in,
+        items_out=items_out,
+        life_s=now.life_s + sum(f.life_s for f in c.past),
+        blocked_s=now.blocked_s + sum(f.blocked_s for f in c.past),
+        starved_s=now.starved_s + sum(f.starved_s for f in c.past),
+        restarts=now.restarts + sum(f.restarts for f in c.past),
+        restart_causes=[x for f in c.past for x in f.restart_causes] + now.restart_causes,
+        backoff_s=now.backoff_s + sum(f.backoff_s for f in c.past),
+    )
 
 
 def _no_figures(node: Node) -> Figures:
