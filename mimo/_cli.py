@@ -286,7 +286,13 @@ async def _run_here(wf: Workflow, args: argparse.Namespace, signals: _Signals) -
     signals.loop, signals.task = asyncio.get_running_loop(), asyncio.current_task()
     board = _dashboard(args)
     try:
-        return await wf.run_async(capacity=args.capacity, progress=args.progress or False, dashboard=board or False)
+        return await wf.run_async(
+            capacity=args.capacity,
+            progress=args.progress or False,
+            dashboard=board or False,
+            checkpoint=args.checkpoint,
+            checkpoint_every=args.checkpoint_every,
+        )
     except asyncio.CancelledError:
         if board is not None and (board.report is not None or board.error is not None):
             # Ctrl-C or SIGTERM while the dashboard lingered: it ends the linger, not the finished run.
@@ -392,6 +398,13 @@ def _seconds(text: str) -> float:
         s = -1.0
     if not 0 <= s < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, not {text!r}")
+    return s
+
+
+def _interval(text: str) -> float:
+    s = _seconds(text)
+    if s == 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, not {text!r}")
     return s
 
 
@@ -505,6 +518,20 @@ def parser() -> argparse.ArgumentParser:
         type=_seconds,
         metavar="S",
         help="with --dashboard: keep the final state up S seconds after the run (default: until Ctrl-C)",
+    )
+    run.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        type=_writable,
+        help="save a checkpoint of the run to the SQLite file PATH every --checkpoint-every seconds; "
+        "run again with the same PATH after a crash to resume from the last one (see docs/recovery.md)",
+    )
+    run.add_argument(
+        "--checkpoint-every",
+        type=_interval,
+        default=5.0,
+        metavar="S",
+        help="with --checkpoint: seconds between checkpoints (default: 5)",
     )
     run.set_defaults(func=_cmd_run)
 

@@ -206,3 +206,40 @@ def test_a_run_without_checkpoint_uses_plain_queues() -> None:
     wf.add_stream(_numbers(5)).pipe(Stream(["n"], fn=look))
     wf.run()
     assert kinds == [Channel]
+
+
+def test_mimo_run_checkpoint_resumes_a_failed_run(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "flow.py").write_text(
+        textwrap.dedent(
+            """
+            import asyncio, os
+            from mimo import lib
+
+            async def slow(x):
+                if x == 1500 and not os.path.exists("failed"):
+                    open("failed", "w").close()
+                    raise RuntimeError("the first run dies here")
+                if x % 50 == 0:
+                    await asyncio.sleep(0.001)
+                return x
+
+            flow = lib.range(2000) | lib.map(slow) | lib.to_file("out.txt")
+            """
+        )
+    )
+
+    def run() -> subprocess.CompletedProcess[str]:
+        args = ["run", "flow.py", "-q", "--checkpoint", "run.db", "--checkpoint-every", "0.005"]
+        return subprocess.run([sys.executable, "-m", "mimo", *args], cwd=tmp_path, capture_output=True, text=True)
+
+    first = run()
+    assert first.returncode == 1 and "the first run dies here" in first.stderr
+    saved = SQLiteStore(tmp_path / "run.db").load()
+    assert saved is not None and not saved.done and saved.number >= 1
+    second = run()
+    assert second.returncode == 0, second.stderr
+    assert (tmp_path / "out.txt").read_text() == "".join(f"{i}\n" for i in range(2000))
