@@ -136,32 +136,33 @@ def test_streams_never_see_barriers(tmp_path: Path) -> None:
     assert SQLiteStore(tmp_path / "run.db").load() is not None
 
 
-def test_stock_sources_resume_from_their_positions(tmp_path: Path) -> None:
-    src = tmp_path / "in.txt"
-    src.write_text("".join(f"{i}\n" for i in range(3000)))
-    for make in (lambda: lib.range(3000), lambda: lib.from_iterable(list(range(3000))), lambda: lib.file_lines(src)):
-        db = tmp_path / "run.db"
-        db.unlink(missing_ok=True)
-        got: list[Any] = []
-        state = {"fail": True}
+@pytest.mark.parametrize("kind", ["range", "from_iterable", "file_lines"])
+def test_stock_sources_resume_from_their_positions(tmp_path: Path, kind: str) -> None:
+    text = tmp_path / "in.txt"
+    text.write_text("".join(f"{i}\n" for i in range(3000)))
+    made = {"range": lib.range(3000), "from_iterable": lib.from_iterable(list(range(3000)))}
+    source = made[kind] if kind in made else lib.file_lines(text)
+    db = tmp_path / "run.db"
+    got: list[Any] = []
+    state = {"fail": True}
 
-        async def flaky(ins: Any, outs: Any) -> None:
-            async for x in ins.inp:
-                if int(x) == 2500 and state["fail"]:
-                    state["fail"] = False
-                    raise Crash("flaky")
-                if int(x) % 50 == 0:
-                    await asyncio.sleep(0.001)
-                await outs.out.push(int(x))
+    async def flaky(ins: Any, outs: Any) -> None:
+        async for x in ins.inp:
+            if int(x) == 2500 and state["fail"]:
+                state["fail"] = False
+                raise Crash("flaky")
+            if int(x) % 50 == 0:
+                await asyncio.sleep(0.001)
+            await outs.out.push(int(x))
 
-        wf = Workflow(capacity=4)
-        wf.add_stream(make()).pipe(Stream(["inp"], ["out"], fn=flaky)).pipe(lib.collect(got))
-        with pytest.raises(Crash, match="flaky"):
-            wf.run(checkpoint=db, checkpoint_every=0.002)
-        saved = SQLiteStore(db).load()
-        assert saved is not None and saved.number >= 1
+    wf = Workflow(capacity=4)
+    wf.add_stream(source).pipe(Stream(["inp"], ["out"], fn=flaky)).pipe(lib.collect(got))
+    with pytest.raises(Crash, match="flaky"):
         wf.run(checkpoint=db, checkpoint_every=0.002)
-        assert got == list(range(3000))
+    saved = SQLiteStore(db).load()
+    assert saved is not None and saved.number >= 1
+    wf.run(checkpoint=db, checkpoint_every=0.002)
+    assert got == list(range(3000))
 
 
 def test_the_store_keeps_the_latest_checkpoint_and_is_a_protocol(tmp_path: Path) -> None:
