@@ -244,3 +244,27 @@ def test_mimo_run_checkpoint_resumes_a_failed_run(tmp_path: Path) -> None:
     second = run()
     assert second.returncode == 0, second.stderr
     assert (tmp_path / "out.txt").read_text() == "".join(f"{i}\n" for i in range(2000))
+
+
+@pytest.mark.parametrize("kind", ["scan", "reduce", "distinct"])
+def test_stateful_stock_stages_resume_with_their_state(tmp_path: Path, kind: str) -> None:
+    import operator
+
+    stages = {
+        "scan": lambda: lib.scan(operator.add, 0),
+        "reduce": lambda: lib.reduce(operator.add, 0),
+        "distinct": lambda: lib.distinct(lambda x: x % 1000),
+    }
+    expected = {
+        "scan": list(__import__("itertools").accumulate(range(3000))),
+        "reduce": [sum(range(3000))],
+        "distinct": list(range(1000)),
+    }
+    got: list[Any] = []
+    wf = Workflow(capacity=4)
+    wf.add_stream(_numbers(3000, crash_at=2500, pause_every=10)).pipe(stages[kind]()).pipe(lib.collect(got))
+    db = tmp_path / "run.db"
+    with pytest.raises(Crash, match="crash at 2500"):
+        wf.run(checkpoint=db, checkpoint_every=0.002)
+    wf.run(checkpoint=db, checkpoint_every=0.002)
+    assert got == expected[kind]

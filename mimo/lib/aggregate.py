@@ -12,6 +12,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
 
+from mimo._checkpoint import position
 from mimo.dsl import In, Out, StageStream, stream
 from mimo.lib._arguments import check_callable
 from mimo.lib._naming import fn_name, named
@@ -41,9 +42,12 @@ async def _fold(fn: Callable[[Any, Any], Any], acc: Any, item: Any) -> Any:
 
 @stream(name="scan")
 async def _scan(inp: In[Any], out: Out[Any], *, fn: Callable[[Any, Any], Any] = _first, initial: Any = None) -> None:
-    acc = initial
+    pos = position()  # checkpointed runs keep the running value there
+    acc = initial if pos is None else pos.get("acc", initial)
     async for item in inp:
         acc = await _fold(fn, acc, item)
+        if pos is not None:
+            pos["acc"] = acc
         await out.push(acc)
 
 
@@ -67,9 +71,12 @@ def scan(fn: Callable[[Acc, T], Any], initial: Acc, *, name: str | None = None) 
 
 @stream(name="reduce")
 async def _reduce(inp: In[Any], out: Out[Any], *, fn: Callable[[Any, Any], Any] = _first, initial: Any = None) -> None:
-    acc = initial
+    pos = position()
+    acc = initial if pos is None else pos.get("acc", initial)
     async for item in inp:
         acc = await _fold(fn, acc, item)
+        if pos is not None:
+            pos["acc"] = acc
     await out.push(acc)
 
 

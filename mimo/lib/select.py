@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
+from mimo._checkpoint import position
 from mimo._errors import EndOfStream
 from mimo.dsl import In, Out, StageStream, stream
 from mimo.lib._arguments import check_count
@@ -138,8 +139,9 @@ async def _distinct(
     inp: In[Any], out: Out[Any], *, key: Callable[[Any], Any] = _identity, window: int | None = None
 ) -> None:
     call = per_item(key)
-    seen: set[Hashable] = set()
-    recent: deque[Hashable] = deque()
+    pos = position()  # checkpointed runs keep what was seen there (the same objects)
+    seen: set[Hashable] = set() if pos is None else pos.setdefault("seen", set())
+    recent: deque[Hashable] = deque() if pos is None else pos.setdefault("recent", deque())
     async for item in inp:
         k = await call(item)
         try:
