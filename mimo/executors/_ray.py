@@ -261,7 +261,9 @@ class RayExecutor:
     state. A graph in which no stream can move waits (there is no deadlock
     detection across processes). If an actor or its node dies, the run fails
     (:class:`StreamDiedError` names the stream and the node); the items in
-    flight to it are lost and nothing is retried.
+    flight to it are lost and nothing is retried. Under
+    ``on_error=Restart(...)`` the stream's actor is made again instead, under
+    that policy, from the stream's initial ``state`` (docs/scaleout.md).
     """
 
     def __init__(
