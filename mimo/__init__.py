@@ -7,6 +7,7 @@ every join is a bounded queue, so memory stays bounded however much flows.
 from typing import TYPE_CHECKING
 
 from mimo._channel import Channel, ChannelStatistics
+from mimo._checkpoint import CheckpointError
 from mimo._errors import (
     ConsumersGone,
     DeadlockError,
@@ -22,6 +23,7 @@ from mimo._public import publish as _publish
 from mimo._report import RunReport, StreamReport
 from mimo._retry import Retry
 from mimo._runtime import run_together
+from mimo._store import CheckpointStore, SavedCheckpoint, SQLiteStore
 from mimo._stream import Stream
 from mimo._supervision import Restart, Stop
 from mimo._window import Window
@@ -30,6 +32,8 @@ from mimo._workflow import Executor, Step, Workflow
 __all__ = [
     "Channel",
     "ChannelStatistics",
+    "CheckpointError",
+    "CheckpointStore",
     "ConsumersGone",
     "Dashboard",
     "DeadlockError",
@@ -47,6 +51,8 @@ __all__ = [
     "Restart",
     "Retry",
     "RunReport",
+    "SQLiteStore",
+    "SavedCheckpoint",
     "Step",
     "Stop",
     "Stream",

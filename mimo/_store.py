@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
-class Saved:
+class SavedCheckpoint:
     """A checkpoint as stored: the graph's fingerprint, its number, whether the run finished, and its bytes."""
 
     fingerprint: str
@@ -31,7 +31,7 @@ class Saved:
 class CheckpointStore(Protocol):
     """What a checkpoint backend provides. Calls come one at a time, maybe from a worker thread."""
 
-    def load(self) -> Saved | None:
+    def load(self) -> SavedCheckpoint | None:
         """The latest checkpoint, or None if there is none."""
         ...
 
@@ -70,13 +70,13 @@ class SQLiteStore:
             raise RuntimeError(f"checkpoint store {self.path!r} is closed")
         return self._db
 
-    def load(self) -> Saved | None:
+    def load(self) -> SavedCheckpoint | None:
         query = "SELECT fingerprint, number, done, data FROM mimo_checkpoint WHERE id = 1"
         with self._lock:
             row = self._conn().execute(query).fetchone()
         if row is None:
             return None
-        return Saved(row[0], int(row[1]), bool(row[2]), bytes(row[3]))
+        return SavedCheckpoint(row[0], int(row[1]), bool(row[2]), bytes(row[3]))
 
     def save(self, fingerprint: str, number: int, data: bytes) -> None:
         with self._lock:
