@@ -48,6 +48,10 @@ def _run(cmd: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProce
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+#: Every line mypy printed, by snippet: for tests of what its messages say.
+MYPY_OUTPUT: dict[str, list[str]] = {}
+
+
 def run_mypy(files: list[Path], config: str, tmp: Path) -> Found:
     ini = tmp / "mypy.ini"
     ini.write_text(config)
@@ -59,6 +63,7 @@ def run_mypy(files: list[Path], config: str, tmp: Path) -> Found:
     assert proc.returncode in (0, 1), f"mypy did not run:\n{proc.stdout}\n{proc.stderr}"
     found: Found = {f.name: set() for f in files}
     for line in proc.stdout.splitlines():
+        MYPY_OUTPUT.setdefault(Path(line.partition(":")[0]).name, []).append(line)
         m = _MYPY_LINE.match(line)
         if m:
             found.setdefault(Path(m["file"]).name, set()).add((int(m["line"]), m["code"]))
@@ -117,3 +122,12 @@ def test_every_wrong_snippet_line_is_caught_by_mypy() -> None:
         if snippet.name.startswith("bad") or snippet.name == "plugin_bad.py":
             lines = {n for n, _ in expected(snippet, "mypy")}
             assert lines, f"{snippet.name} marks no errors"
+
+
+def test_mypy_reports_a_wrong_map_function_against_the_signature_written(results: dict[str, Found]) -> None:
+    # docs/typing.md: a plain function is reported as a plain one, not as "Callable[[int], Awaitable[Never]]".
+    lines = MYPY_OUTPUT["bad_map_message.py"]
+    plain = [line for line in lines if '"Callable[[str], int]"' in line]
+    assert len(plain) == 2
+    assert all('expected "Callable[[int], int | Awaitable[int]]"' in line for line in plain)
+    assert not any("Never" in line for line in plain)

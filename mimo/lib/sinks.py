@@ -35,6 +35,7 @@ class Appendable(Protocol[T_contra]):
 
     def append(self, item: T_contra, /) -> object: ...
 
+
 #: Most items taken off the queue at once (one list extend, one file write).
 _CHUNK = 1024
 

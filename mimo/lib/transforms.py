@@ -59,6 +59,21 @@ async def _map_in_parallel(inp: In[Any], out: Out[Any], *, inner: Stream | None 
     await inner.run(Ins(inner.name, {"inp": inp}), Outs(inner.name, {"out": out}))
 
 
+# The first overload takes plain and async functions alike, so that mypy, which reports
+# a call no overload matches against the first, names the signature the user wrote
+# (not "Callable[[int], Awaitable[Never]]"), and so that pyright types a lambda's
+# parameter from the left of .then(). mypy solves B through that union for plain
+# functions but not for async ones (the second) nor for some overloaded ones (the third).
+@overload
+def map(
+    fn: Callable[[A], B | Awaitable[B]],
+    *,
+    workers: int | None = None,
+    executor: ExecutorSpec = None,
+    ordered: bool = True,
+    chunk_size: int | None = None,
+    name: str | None = None,
+) -> StageStream[A, B]: ...
 @overload
 def map(
     fn: Callable[[A], Awaitable[B]],
