@@ -473,6 +473,32 @@ async def paced(ins: Any, outs: Any, state: Any) -> None:
         await asyncio.sleep(0.01)
 
 
+async def fail_once_flagged(ins: Any, outs: Any, state: Any) -> None:
+    while not Path(state["flag"]).exists():
+        await asyncio.sleep(0.02)
+    raise ValueError("the alarm went off")
+
+
+def kill_first_pid_soon(pids: Path, then: Path | None = None) -> Any:
+    """A started thread: SIGKILLs the first process to write its pid into ``pids`` (2 s on, marks ``then``)."""
+    import signal
+    import threading
+
+    def kill() -> None:
+        deadline = time.monotonic() + 30
+        while not any(pids.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)  # mid-run: the source goes on for about 1.5 s
+        os.kill(int(next(pids.iterdir()).name), signal.SIGKILL)
+        if then is not None:
+            time.sleep(2)  # the driver has seen the death by then, and is backing off
+            then.write_text("killed")
+
+    thread = threading.Thread(target=kill)
+    thread.start()
+    return thread
+
+
 async def double_and_tell_pid(ins: Any, outs: Any, state: Any) -> None:
     (Path(state["dir"]) / str(os.getpid())).write_text("started")
     async for x in ins.inp:
@@ -485,9 +511,6 @@ async def double_and_tell_pid(ins: Any, outs: Any, state: Any) -> None:
 def test_a_stream_whose_actor_is_killed_is_restarted_under_restart_and_fails_the_run_without(
     ray_session, tmp_path, restart
 ):
-    import signal
-    import threading
-
     from mimo import Restart
     from mimo.executors import StreamDiedError
 
@@ -499,15 +522,7 @@ def test_a_stream_whose_actor_is_killed_is_restarted_under_restart_and_fails_the
     sink = collector()
     wf.add_stream(Stream(outs=["out"], fn=paced, name="numbers", state={"n": 150})).pipe(middle).pipe(sink)
 
-    def kill_first_actor() -> None:
-        deadline = time.monotonic() + 30
-        while not any(pids.iterdir()) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.3)  # mid-run: the source goes on for about 1.5 s
-        os.kill(int(next(pids.iterdir()).name), signal.SIGKILL)
-
-    killer = threading.Thread(target=kill_first_actor)
-    killer.start()
+    killer = kill_first_pid_soon(pids)
     try:
         if not restart:
             with pytest.raises(StreamDiedError, match=r"stream 'fragile' died: its actor on node 127\.0\.0\.1"):
@@ -524,6 +539,99 @@ def test_a_stream_whose_actor_is_killed_is_restarted_under_restart_and_fails_the
     assert sink.state[-1] == 2 * 149
     assert sink.state == sorted(set(sink.state)) and len(sink.state) > 75
     assert_no_actor_left(ray_session)
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(60)
+def test_a_run_failing_while_a_dead_actor_waits_to_be_made_again_fails_with_that_error_alone(ray_session, tmp_path):
+    from mimo import Restart
+
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    killed = tmp_path / "killed"
+    wf = Workflow(capacity=2)
+    slow = Restart(backoff=30, max_backoff=30, jitter=0)  # still backing off when the source fails
+    middle = Stream(["inp"], ["out"], fn=double_and_tell_pid, name="fragile", state={"dir": str(pids)}, on_error=slow)
+    src = Stream(outs=["out"], fn=paced, name="numbers", state={"n": 1000})
+    wf.add_stream(src).pipe(middle).pipe(collector())
+    wf.add_stream(Stream(fn=fail_once_flagged, name="alarm", state={"flag": str(killed)}))
+    killer = kill_first_pid_soon(pids, then=killed)
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(ValueError, match="the alarm went off") as info:
+            wf.run(executor=ray_with(batch_size=5))
+    finally:
+        killer.join()
+    assert time.monotonic() - t0 < 20  # the back-off was cut short by the teardown
+    assert info.value.mimo_stream == "alarm"  # type: ignore[attr-defined]
+    assert len(list(pids.iterdir())) == 1  # never made again
+    assert_no_actor_left(ray_session)
+
+
+def test_a_restarted_producers_link_closes_the_input_once_whichever_link_ended():
+    from mimo import Channel
+    from mimo.executors._edges import Inbox
+
+    async def main() -> tuple[bool, bool, list[int], bool]:
+        # The dead producer's late end marker does not close the input its new link still feeds.
+        ch: Channel[int] = Channel(10, producers=1)
+        inbox = Inbox(ch)
+        await inbox.deliver(0, 0, [1, 2], False)
+        inbox.replace_link(0, 7)
+        await inbox.deliver(0, 1, [3], True)
+        open_after_old_end = not ch.closed
+        await inbox.deliver(7, 0, [4], True)
+        closed_by_new = ch.closed
+        got = ch.pop_many_nowait(10)
+        # A producer that had ended before it died: its new link's end is not counted twice.
+        two: Channel[int] = Channel(10, producers=2)
+        inbox = Inbox(two)
+        await inbox.deliver(0, 0, [], True)
+        inbox.replace_link(0, 7)
+        await inbox.deliver(7, 0, [], True)
+        return open_after_old_end, closed_by_new, got, not two.closed
+
+    assert asyncio.run(main()) == (True, True, [1, 2, 3, 4], True)
+
+
+def test_an_outbox_whose_restartable_consumer_died_waits_for_its_successor_then_sends_on():
+    from mimo.executors._edges import Inbox, Outbox, PeerLost, Target
+
+    async def main() -> tuple[bool, bool, list[int]]:
+        loop = asyncio.get_running_loop()
+
+        def dead(port: str, link: int, seq: int, items: list[Any], end: bool) -> asyncio.Future[bool]:
+            fut: asyncio.Future[bool] = loop.create_future()
+            fut.set_exception(PeerLost("ActorDiedError"))
+            return fut
+
+        from mimo import Channel
+
+        ch: Channel[int] = Channel(100)
+        inbox = Inbox(ch)
+
+        def alive(port: str, link: int, seq: int, items: list[Any], end: bool) -> asyncio.Future[bool]:
+            return asyncio.ensure_future(inbox.deliver(link, seq, items, end))
+
+        box = Outbox([Target(dead, "inp", 0, "c", restartable=True)], credits=1, batch_size=2, linger_s=0)
+        for i in range(4):  # the first batch is lost with the dead consumer; then no room
+            if not box.push_nowait(i):
+                break
+        await asyncio.sleep(0.01)
+        blocked = not box.has_room()
+        box.retarget(0, alive, 3)
+        await box.wait_room()
+        for i in range(4, 6):
+            if not box.push_nowait(i):
+                await box.wait_room()
+                box.push_nowait(i)
+        box.close_producer()
+        await asyncio.wait_for(box.drained(), 5)
+        return blocked, ch.closed, ch.pop_many_nowait(100)
+
+    blocked, ended, got = asyncio.run(main())
+    assert blocked  # it neither failed nor sent anywhere while its consumer was being made again
+    assert got == [2, 3, 4, 5] and ended  # the batch sent to the dead one is lost; the rest and the end arrive
 
 
 async def push_then_wait(ins: Any, outs: Any, state: Any) -> None:

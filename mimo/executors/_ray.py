@@ -445,7 +445,8 @@ class _Run:
         self.by_value: set[str] = set()
         #: Per stream under Restart, the record of its actors that died and were made again.
         self.supervisors: dict[Node, Supervisor | None] = {n: supervisor_for(n.stream, n.name) for n in graph.nodes}
-        self.restarting: set[asyncio.Task[None]] = set()
+        #: Restarts under way, and the copy each makes again.
+        self.restarting: dict[asyncio.Task[None], _Copy] = {}
         self.actor_class: Any = None
         self.stopping = False
 
@@ -620,7 +621,7 @@ class _Run:
                 c = pending.pop(fut)
                 if fut is not c.future:
                     # A restart has finished: wait for the new actor's run, or fail with why it could not start.
-                    self.restarting.discard(fut)
+                    self.restarting.pop(fut, None)  # type: ignore[call-overload]
                     error = None if fut.cancelled() else fut.exception()
                     if error is None and c.future is not None:
                         pending[c.future] = c
@@ -633,7 +634,7 @@ class _Run:
                 delay = self._restart_delay(c)
                 if delay is not None:
                     task = asyncio.ensure_future(self._restart(c, delay))
-                    self.restarting.add(task)
+                    self.restarting[task] = c
                     pending[task] = c
                 elif self._settle(c):
                     failed = True
@@ -792,10 +793,15 @@ class _Run:
 
         cancelled: asyncio.CancelledError | None = None
         self.stopping = True
-        for task in list(self.restarting):
+        for task in self.restarting:
             task.cancel()
         if self.restarting:
             await asyncio.wait(list(self.restarting))
+        for c in self.restarting.values():
+            if c.outcome is None and c.future is not None and c.future.done():
+                # Its dead actor was being made again: that death is not why the run ends.
+                c.outcome = Outcome(c.figures or _no_figures(c.node))
+        self.restarting.clear()
         if not clean:
             self._blame_lost_consumers(copies)
         # A copy whose process is gone will not answer: do not wait for it.
