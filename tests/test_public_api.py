@@ -153,3 +153,13 @@ def test_type_hints_of_exported_classes_still_resolve():
         except NameError as exc:
             failing[name] = str(exc)
     assert failing == {}
+
+
+def test_the_errors_page_shows_every_exported_exception():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "errors.md").read_text(encoding="utf-8")
+    exports = _exports("mimo") + _exports("mimo.executors")
+    errors = [n for n, o in exports if isinstance(o, type) and issubclass(o, Exception)]
+    assert len(errors) >= 10
+    assert [n for n in errors if f"── {n} " not in page] == []
