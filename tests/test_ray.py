@@ -543,6 +543,37 @@ def test_a_stream_whose_actor_is_killed_is_restarted_under_restart_and_fails_the
 
 @pytest.mark.ray
 @pytest.mark.timeout(60)
+def test_one_killed_copy_of_two_is_made_again_and_wired_where_it_was(ray_session, tmp_path):
+    from mimo import Restart
+
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    wf = Workflow(capacity=2)
+    middle = Stream(
+        ["inp"],
+        ["out"],
+        fn=double_and_tell_pid,
+        name="fragile",
+        state={"dir": str(pids)},
+        workers=2,
+        on_error=Restart(backoff=0.01),
+    )
+    sink = collector()
+    wf.add_stream(Stream(outs=["out"], fn=paced, name="numbers", state={"n": 150})).pipe(middle).pipe(sink)
+    killer = kill_first_pid_soon(pids)
+    try:
+        report = wf.run(executor=ray_with(batch_size=5))
+    finally:
+        killer.join()
+    assert len(list(pids.iterdir())) == 3
+    assert report["fragile"].restarts == 1 and report["fragile"].workers == 2
+    assert report["fragile"].restart_causes[0].startswith("StreamDiedError: stream 'fragile[")
+    assert 2 * 149 in sink.state and len(sink.state) == len(set(sink.state)) > 75
+    assert_no_actor_left(ray_session)
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(60)
 def test_a_run_failing_while_a_dead_actor_waits_to_be_made_again_fails_with_that_error_alone(ray_session, tmp_path):
     from mimo import Restart
 
