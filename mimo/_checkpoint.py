@@ -19,11 +19,17 @@ Lamport (and Flink) do, without stopping the run:
   barrier (or end), the cut is complete and written to the store in one
   transaction.
 
-A stream run as several copies (``workers=N``) or reading from sub-tasks
-records when none of its tasks holds an item: a task that took one holds it
-until it asks for the next. Barriers are invisible to stream code (the
-ports skip them) and nothing of this exists in a run without a checkpoint:
-its queues are plain :class:`~mimo._channel.Channel` objects.
+A stream run as several copies (``workers=N``) records when none of its
+copies holds an item: a copy that took one holds it until it asks for the
+next. Barriers are invisible to stream code.
+
+Between checkpoints a checkpointed run's queues are plain
+:class:`~mimo._channel.Channel` objects with plain deques, so the ports'
+inline fast paths run at full speed. Only while a checkpoint is being taken
+(and until its barriers have left a queue) is a queue's buffer a
+:class:`_CkBuf`, whose methods (called by those same fast paths) sort
+producers' items around the cut and skip barriers, and its class
+:class:`_WindowChannel`, for batched pops and peeks.
 """
 
 from __future__ import annotations
@@ -33,11 +39,12 @@ import contextvars
 import hashlib
 import pickle
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mimo._channel import EMPTY, Channel
-from mimo._errors import EndOfStream, MimoError
+from mimo._errors import MimoError
 from mimo._store import CheckpointStore, open_store
 
 if TYPE_CHECKING:
@@ -102,8 +109,8 @@ class _NodeCk:
         self.node = node
         self.name = node.name
         self.workers = workers
-        self.ins: list[CkChannel] = []
-        self.outs: list[CkChannel] = []
+        self.ins: list[_Lane] = []
+        self.outs: list[_Lane] = []
         self.source = False
         self.recorded = False
         self.finished = False
@@ -111,68 +118,69 @@ class _NodeCk:
         self.snap: bytes | None = None
         self.local: dict[str, Any] = {}
         self.copies_ended = 0
-        # The one task that has read its inputs so far; once a second one reads, holders tracks them all.
-        self.solo: asyncio.Task[Any] | None = None
+        #: Its copies' tasks (registered as they start).
+        self.tasks: list[asyncio.Task[Any]] = []
+        #: Several copies only, during a checkpoint: the tasks that hold an item they took.
         self.holders: set[asyncio.Task[Any]] | None = None
         self.known: set[asyncio.Task[Any]] = set()
-        self.want: asyncio.Future[None] | None = None
+        self.want = False
 
-    # -- who holds an item ------------------------------------------------------
+    # -- who holds an item (several copies only) ------------------------------------
+
+    def begin(self, waiting: set[Any]) -> None:
+        self.recorded = self.finished
+        self.want = False
+        if self.workers > 1 and not self.finished:
+            # Unknown until they ask for their next item: a copy busy now may hold one.
+            self.holders = {t for t in self.tasks if not t.done() and t not in waiting}
+            for t in self.holders:
+                self._know(t)
+        else:
+            self.holders = None
 
     def arrive(self, t: asyncio.Task[Any] | None) -> bool:
-        """Task ``t`` asks for an item: it holds none now. False if it must wait for a recording."""
-        if t is not self.solo:
-            if self.solo is None and self.holders is None:
-                self.solo = t
-            elif self.holders is None:
-                # A second reader: the first may be holding an item (it is until it asks again).
-                self.holders = {self.solo} if self.solo is not None else set()
-                self.solo = None
-                self._know(t)
-                for h in list(self.holders):
-                    self._know(h)
-            else:
-                self._know(t)
-        if self.holders is not None:
-            self.holders.discard(t)
-        if self.want is not None:
-            if self._quiet():
-                self.record()
-                return True
-            return False
+        """Task ``t`` asks for an item, so it holds none. False while a recording waits for the others."""
+        holders = self.holders
+        if holders is not None:
+            holders.discard(t)
+            if self.want:
+                if self._quiet():
+                    self.record()
+                    return True
+                return False
         return True
 
     def took(self, t: asyncio.Task[Any] | None) -> None:
-        if self.holders is not None and t is not None:
+        if self.holders is not None and t is not None and self.ck.active:
             self.holders.add(t)
+            self._know(t)
 
-    def _know(self, t: asyncio.Task[Any] | None) -> None:
-        if t is not None and t not in self.known:
+    def _know(self, t: asyncio.Task[Any]) -> None:
+        if t not in self.known:
             self.known.add(t)
             t.add_done_callback(self._task_done)
 
     def _task_done(self, t: asyncio.Task[Any]) -> None:
         if self.holders is not None:
             self.holders.discard(t)
-        if self.want is not None and self._quiet():
-            self.record()
+            if self.want and self._quiet():
+                self.record()
 
     def _quiet(self) -> bool:
-        return not self.holders or all(h.done() for h in self.holders)
+        return not self.holders
 
     def request(self) -> bool:
-        """Record now if no task of this stream holds an item; else ask to be called back. True if recorded."""
+        """Record now if no copy holds an item; else once the last one asks for its next. True if recorded."""
         if self.recorded:
             return True
         if self._quiet():
             self.record()
             return True
-        if self.want is None:
-            self.want = asyncio.get_running_loop().create_future()
+        self.want = True
         return False
 
     def inputs_complete(self) -> bool:
-        return all(ch.complete for ch in self.ins)
+        return all(lane.complete for lane in self.ins)
 
     # -- recording -----------------------------------------------------------------
 
@@ -184,17 +192,18 @@ class _NodeCk:
             return
         self.recorded = True
         self.snap = ck.pickle_state(self)
-        for ch in self.ins:
-            ch.consumer_recorded()
-        for ch in self.outs:
-            ch.barrier_from(self)
+        for lane in self.ins:
+            lane.consumer_recorded()
+        for lane in self.outs:
+            lane.barrier_from(self)
         ck.part_done()
         self._release()
 
     def _release(self) -> None:
-        want, self.want = self.want, None
-        if want is not None and not want.done():
-            want.set_result(None)
+        if self.want:
+            self.want = False
+            for lane in self.ins:
+                lane.release()
 
     def copy_ended(self) -> None:
         """A copy ended cleanly; after the last one, the stream's final state stands for every later checkpoint."""
@@ -205,274 +214,257 @@ class _NodeCk:
         self.finished = True
         if not ck.active or not self.recorded:
             self.snap = ck.pickle_state(self)
-        if ck.active and not self.recorded:
-            self.recorded = True
-            ck.part_done()
+        if ck.active:
+            if not self.recorded:
+                self.recorded = True
+                ck.part_done()
+            for lane in self.outs:
+                lane.mark(self.id)  # no more items from it: as good as its barrier
+            for lane in self.ins:
+                lane.consumer_finished()
         self._release()
-        for ch in self.ins:
-            ch.consumer_finished()
 
 
-class CkChannel(Channel[Any]):
-    """A queue of a checkpointed run: carries barriers and records its contents for the cut.
+class _Lane:
+    """One queue's part in the checkpoints.
 
-    Its type differs from :class:`Channel`, so the ports' inline fast paths
-    (which read Channel's fields) call these methods instead.
+    The queue stays a plain :class:`Channel` (so the ports keep their inline
+    fast paths); only while a checkpoint is being taken, and until its
+    barriers have left the queue, are its buffer and class swapped for ones
+    that carry barriers and keep them from the stream.
     """
 
     __slots__ = (
-        "_ck",
-        "_node",
-        "_producers_of",
-        "_ended",
-        "_marked",
-        "_recorded",
-        "_log",
+        "ck",
+        "ch",
+        "node",
+        "producers",
+        "marked",
+        "recorded",
+        "log",
         "complete",
-        "_specials",
-        "_copies_closed",
+        "specials",
+        "barriers",
+        "fake",
     )
 
-    def __init__(self, ck: Checkpointer, node: _NodeCk, producers_of: dict[int, int], *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self._ck = ck
-        self._node = node
-        #: Producer stream id -> its copies.
-        self._producers_of = producers_of
-        self._copies_closed: dict[int, int] = {}
-        self._ended: set[int] = set()
-        self._marked: set[int] = set()
-        self._recorded = False
-        self._log: list[Any] | None = None
+    def __init__(self, ck: Checkpointer, ch: Channel[Any], node: _NodeCk, producers: set[int]) -> None:
+        self.ck = ck
+        self.ch = ch
+        self.node = node
+        self.producers = producers
+        self.marked: set[int] = set()
+        self.recorded = False
+        self.log: list[Any] = []
         self.complete = True
-        self._specials = 0
+        self.specials = 0  # barriers and tagged items in the buffer
+        self.barriers = 0  # barriers in the buffer: they take no room (a producer checked for room before one came)
+        self.fake = False  # holds the closed queue open while its stream waits to record
 
-    # -- the cut ------------------------------------------------------------------
+    def begin(self, finished: set[int]) -> None:
+        self.marked = self.producers & finished
+        self.recorded = self.node.finished
+        self.log = []
+        self.complete = len(self.marked) >= len(self.producers)
+        ch = self.ch
+        if not ch._detached and type(ch._buf) is not _CkBuf:
+            ch._buf = _CkBuf(self, deque.__iter__(ch._buf))
+            ch.__class__ = _WindowChannel
 
-    def begin(self) -> None:
-        self._marked = set(self._ended)
-        self._recorded = False
-        self._log = None
-        self.complete = len(self._marked) >= len(self._producers_of)
+    def done(self) -> bool:
+        return self.recorded and self.complete
+
+    def uninstall(self) -> None:
+        ch = self.ch
+        if self.specials or self.fake or self.ck.active:
+            return
+        buf = ch._buf
+        if type(buf) is _CkBuf:
+            ch._buf = deque(deque.__iter__(buf))
+        ch.__class__ = Channel
 
     def consumer_recorded(self) -> None:
-        k = self._ck.k
-        self._recorded = True
-        # What is queued now and came before its producer's barrier was pushed before the cut
-        # and is not in the consumer's state yet: it belongs to the checkpoint.
-        self._log = [x for x in self._buf if type(x) is not _Barrier and not (type(x) is _After and x.k == k)]
-        self._log = [x.item if type(x) is _After else x for x in self._log]
+        k = self.ck.k
+        self.recorded = True
+        buf = self.ch._buf
+        # Queued before its producer's barrier and not yet taken: part of the cut.
+        for x in deque.__iter__(buf):
+            tx = type(x)
+            if tx is _Barrier:
+                continue
+            if tx is _After:
+                if x.k != k:
+                    self.log.append(x.item)
+            else:
+                self.log.append(x)
         if self.complete:
-            self._ck.part_done()
+            self.ck.part_done()
 
     def consumer_finished(self) -> None:
-        if not self._recorded and self._ck.active:
-            self._recorded = True
-            self._log = []
+        if not self.recorded:
+            self.recorded = True
+            self.log = []
             if self.complete:
-                self._ck.part_done()
+                self.ck.part_done()
 
     def barrier_from(self, node: _NodeCk) -> None:
-        if node.id in self._marked:
+        if node.id in self.marked:
             return
-        if not self._detached and self._producers > 0:
-            self._buf.append(_Barrier(self._ck.k))
-            self._specials += 1
-            if self._getters:
-                self._wake_getter()
-        self._mark(node.id)
+        ch = self.ch
+        if not ch._detached and ch._producers > 0 and type(ch._buf) is _CkBuf:
+            deque.append(ch._buf, _Barrier(self.ck.k))
+            self.specials += 1
+            self.barriers += 1
+            if ch._getters:
+                ch._wake_getter()
+        self.mark(node.id)
 
-    def _mark(self, nid: int) -> None:
-        self._marked.add(nid)
-        if not self.complete and len(self._marked) >= len(self._producers_of):
+    def mark(self, nid: int) -> None:
+        if nid in self.marked or nid not in self.producers:
+            return
+        self.marked.add(nid)
+        if not self.complete and len(self.marked) >= len(self.producers):
             self.complete = True
-            if self._recorded:
-                self._ck.part_done()
+            if self.recorded:
+                self.ck.part_done()
 
-    def state(self) -> list[Any]:
-        return list(self._log or ())
+    def release(self) -> None:
+        ch = self.ch
+        if self.fake:
+            self.fake = False
+            ch._producers -= 1
+        ch._wake_all_getters()
 
-    # -- producer side ------------------------------------------------------------
-
-    def _producer(self) -> _NodeCk | None:
-        p = _CURRENT.get()
-        if p is not None and p.source and not p.recorded:
-            p.record()
-        return p
-
-    def has_room(self) -> bool:
-        if self._ck.active:
-            self._producer()
-        return super().has_room()
-
-    def room(self) -> int:
-        if self._ck.active:
-            self._producer()
-        return super().room()
-
-    def push_nowait(self, item: Any) -> bool:
-        if not self._ck.active:
-            # Channel.push_nowait's common case inline: this runs once per item per queue.
-            buf = self._buf
-            n = len(buf)
-            if n < self._cap and self._producers > 0:
-                buf.append(item)
-                if n >= self._high:
-                    self._high = n + 1
-                if self._getters:
-                    self._wake_getter()
-                return True
-            return super().push_nowait(item)
-        if self._ck.active:
-            p = self._producer()
-            if p is not None and not self._detached:
-                if not self._recorded:
-                    if p.id in self._marked:
-                        # After its producer's barrier, before the consumer recorded: tagged so the
-                        # consumer's recording leaves it out of the cut.
-                        ok = super().push_nowait(_After(item, self._ck.k))
-                        if ok:
-                            self._specials += 1
-                        return ok
-                elif not self.complete and p.id not in self._marked:
-                    # Before its producer's barrier, after the consumer recorded: channel state.
-                    ok = super().push_nowait(item)
-                    if ok and self._log is not None:
-                        self._log.append(item)
-                    return ok
-        return super().push_nowait(item)
-
-    def push_many_nowait(self, items: Sequence[Any]) -> int:
-        if self._ck.active:
-            n = 0
-            for item in items:
-                if not self.push_nowait(item):
-                    break
-                n += 1
-            return n
-        return super().push_many_nowait(items)
-
-    def close_producer(self) -> None:
-        p = _CURRENT.get()
-        super().close_producer()
-        if p is not None and p.id in self._producers_of:
-            n = self._copies_closed.get(p.id, 0) + 1
-            self._copies_closed[p.id] = n
-            if n >= self._producers_of[p.id]:
-                self._ended.add(p.id)
-                if self._ck.active:
-                    self._mark(p.id)
-
-    # -- consumer side ------------------------------------------------------------
-
-    def _try_pop(self) -> Any:
-        node = self._node
-        t = _current_task()
-        if t is not node.solo or node.want is not None:
-            if not node.arrive(t):
-                return EMPTY
-        ck = self._ck
-        if not self._specials and not ck.active:
-            buf = self._buf
-            if buf:
-                # Channel._try_pop inline, as above.
-                item = buf.popleft()
-                self._popped += 1
-                if self._putters:
-                    self._room_freed()
-                if node.holders is not None:
-                    node.took(t)
-                return item
-            return super()._try_pop()
+    def settle(self, buf: _CkBuf) -> bool:
+        """True if the stream can take a real item now; meets the barriers at the head first."""
+        node = self.node
+        if _CURRENT.get() is not node:
+            # Asked by a producer (is the queue empty?): look, change nothing.
+            for x in deque.__iter__(buf):
+                if type(x) is not _Barrier:
+                    return True
+            return False
+        ck = self.ck
+        if not node.arrive(_current_task()):
+            return self._wait()
         if ck.active and not node.recorded and node.inputs_complete() and not node.request():
-            return EMPTY
-        buf = self._buf
-        while True:
-            if not buf:
-                self._specials = 0
-                return super()._try_pop()
-            head = buf[0]
-            tp = type(head)
-            if tp is _Barrier:
-                if ck.active and head.k == ck.k and not node.recorded and not node.request():
-                    return EMPTY
-                buf.popleft()
-                self._specials -= 1
-                if self._putters:
-                    self._room_freed()
-                continue
-            item = super()._try_pop()
-            if tp is _After:
-                self._specials -= 1
-                item = head.item
-            node.took(t)
-            return item
+            return self._wait()
+        while deque.__len__(buf):
+            head = deque.__getitem__(buf, 0)
+            if type(head) is not _Barrier:
+                return True
+            if ck.active and head.k == ck.k and not node.recorded and not node.request():
+                return self._wait()
+            deque.popleft(buf)
+            self.specials -= 1
+            self.barriers -= 1
+            if self.ch._putters:
+                self.ch._room_freed()
+        return False
 
-    async def iterate(self, port: Any) -> AsyncIterator[Any]:
-        """What ``async for`` on an input port reads: one generator frame per item, barriers skipped."""
-        try:
-            while True:
-                item = self._try_pop()
-                if item is EMPTY:
-                    item = await port._pop_slow()
-                yield item
-        except EndOfStream:
-            return
+    def _wait(self) -> bool:
+        ch = self.ch
+        if ch._producers <= 0 and not self.fake:
+            # Closed but not drained: without this the stream would see its end while it waits.
+            self.fake = True
+            ch._producers += 1
+        return False
 
-    def _try_peek(self) -> Any:
-        while True:
-            buf = self._buf
-            if buf and type(buf[0]) is _Barrier:
-                item = self._try_pop()  # handles the barrier; the item after it goes back in front
-                if item is EMPTY:
-                    return EMPTY
-                buf.appendleft(item)
-                self._popped -= 1
-                return item
-            if buf and type(buf[0]) is _After:
-                return buf[0].item
-            return super()._try_peek()
+
+class _CkBuf(deque[Any]):
+    """A queue's buffer while a checkpoint is taken: producers' items are sorted around the cut."""
+
+    __slots__ = ("lane",)
+
+    def __init__(self, lane: _Lane, items: Any) -> None:
+        super().__init__(items)
+        self.lane = lane
+
+    def append(self, item: Any) -> None:
+        lane = self.lane
+        ck = lane.ck
+        if ck.active:
+            p = _CURRENT.get()
+            if p is not None and p is not lane.node:
+                if p.source and not p.recorded:
+                    p.record()  # a source is cut when it is about to push
+                if not lane.recorded:
+                    if p.id in lane.marked:
+                        # After its producer's barrier, before the consumer recorded: not in the cut.
+                        item = _After(item, ck.k)
+                        lane.specials += 1
+                elif not lane.complete and p.id not in lane.marked:
+                    lane.log.append(item)  # before its producer's barrier, after the consumer recorded
+        deque.append(self, item)
+
+    def extend(self, items: Any) -> None:
+        for item in items:
+            self.append(item)
+
+    def __bool__(self) -> bool:
+        return self.lane.settle(self)
+
+    def __len__(self) -> int:
+        return deque.__len__(self) - self.lane.barriers
+
+    def popleft(self) -> Any:
+        lane = self.lane
+        lane.settle(self)
+        item = deque.popleft(self)
+        if type(item) is _After:
+            item = item.item
+            lane.specials -= 1
+        lane.node.took(_current_task())
+        if not lane.specials and not lane.ck.active:
+            lane.uninstall()
+        return item
+
+
+class _WindowChannel(Channel[Any]):
+    """A queue's class while its buffer is a :class:`_CkBuf`: batched pops and peeks skip barriers."""
+
+    __slots__ = ()
 
     def _pop_many(self, limit: int) -> list[Any]:
-        if not self._specials and not self._ck.active and self._node.holders is None:
-            t = _current_task()
-            node = self._node
-            if t is node.solo and node.want is None:
-                return super()._pop_many(limit)
+        buf = self._buf
+        if type(buf) is not _CkBuf:
+            return super()._pop_many(limit)
+        lane = buf.lane
+        node = lane.node
         out: list[Any] = []
-        ck = self._ck
-        node = self._node
         while len(out) < limit:
-            if out and (node.want is not None or (ck.active and not node.recorded)):
-                # The stream may record at its next pop: it must have dealt with these items first.
+            if out and (node.want or (lane.ck.active and not node.recorded)):
+                break  # the stream may record at its next pop: it deals with these items first
+            if not buf:
                 break
-            try:
-                item = self._try_pop()
-            except BaseException:
-                if out:
-                    break
-                raise
-            if item is EMPTY:
-                break
-            out.append(item)
-        return out
+            out.append(buf.popleft())
+            if self._buf is not buf:
+                break  # back to a plain queue: the next call takes the rest
+        if out:
+            self._popped += len(out)
+            if self._putters:
+                self._room_freed()
+            return out
+        if self._producers <= 0:
+            raise self._end()
+        return []
 
-    async def wait_item(self, timeout: float | None = None) -> None:
-        want = self._node.want
-        if want is not None:
-            if timeout is None:
-                await asyncio.shield(want)
-            else:
-                async with asyncio.timeout(timeout):
-                    await asyncio.shield(want)
-            return
-        await super().wait_item(timeout)
+    def _try_peek(self) -> Any:
+        buf = self._buf
+        if type(buf) is not _CkBuf:
+            return super()._try_peek()
+        if buf:
+            head = deque.__getitem__(buf, 0)
+            return head.item if type(head) is _After else head
+        if self._producers <= 0:
+            raise self._end()
+        return EMPTY
 
 
 class Checkpointer:
     """Takes a run's checkpoints and resumes it from the last one."""
 
-    def __init__(self, graph: Graph, store: object, every: float, workers: Any) -> None:
+    def __init__(self, graph: Graph, store: object, every: float, workers: Any, monitor: Any = None) -> None:
         if isinstance(every, bool) or not isinstance(every, int | float) or not every > 0:
             raise ValueError(f"checkpoint_every must be a number of seconds > 0, not {every!r}")
         if graph.feeds:
@@ -486,7 +478,9 @@ class Checkpointer:
         self.nodes: dict[Node, _NodeCk] = {}
         for i, node in enumerate(graph.nodes):
             self.nodes[node] = _NodeCk(self, i, node, workers(node))
-        self.channels: dict[tuple[str, str], CkChannel] = {}
+        self.lanes: dict[tuple[str, str], _Lane] = {}
+        #: The run's deadlock monitor: it knows which tasks wait on a pop.
+        self.monitor = monitor
         self.k = 0
         self.active = False
         self.error: BaseException | None = None
@@ -517,23 +511,23 @@ class Checkpointer:
         """True if this run goes on from a saved checkpoint."""
         return self._resume is not None
 
-    def make_channel(self, node: Node, port: str, cap: int, **kw: Any) -> CkChannel:
+    def make_channel(self, node: Node, port: str, cap: int, **kw: Any) -> Channel[Any]:
+        """A plain queue, with its part in the checkpoints on the side."""
         me = self.nodes[node]
-        producers_of: dict[int, int] = {}
-        for e in self.graph.inputs_of(node, port):
-            src = self.nodes[e.src]
-            producers_of[src.id] = src.workers
-        ch = CkChannel(self, me, producers_of, cap, **kw)
-        me.ins.append(ch)
-        for e in self.graph.inputs_of(node, port):
-            self.nodes[e.src].outs.append(ch)
-        self.channels[(node.name, port)] = ch
+        ch: Channel[Any] = Channel(cap, **kw)
+        srcs = [self.nodes[e.src] for e in self.graph.inputs_of(node, port)]
+        lane = _Lane(self, ch, me, {s.id for s in srcs})
+        me.ins.append(lane)
+        for src in srcs:
+            if lane not in src.outs:
+                src.outs.append(lane)
+        self.lanes[(node.name, port)] = lane
         return ch
 
     def prepare(self) -> None:
         """Once the queues exist: find the sources and restore the saved checkpoint, if any."""
         for n in self.nodes.values():
-            n.source = all(not ch._producers_of for ch in n.ins)
+            n.source = all(not lane.producers for lane in n.ins)
         data = self._resume
         if data is None:
             return
@@ -545,15 +539,18 @@ class Checkpointer:
             _restore_state(n.node.stream, state)
             n.local = local
             n.skip = entry["finished"]
-        for (name, port), ch in self.channels.items():
+        for (name, port), lane in self.lanes.items():
             items = data["channels"].get(f"{name}.{port}")
-            if items and not ch._node.skip:
-                ch._buf.extend(pickle.loads(items))
+            if items and not lane.node.skip:
+                lane.ch._buf.extend(pickle.loads(items))
 
     def enter(self, node: Node) -> bool:
         """Called in a stream copy's task before it runs; True if it finished before the checkpoint (skip it)."""
         n = self.nodes[node]
         _CURRENT.set(n)
+        task = _current_task()
+        if task is not None:
+            n.tasks.append(task)
         return n.skip
 
     def ended(self, node: Node) -> None:
@@ -588,25 +585,29 @@ class Checkpointer:
         self.active = True
         self._complete = asyncio.get_running_loop().create_future()
         self._pending = 0
+        waiting: set[Any] = set()
+        if self.monitor is not None:
+            waiting = {t for t, _, kind in self.monitor.waits.values() if kind == "pop"} | self.monitor.delegating
         for n in self.nodes.values():
-            n.recorded = n.finished
+            n.begin(waiting)
             if not n.finished:
                 self._pending += 1
-        for ch in self.channels.values():
-            ch.begin()
-            if ch._node.finished:
-                ch._recorded = True
-                ch._log = []
-            if not (ch._recorded and ch.complete):
+        finished = {n.id for n in self.nodes.values() if n.finished}
+        for lane in self.lanes.values():
+            lane.begin(finished)
+            if not lane.done():
                 self._pending += 1
+        for n in self.nodes.values():
+            if n.source and not n.finished and not any(not lane.ch._detached for lane in n.outs):
+                n.record()  # nothing flows out of it: any moment is a cut
         if self._pending <= 0:
             self._complete.set_result(None)
 
     def assemble(self) -> bytes:
         nodes = {n.name: {"snap": n.snap, "finished": n.finished} for n in self.nodes.values()}
         channels: dict[str, bytes] = {}
-        for (name, port), ch in self.channels.items():
-            items = ch.state()
+        for (name, port), lane in self.lanes.items():
+            items = lane.log
             if items:
                 try:
                     channels[f"{name}.{port}"] = pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
@@ -631,6 +632,8 @@ class Checkpointer:
                 self.active = False
                 for n in self.nodes.values():
                     n._release()
+                for lane in self.lanes.values():
+                    lane.uninstall()
                 # Shielded: a run that ends meanwhile lets the write finish before the store closes.
                 self._saving = asyncio.ensure_future(asyncio.to_thread(self.store.save, self.fingerprint, self.k, data))
                 await asyncio.shield(self._saving)

@@ -186,13 +186,8 @@ class InputPort(Generic[T_co]):
     def __aiter__(self) -> AsyncIterator[T_co]:
         # An async generator resumes one frame per item where ``__anext__``
         # would create a coroutine per item. It reads Channel's fields, so a
-        # subclass (which may pop differently) is read through ``__anext__``,
-        # unless it has a loop of its own (a checkpointed run's queue has).
-        ch = self._ch
-        if type(ch) is Channel:
-            return self._items()
-        iterate = getattr(ch, "iterate", None)
-        return iterate(self) if iterate is not None else self
+        # subclass (which may pop differently) is read through ``__anext__``.
+        return self._items() if type(self._ch) is Channel else self
 
     async def _items(self) -> AsyncIterator[T_co]:
         ch = self._ch

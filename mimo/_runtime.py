@@ -269,7 +269,7 @@ async def run_graph(
     stop: asyncio.Future[None] = loop.create_future()
     monitor = _Monitor(loop, stop)
     cap = graph.capacity if capacity is None else capacity
-    ck = None if checkpoint is None else Checkpointer(graph, checkpoint, checkpoint_every, _workers)
+    ck = None if checkpoint is None else Checkpointer(graph, checkpoint, checkpoint_every, _workers, monitor)
 
     chans: dict[tuple[Node, str], Channel[Any]] = {}
     for node in graph.nodes:

@@ -193,20 +193,21 @@ def test_checkpoint_arguments_are_checked(tmp_path: Path) -> None:
         wf.run(checkpoint=tmp_path / "b.db")
 
 
-def test_a_run_without_checkpoint_uses_plain_queues() -> None:
+def test_a_run_without_checkpoint_has_no_checkpoint_machinery() -> None:
     from mimo._channel import Channel
+    from mimo._checkpoint import position
 
-    kinds: list[type] = []
+    seen: list[Any] = []
 
     async def look(ins: Any, outs: Any) -> None:
-        kinds.append(type(ins.n._ch))
+        seen.append((type(ins.n._ch), type(ins.n._ch._buf), position()))
         async for _ in ins.n:
             pass
 
     wf = Workflow()
     wf.add_stream(_numbers(5)).pipe(Stream(["n"], fn=look))
     wf.run()
-    assert kinds == [Channel]
+    assert seen == [(Channel, __import__("collections").deque, None)]
 
 
 def test_mimo_run_checkpoint_resumes_a_failed_run(tmp_path: Path) -> None:
