@@ -9,8 +9,9 @@ import sys
 import typing
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, Self, TypeVar, overload
 
+from typing_extensions import ParamSpec
 from typing_extensions import TypeVar as DefaultTypeVar
 
 from mimo._errors import WorkflowError
@@ -27,6 +28,10 @@ O_co = TypeVar("O_co", covariant=True)
 # What the mypy plugin knows of a stream's input and output ports (Any without it).
 IP = DefaultTypeVar("IP", default=Any)
 OP = DefaultTypeVar("OP", default=Any)
+# A stream's settings: the keyword-only parameters of its function, so that
+# scale(factor="3") and scale(facter=3) are type errors. Any settings by default.
+S = ParamSpec("S", default=...)
+Q = ParamSpec("Q")
 
 #: The type of an input port parameter in an annotated stream body: ``x: In[int]``.
 In = InputPort
@@ -36,7 +41,7 @@ Out = OutputPort
 _Form = Literal["annotated", "ports"]
 
 
-class DslStream(Stream, Joinable, Generic[IP, OP]):
+class DslStream(Stream, Joinable, Generic[IP, OP, S]):
     """A stream made by ``@stream``: a :class:`~mimo.Stream` that ``|`` and ``>>`` can join.
 
     Calling it with keywords, ``scale(factor=3)``, returns a copy with those
@@ -86,14 +91,15 @@ class DslStream(Stream, Joinable, Generic[IP, OP]):
 
     def _copy(self) -> Self:
         # A plain copy, as s() gives: no place in a graph, a fresh state if it had one.
-        return typing.cast(Self, self())
+        # Typed with its settings, self() might require some; a plain copy never does.
+        return typing.cast(Self, typing.cast(Any, self)())
 
     def __getstate__(self) -> dict[str, Any]:
         # Where the stream stands in a graph being built is this process's business:
         # a copy or a pickle (a process pool, a Ray actor) starts with no place.
         return {**self.__dict__, "_home": None, "_stages": []}
 
-    def __call__(self, *args: Any, **settings: Any) -> Self:
+    def __call__(self, *args: S.args, **settings: S.kwargs) -> Self:
         """A copy of this stream with the given settings changed; ``s()`` is a plain copy."""
         if args:
             raise TypeError(
@@ -200,7 +206,7 @@ class DslStream(Stream, Joinable, Generic[IP, OP]):
         return Stream.__repr__(self)
 
 
-class SourceStream(DslStream[Any, Any], Source[O_co]):
+class SourceStream(DslStream[Any, Any, S], Source[O_co], Generic[O_co, S]):
     """A decorated stream with one output, of item type ``O``, and no input."""
 
     if TYPE_CHECKING:
@@ -209,7 +215,7 @@ class SourceStream(DslStream[Any, Any], Source[O_co]):
         def out(self) -> OutPorts[Only[O_co]]: ...
 
 
-class StageStream(DslStream[Any, Any], Stage[I_contra, O_co]):
+class StageStream(DslStream[Any, Any, S], Stage[I_contra, O_co], Generic[I_contra, O_co, S]):
     """A decorated stream with one input taking ``I`` and one output giving ``O``."""
 
     if TYPE_CHECKING:
@@ -220,7 +226,7 @@ class StageStream(DslStream[Any, Any], Stage[I_contra, O_co]):
         def out(self) -> OutPorts[Only[O_co]]: ...
 
 
-class SinkStream(DslStream[Any, Any], Sink[I_contra]):
+class SinkStream(DslStream[Any, Any, S], Sink[I_contra], Generic[I_contra, S]):
     """A decorated stream with one input, taking ``I``, and no output."""
 
     if TYPE_CHECKING:
@@ -270,6 +276,16 @@ class _PortsDecorator(Generic[IP, OP]):
         return made
 
 
+# Bodies with several ports of a kind are PortStreams: these come before the one-port
+# forms, whose settings (Q) would otherwise take the extra ports for settings.
+_SeveralIns = Callable[Concatenate[InputPort[Any], InputPort[Any], ...], Awaitable[None]]
+_SeveralOuts = Callable[Concatenate[OutputPort[Any], OutputPort[Any], ...], Awaitable[None]]
+_ThreeIn = Callable[Concatenate[InputPort[Any], OutputPort[Any], InputPort[Any], ...], Awaitable[None]]
+_ThreeOut = Callable[Concatenate[InputPort[Any], OutputPort[Any], OutputPort[Any], ...], Awaitable[None]]
+_ThreeInRev = Callable[Concatenate[OutputPort[Any], InputPort[Any], InputPort[Any], ...], Awaitable[None]]
+_ThreeOutRev = Callable[Concatenate[OutputPort[Any], InputPort[Any], OutputPort[Any], ...], Awaitable[None]]
+
+
 class _AnnotatedDecorator:
     """What ``stream(name=...)`` returns: a decorator for the annotation form."""
 
@@ -279,15 +295,23 @@ class _AnnotatedDecorator:
         self.on_error = on_error
 
     @overload
-    def __call__(self, fn: Callable[[InputPort[A], OutputPort[B]], Awaitable[None]], /) -> StageStream[A, B]: ...
+    def __call__(self, fn: _SeveralIns | _SeveralOuts, /) -> PortStream: ...
     @overload
-    def __call__(self, fn: Callable[[OutputPort[B], InputPort[A]], Awaitable[None]], /) -> StageStream[A, B]: ...
+    def __call__(self, fn: _ThreeIn | _ThreeOut | _ThreeInRev | _ThreeOutRev, /) -> PortStream: ...
     @overload
-    def __call__(self, fn: Callable[[OutputPort[B]], Awaitable[None]], /) -> SourceStream[B]: ...  # pyright: ignore[reportOverlappingOverload]
+    def __call__(
+        self, fn: Callable[Concatenate[InputPort[A], OutputPort[B], Q], Awaitable[None]], /
+    ) -> StageStream[A, B, Q]: ...
     @overload
-    def __call__(self, fn: Callable[[InputPort[A]], Awaitable[None]], /) -> SinkStream[A]: ...
+    def __call__(  # pyright: ignore[reportOverlappingOverload]
+        self, fn: Callable[Concatenate[OutputPort[B], InputPort[A], Q], Awaitable[None]], /
+    ) -> StageStream[A, B, Q]: ...
     @overload
-    def __call__(self, fn: Callable[..., Awaitable[None]], /) -> PortStream: ...
+    def __call__(self, fn: Callable[Concatenate[OutputPort[B], Q], Awaitable[None]], /) -> SourceStream[B, Q]: ...  # pyright: ignore[reportOverlappingOverload]
+    @overload
+    def __call__(self, fn: Callable[Concatenate[InputPort[A], Q], Awaitable[None]], /) -> SinkStream[A, Q]: ...
+    @overload
+    def __call__(self, fn: Callable[..., Awaitable[None]], /) -> PortStream: ...  # pyright: ignore[reportOverlappingOverload]
     def __call__(self, fn: Callable[..., Awaitable[None]], /) -> DslStream:
         made = _make_annotated_stream(fn, self.name, self.workers)
         made.on_error = check_on_error(made.name, self.on_error)
@@ -295,15 +319,19 @@ class _AnnotatedDecorator:
 
 
 @overload
-def stream(fn: Callable[[InputPort[A], OutputPort[B]], Awaitable[None]], /) -> StageStream[A, B]: ...
+def stream(fn: _SeveralIns | _SeveralOuts, /) -> PortStream: ...
 @overload
-def stream(fn: Callable[[OutputPort[B], InputPort[A]], Awaitable[None]], /) -> StageStream[A, B]: ...
+def stream(fn: _ThreeIn | _ThreeOut | _ThreeInRev | _ThreeOutRev, /) -> PortStream: ...
 @overload
-def stream(fn: Callable[[OutputPort[B]], Awaitable[None]], /) -> SourceStream[B]: ...  # pyright: ignore[reportOverlappingOverload]
+def stream(fn: Callable[Concatenate[InputPort[A], OutputPort[B], Q], Awaitable[None]], /) -> StageStream[A, B, Q]: ...
 @overload
-def stream(fn: Callable[[InputPort[A]], Awaitable[None]], /) -> SinkStream[A]: ...
+def stream(fn: Callable[Concatenate[OutputPort[B], InputPort[A], Q], Awaitable[None]], /) -> StageStream[A, B, Q]: ...  # pyright: ignore[reportOverlappingOverload]
 @overload
-def stream(fn: Callable[..., Awaitable[None]], /) -> PortStream: ...
+def stream(fn: Callable[Concatenate[OutputPort[B], Q], Awaitable[None]], /) -> SourceStream[B, Q]: ...  # pyright: ignore[reportOverlappingOverload]
+@overload
+def stream(fn: Callable[Concatenate[InputPort[A], Q], Awaitable[None]], /) -> SinkStream[A, Q]: ...
+@overload
+def stream(fn: Callable[..., Awaitable[None]], /) -> PortStream: ...  # pyright: ignore[reportOverlappingOverload]
 @overload
 def stream(
     *,

@@ -53,13 +53,13 @@ async def named(x: In[str], y: Out[str]) -> None:
         await y.push(v)
 
 
-assert_type(numbers, SourceStream[int])
-assert_type(inc, StageStream[int, int])
-assert_type(backwards, StageStream[str, str])
-assert_type(show, SinkStream[str])
-assert_type(named, StageStream[str, str])
-assert_type(numbers(n=3), SourceStream[int])
-assert_type(fmt(width=8), StageStream[int, str])
+source: SourceStream[int] = numbers  # its settings are typed too: see ok_settings.py
+assert_type(inc, StageStream[int, int, []])  # no settings
+assert_type(backwards, StageStream[str, str, []])
+assert_type(show, SinkStream[str, []])
+assert_type(named, StageStream[str, str, []])
+fewer: SourceStream[int] = numbers(n=3)
+wider: StageStream[int, str] = fmt(width=8)
 
 assert_type(numbers | inc, Source[int])
 assert_type(numbers | fmt, Source[str])
