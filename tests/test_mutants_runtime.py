@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mimo import DeadlockError, Stream, Workflow
+from mimo import DeadlockError, Stream, Workflow, run_together
 from mimo._runtime import run_graph
 from mimo.testing import run_workflow
 from tests.helpers import chain, source
@@ -42,6 +42,7 @@ def test_the_live_report_counts_waits_still_going_on_and_the_final_one_every_wai
         await asyncio.sleep(0.2)
         live = snapshot()
         assert 0.15 <= live.elapsed_s < 2.0
+        assert 0.15 <= live["src"].elapsed_s < 2.0
         assert 0.15 <= live["src"].blocked_s < 2.0
         assert live["src"].starved_s == 0.0
         assert not live["src"].stopped_early and not live["src"].done
@@ -55,6 +56,8 @@ def test_the_live_report_counts_waits_still_going_on_and_the_final_one_every_wai
         assert report["sink"].blocked_s == 0.0
         assert 0.15 <= report["src"].blocked_s <= report["src"].elapsed_s
         assert (report["src"].retries, report["sink"].retries) == (0, 0)
+        for s in (report["src"], report["sink"]):  # busy, blocked and starved add up to the stream's life
+            assert abs(s.busy_s + s.blocked_s + s.starved_s - s.elapsed_s) < 0.02
         assert not report["src"].stopped_early
 
     asyncio.run(main())
@@ -168,3 +171,72 @@ def test_cancelling_a_run_again_stops_a_stream_that_swallowed_the_first_cancella
             await asyncio.wait_for(run, 2)
 
     asyncio.run(main())
+
+
+def test_each_stream_reports_its_own_life_not_the_runs() -> None:
+    async def quick(ins: Any, outs: Any, state: Any) -> None:
+        return
+
+    async def slow(ins: Any, outs: Any, state: Any) -> None:
+        await asyncio.sleep(0.3)
+
+    wf = Workflow()
+    wf.add_stream(Stream(fn=quick, name="quick"))
+    wf.add_stream(Stream(fn=slow, name="slow"))
+    report = run_workflow(wf, timeout=5)
+    assert report["quick"].elapsed_s < 0.1
+    assert 0.3 <= report["slow"].elapsed_s <= report.elapsed_s
+
+
+@pytest.mark.timeout(10)
+def test_a_chain_whose_sink_left_before_the_rest_began_is_stopped_early_up_to_its_source() -> None:
+    async def endless(ins: Any, outs: Any, state: Any) -> None:
+        i = 0
+        while True:
+            await outs.out.push(i)
+            i += 1
+
+    async def relay(ins: Any, outs: Any, state: Any) -> None:
+        async for item in ins.inp:
+            await outs.out.push(item)
+
+    async def leaves(ins: Any, outs: Any, state: Any) -> None:
+        return  # reads nothing
+
+    wf = Workflow(capacity=2)
+    sink = wf.add_stream(Stream(["inp"], fn=leaves, name="leaves"))
+    mid = wf.add_stream(Stream(["inp"], ["out"], fn=relay, name="mid"))
+    wf.add_stream(Stream(outs=["out"], fn=endless, name="src")).pipe(mid).pipe(sink)
+    report = run_workflow(wf, timeout=5)
+    assert report["mid"].stopped_early and report["src"].stopped_early
+
+
+def test_run_together_also_works_outside_a_run() -> None:
+    """A stream's body may be tested alone, with plain asyncio."""
+    done: list[str] = []
+
+    async def job(name: str) -> None:
+        await asyncio.sleep(0.01)
+        done.append(name)
+
+    asyncio.run(run_together(job("a"), job("b")))
+    assert sorted(done) == ["a", "b"]
+
+
+@pytest.mark.timeout(10)
+def test_run_together_never_hides_a_failure_behind_a_consumers_gone() -> None:
+    from mimo import ConsumersGone
+
+    async def fails() -> None:
+        await asyncio.sleep(0.01)
+        raise ValueError("bad job")
+
+    async def leaves_when_cancelled() -> None:
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            raise ConsumersGone("no consumer left") from None
+
+    with pytest.raises(ExceptionGroup, match="unhandled errors in a TaskGroup") as info:
+        asyncio.run(run_together(fails(), leaves_when_cancelled()))
+    assert info.group_contains(ValueError, match="^bad job$")
