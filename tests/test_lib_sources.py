@@ -87,7 +87,7 @@ def test_range_is_like_the_builtin() -> None:
 
 
 def test_range_rejects_a_zero_step_when_made() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must not be zero"):
         lib.range(0, 10, 0)
 
 

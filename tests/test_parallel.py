@@ -141,7 +141,7 @@ def test_an_error_in_an_async_function_fails_the_stream():
             raise KeyError("two")
         return x
 
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="two"):
         run_stream(parallel_map(boom, workers=2), {"inp": range(5)})
 
 

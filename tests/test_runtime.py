@@ -75,7 +75,7 @@ def test_failure_leaves_no_task_running():
         wf.add_stream(endless_source(finals)).pipe(wf.add_stream(Stream(["inp"])))
         wf.add_stream(Stream(fn=boom))
         before = asyncio.all_tasks()
-        with pytest.raises(RuntimeError):
+        with pytest.raises(RuntimeError, match=r"^x\b"):
             await wf.run_async()
         assert asyncio.all_tasks() == before
 
@@ -94,7 +94,7 @@ def test_downstream_does_not_see_a_clean_end_after_an_upstream_failure():
             pass
         ended.append("clean end")
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^half\b"):
         chain(Stream(outs=["out"], fn=half), Stream(["inp"], fn=sink)).run()
     assert ended == []
 
@@ -122,7 +122,8 @@ def test_asyncio_timeout_around_a_run():
 
     async def main():
         wf = chain(endless_source(finals), Stream(["inp"]))
-        with pytest.raises(TimeoutError):
+        # asyncio.timeout's own error has no message; mimo's timeouts all have one.
+        with pytest.raises(TimeoutError, match="^$"):
             async with asyncio.timeout(0.1):
                 await wf.run_async()
 
@@ -367,7 +368,7 @@ def test_tasks_a_stream_started_do_not_outlive_the_run():
             raise ValueError("x")
 
         before = asyncio.all_tasks()
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"^x\b"):
             await chain(Stream(outs=["out"], fn=src), Stream(["inp"], fn=boom)).run_async()
         assert asyncio.all_tasks() == before
 
@@ -561,7 +562,7 @@ def test_an_outer_timeout_wins_over_a_teardown_that_pushes():
         wf = chain(source(list(range(5))), Stream(["inp"], ["out"], fn=mid, name="mid"),
                    Stream(["inp"], fn=stuck_sink), capacity=0)
         before = asyncio.all_tasks()
-        with pytest.raises(TimeoutError):
+        with pytest.raises(TimeoutError, match="^$"):  # asyncio.timeout's, not one of mimo's
             async with asyncio.timeout(0.1):
                 await wf.run_async()
         assert asyncio.all_tasks() == before
@@ -800,7 +801,7 @@ def test_an_error_raised_while_an_outer_cancellation_tears_down_is_logged_naming
         asyncio.get_running_loop().set_exception_handler(handler)
         await main()
 
-    with caplog.at_level(logging.ERROR, logger="mimo"), pytest.raises(TimeoutError):
+    with caplog.at_level(logging.ERROR, logger="mimo"), pytest.raises(TimeoutError, match="^$"):
         asyncio.run(runner())
     gc.collect()
     failed = [r for r in caplog.records if "'s' failed while the run was being cancelled" in r.getMessage()]
