@@ -45,9 +45,9 @@ def _child(workload: str, mode: str, n: int) -> None:
                 return plain(self, checkpoint=db, checkpoint_every=every, **kw)
 
             mimo.Workflow.run = run  # type: ignore[method-assign]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = getattr(MimoClassic, workload)(n)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         if every is not None:
             import sqlite3
 
@@ -57,7 +57,7 @@ def _child(workload: str, mode: str, n: int) -> None:
             info = {"checkpoints": number, "size_bytes": size}
     want = expected(workload, n)
     ok = (tuple(result) == want) if isinstance(want, tuple) else result == want
-    print(json.dumps({"wall_s": wall, "ok": ok, **info}))
+    print(json.dumps({"wall_s": wall, "cpu_s": cpu, "ok": ok, **info}))
 
 
 def main() -> None:
@@ -70,6 +70,7 @@ def main() -> None:
     args = ap.parse_args()
     for workload, n in (("W1", args.w1), ("W3", args.w3)):
         walls: dict[str, list[float]] = {m: [] for m in MODES}
+        cpus: dict[str, list[float]] = {m: [] for m in MODES}
         extra: dict[str, dict[str, Any]] = {}
         for _ in range(args.reps):
             for mode in MODES:
@@ -82,21 +83,22 @@ def main() -> None:
                 res = json.loads(out.stdout.strip().splitlines()[-1])
                 assert res["ok"], res
                 walls[mode].append(res["wall_s"])
+                cpus[mode].append(res["cpu_s"])
                 if "checkpoints" in res:
                     extra[mode] = res
-        base = statistics.median(walls["off"])
         for mode in MODES:
             med = statistics.median(walls[mode])
-            ratios = [w / b for w, b in zip(walls[mode], walls["off"])]
-            cost = statistics.median(ratios) - 1
+            cpu = statistics.median(cpus[mode])
+            cost = statistics.median([w / b for w, b in zip(walls[mode], walls["off"])]) - 1
+            cpu_cost = statistics.median([w / b for w, b in zip(cpus[mode], cpus["off"])]) - 1
             e = extra.get(mode, {})
+            off = mode == "off"
             print(
-                f"| {workload} | {n:,} | {mode} | {med:.2f} s | {n / med / 1e6:.2f} M/s | "
-                f"{'-' if mode == 'off' else f'{cost:+.1%}'} | {e.get('checkpoints', '-')} | "
-                f"{e.get('size_bytes', '-')} |",
+                f"| {workload} | {n:,} | {mode} | {med:.2f} s | {cpu:.2f} s | {n / med / 1e6:.2f} M/s | "
+                f"{'-' if off else f'{cost:+.1%}'} | {'-' if off else f'{cpu_cost:+.1%}'} | "
+                f"{e.get('checkpoints', '-')} | {e.get('size_bytes', '-')} |",
                 flush=True,
             )
-        del base
 
 
 if __name__ == "__main__":

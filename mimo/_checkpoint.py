@@ -344,6 +344,13 @@ class _Lane:
                 if type(x) is not _Barrier:
                     return True
             return False
+        if self.ch._shut:
+            # The run is being torn down: no more recording, and no wait may last.
+            while deque.__len__(buf) and type(deque.__getitem__(buf, 0)) is _Barrier:
+                deque.popleft(buf)
+                self.specials -= 1
+                self.barriers -= 1
+            return bool(deque.__len__(buf))
         ck = self.ck
         if not node.arrive(_current_task()):
             return self._wait()

@@ -92,6 +92,9 @@ class Graph:
         """
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"stream name must be a non-empty str, not {name!r}")
+        ready = getattr(stream, "check_settings", None)
+        if ready is not None:
+            ready()  # a @stream with a required setting not given: refused here, naming it
         explicit = name is not None or stream.named
         base = name if name is not None else stream.name
         for n in self.nodes:

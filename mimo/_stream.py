@@ -26,12 +26,13 @@ def _is_async(fn: object) -> bool:
     return not inspect.isfunction(fn) and inspect.iscoroutinefunction(call)
 
 
-def fn_takes_state(owner: str, fn: Callable[..., Any]) -> bool:
+def fn_takes_state(owner: str, fn: Callable[..., Any], *, settings: bool = False) -> bool:
     """Check ``fn`` can be called as ``fn(ins, outs, state)`` or ``fn(ins, outs)``; say which.
 
     Both forms are accepted by ``Stream(fn=...)`` and ``@stream(ins=..., outs=...)``
-    alike. Keyword-only parameters need defaults (the DSL passes its settings
-    that way); anything else is a ``TypeError`` naming the stream.
+    alike. Keyword-only parameters need defaults, unless ``settings`` (the DSL,
+    which passes them as settings, required ones included); anything else is a
+    ``TypeError`` naming the stream.
     """
     try:
         sig = inspect.signature(fn)
@@ -41,7 +42,7 @@ def fn_takes_state(owner: str, fn: Callable[..., Any]) -> bool:
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     required = [p for p in positional if p.default is p.empty]
     star = any(p.kind == p.VAR_POSITIONAL for p in params)
-    bare = [p.name for p in params if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
+    bare = [] if settings else [p.name for p in params if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
     if bare or len(required) > 3 or (len(positional) < 2 and not star):
         names = ", ".join(str(p) for p in params)
         raise TypeError(

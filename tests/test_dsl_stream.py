@@ -235,12 +235,14 @@ def test_an_unannotated_parameter_is_rejected() -> None:
         stream(body)
 
 
-def test_a_setting_without_default_is_rejected() -> None:
+def test_a_setting_without_default_is_required_at_each_copy() -> None:
     async def body(x: In[int], *, path: str) -> None:
         pass
 
-    with pytest.raises(TypeError, match="setting 'path' needs a default"):
-        stream(body)
+    s = stream(body)  # a template: its copies give the setting (see tests/test_own_operator.py)
+    assert s(path="p").settings == {"path": "p"}
+    with pytest.raises(TypeError, match=r"stream 'body' needs the setting 'path', which has no default"):
+        s()
 
 
 def test_star_args_are_rejected() -> None:

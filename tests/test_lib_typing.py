@@ -19,7 +19,7 @@ import pytest
 HEAD = """\
 from typing import assert_type
 
-from mimo import lib
+from mimo import In, Out, lib, stream
 from mimo.dsl import Closed, SinkStream, Source, SourceStream, StageStream
 from mimo.lib._branches import Branch
 
@@ -42,6 +42,12 @@ def is_small(n: int) -> bool:
 
 labels: list[str] = []
 ints: list[int] = []
+
+
+@stream
+async def take(inp: In[int], out: Out[int], *, n: int) -> None:
+    async for item in inp:
+        await out.push(item)
 strs: list[str] = []
 """
 
@@ -68,6 +74,8 @@ assert_type(lib.zip(lib.range(3), lib.from_iterable(["a"])), Source[tuple[int, s
 j = lib.join(lib.range(3), lib.from_iterable(["a"]), key=str)
 assert_type(j.matched, Branch[tuple[int, str]])
 assert_type(j.unmatched, Branch[int | str])
+took: StageStream[int, int] = take(n=2)
+assert_type(lib.range(3) | take(n=2), Source[int])
 assert_type((lib.range(3) | lib.map(label)).to_list(), list[str])
 assert_type(j.matched.to_list(), list[tuple[int, str]])
 left, right = lib.balance(lib.range(3)).branches
@@ -95,6 +103,8 @@ e = lib.range(3) | lib.flat_map(words)  # E
 f = lib.range(3) | lib.filter(lambda n: n.upper())  # E
 g = lib.range(3) | lib.for_each(lambda n: n.upper())  # E
 h = lib.range(3) | lib.split(lambda n: n.upper())  # E
+q = lib.from_iterable(["x"]) | take(n=2)  # E
+r = take()  # E
 i = lib.from_iterable(["x"]) | lib.split(is_small)  # E
 k = lib.split(is_small).matched | lib.collect(strs)  # E
 m = lib.merge(lib.range(3), lib.range(3)) | lib.collect(strs)  # E

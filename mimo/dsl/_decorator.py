@@ -58,6 +58,7 @@ class DslStream(Stream, Joinable, Generic[IP, OP, S]):
         outs: Mapping[str, Any],
         params: list[tuple[str, Kind]],
         settings: dict[str, Any],
+        required: tuple[str, ...] = (),
         takes_state: bool,
         name: str | None,
         state: Any,
@@ -69,6 +70,8 @@ class DslStream(Stream, Joinable, Generic[IP, OP, S]):
         self._takes_state = takes_state
         #: The values of the keyword-only parameters, passed to every call of the body.
         self.settings: dict[str, Any] = dict(settings)
+        # Settings without a default: every copy that runs must have been given them.
+        self._required = required
         self._fresh_state = state is None
         # A name given to @stream names the definition, as a stock stream's kind
         # does: copies share it and are suffixed in a graph (every_nth, every_nth_2).
@@ -80,6 +83,7 @@ class DslStream(Stream, Joinable, Generic[IP, OP, S]):
 
     async def run(self, ins: Ins, outs: Outs) -> None:
         """Call the decorated function with this stream's ports and settings."""
+        self.check_settings()
         fn: Callable[..., Awaitable[None]] = self.fn  # type: ignore[assignment]
         if self._form == "annotated":
             args = [ins[p] if kind == "input" else outs[p] for p, kind in self._params]
@@ -106,14 +110,16 @@ class DslStream(Stream, Joinable, Generic[IP, OP, S]):
                 f"stream {self.name!r} takes its settings by keyword "
                 f"({', '.join(self.settings) or 'it has none'}), not positionally"
             )
+        names = [*self.settings, *(r for r in self._required if r not in self.settings)]
         for key in settings:
-            if key not in self.settings:
-                close = difflib.get_close_matches(key, list(self.settings), n=1)
+            if key not in names:
+                close = difflib.get_close_matches(key, names, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
-                known = ", ".join(self.settings) or "none"
+                known = ", ".join(names) or "none"
                 raise TypeError(f"stream {self.name!r} has no setting {key!r}{hint} (its settings: {known})")
         new = copy.copy(self)
         new.settings = {**self.settings, **settings}
+        new.check_settings()
         new.in_types = dict(self.in_types)
         new.out_types = dict(self.out_types)
         new._home = None
@@ -121,6 +127,21 @@ class DslStream(Stream, Joinable, Generic[IP, OP, S]):
         if self._fresh_state:
             new.state = {}
         return new
+
+    def check_settings(self) -> None:
+        """Raise ``TypeError`` naming the required settings (keyword-only, no default) not given yet.
+
+        Called when a copy is made (``take()``), when the stream joins a graph
+        (``|``, ``>>``, ``add_stream``) and when it would run.
+        """
+        missing = [r for r in self._required if r not in self.settings]
+        if missing:
+            given = ", ".join(f"{m}=..." for m in missing)
+            s = "s" if len(missing) > 1 else ""
+            raise TypeError(
+                f"stream {self.name!r} needs the setting{s} {', '.join(map(repr, missing))}, which "
+                f"{'have' if s else 'has'} no default: use {self.name}({given})"
+            )
 
     if TYPE_CHECKING:
 
@@ -415,16 +436,10 @@ def _check_fn(fn: object, owner: str) -> None:
         raise TypeError(f"stream {owner!r}: @stream needs an 'async def' function, got {fn!r}")
 
 
-def _settings(owner: str, params: list[inspect.Parameter]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for p in params:
-        if p.default is inspect.Parameter.empty:
-            raise TypeError(
-                f"stream {owner!r}: setting {p.name!r} needs a default value (keyword-only parameters "
-                f"are settings, changed with {owner}({p.name}=...))"
-            )
-        out[p.name] = p.default
-    return out
+def _settings(params: list[inspect.Parameter]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The settings' defaults, and the names of the required ones (no default: given at each copy)."""
+    out = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+    return out, tuple(p.name for p in params if p.default is inspect.Parameter.empty)
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -489,7 +504,7 @@ def _make_annotated_stream(fn: Callable[..., Awaitable[None]], name: str | None,
         params.append((p.name, kind))
     check_port_names(owner, "input", ins)
     check_port_names(owner, "output", outs)
-    settings = _settings(owner, setting_params)
+    settings, required = _settings(setting_params)
     kinds = [k for _, k in params]
     cls: type[DslStream]
     if kinds == ["output"]:
@@ -507,6 +522,7 @@ def _make_annotated_stream(fn: Callable[..., Awaitable[None]], name: str | None,
         outs=outs,
         params=params,
         settings=settings,
+        required=required,
         takes_state=False,
         name=name,
         state=None,
@@ -548,7 +564,7 @@ def _make_ports_stream(
                     "already declared in stream(ins=..., outs=...); use one form: either "
                     "'async def f(ins, outs, state)' with ins=/outs=, or In[T]/Out[T] parameters with plain @stream"
                 )
-    settings = _settings(owner, setting_params)
+    settings, required = _settings(setting_params)
     if len(positional) > 3:
         names = ", ".join(p.name for p in positional)
         raise TypeError(
@@ -557,7 +573,7 @@ def _make_ports_stream(
             "make any other parameter keyword-only (after '*') to use it as a setting"
         )
     # The same rule as Stream(fn=...): (ins, outs) or (ins, outs, state).
-    takes_state = fn_takes_state(owner, fn)
+    takes_state = fn_takes_state(owner, fn, settings=True)
     return PortStream(
         fn,
         form="ports",
@@ -565,6 +581,7 @@ def _make_ports_stream(
         outs=out_types,
         params=[],
         settings=settings,
+        required=required,
         takes_state=takes_state,
         name=name,
         state=state,

@@ -266,17 +266,13 @@ class SplitStream(DslStream[Any, Any], Sink[T]):
         return g, node, node
 
 
-async def _no_predicate(item: Any) -> object:
-    raise RuntimeError("split: no predicate")
-
-
 @stream(name="split")
 async def _split(
     inp: In[Any],
     matched: Out[Any],
     unmatched: Out[Any],
     *,
-    predicate: Callable[[Any], Awaitable[object]] = _no_predicate,
+    predicate: Callable[[Any], Awaitable[object]],
 ) -> None:
     async for item in inp:
         await (matched if await predicate(item) else unmatched).push(item)

@@ -41,9 +41,7 @@ _CHUNK = 1024
 
 
 @stream(name="collect")
-async def _collect(inp: In[Any], *, into: Appendable[Any] | None = None) -> None:
-    if into is None:
-        raise RuntimeError("collect: no list to collect into")
+async def _collect(inp: In[Any], *, into: Appendable[Any]) -> None:
     while True:
         try:
             items = await inp.pop_many(_CHUNK)
@@ -80,7 +78,7 @@ def collect(into: Appendable[Any] | None = None, *, name: str | None = None) -> 
 
 
 @stream(name="for_each")
-async def _for_each(inp: In[Any], *, fn: Callable[[Any], Any] = print) -> None:
+async def _for_each(inp: In[Any], *, fn: Callable[[Any], Any]) -> None:
     call = per_item(fn)
     async for item in inp:
         await call(item)
@@ -106,10 +104,10 @@ def for_each(fn: Callable[[T], object], *, name: str | None = None) -> SinkStrea
 async def _to_file(
     inp: In[Any],
     *,
-    path: str | os.PathLike[str] = "",
-    mode: str = "w",
-    encoding: str = "utf-8",
-    end: str = "\n",
+    path: str | os.PathLike[str],
+    mode: str,
+    encoding: str,
+    end: str,
 ) -> None:
     # Opening, writing and closing block, so they happen in a worker thread.
     pos = position()

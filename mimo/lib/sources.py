@@ -28,7 +28,7 @@ _LINES_PER_READ = 256
 
 
 @stream(name="from_iterable")
-async def _from_iterable(out: Out[Any], *, items: Iterable[Any] = ()) -> None:
+async def _from_iterable(out: Out[Any], *, items: Iterable[Any]) -> None:
     pos = position()
     if pos is None:
         for item in items:
@@ -57,9 +57,7 @@ def from_iterable(items: Iterable[T], *, name: str | None = None) -> SourceStrea
 
 
 @stream(name="from_async_iterable")
-async def _from_async_iterable(out: Out[Any], *, items: AsyncIterable[Any] | None = None) -> None:
-    if items is None:
-        raise RuntimeError("from_async_iterable: no async iterable to read")
+async def _from_async_iterable(out: Out[Any], *, items: AsyncIterable[Any]) -> None:
     iterator = aiter(items)
     try:
         async for item in iterator:
@@ -93,7 +91,7 @@ def from_async_iterable(items: AsyncIterable[T], *, name: str | None = None) -> 
 
 
 @stream(name="range")
-async def _range(out: Out[int], *, start: int = 0, stop: int = 0, step: int = 1) -> None:
+async def _range(out: Out[int], *, start: int, stop: int, step: int) -> None:
     pos = position()
     if pos is None:
         for i in builtins.range(start, stop, step):
@@ -127,9 +125,9 @@ def range(start: int, stop: int | None = None, step: int = 1, *, name: str | Non
 async def _file_lines(
     out: Out[str],
     *,
-    path: str | os.PathLike[str] = "",
-    encoding: str = "utf-8",
-    keep_ends: bool = False,
+    path: str | os.PathLike[str],
+    encoding: str,
+    keep_ends: bool,
 ) -> None:
     # File reads block, so they happen in a worker thread, many lines per trip.
     f = await open_text(path, "r", encoding)
