@@ -256,7 +256,7 @@ class SinkStream(DslStream[Any, Any, S], Sink[I_contra], Generic[I_contra, S]):
         def in_(self) -> InPorts[Only[I_contra]]: ...
 
 
-class PortStream(DslStream[IP, OP], Dynamic):
+class PortStream(DslStream[IP, OP, S], Dynamic):
     """A decorated stream joined by port name; its item types are checked when joined.
 
     Streams declared with ``@stream(ins=..., outs=...)``, and annotated streams

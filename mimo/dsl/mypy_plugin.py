@@ -15,6 +15,8 @@ and the port parameters of annotated streams with several ports, and then checks
   ``x`` (mypy reports the ``>>`` as an unsupported operand otherwise);
 * the port maps themselves: a name declared twice, used both as an input and as
   an output, or not a valid identifier.
+* ``s(setting=value)`` on such streams: the settings are the body's keyword-only
+  parameters (streams with one port of a kind have them typed without the plugin).
 
 Port maps that are not literals (built at run time from configuration, say)
 stay statically untyped; the run-time checks still apply. pyright has no plugin
@@ -51,6 +53,7 @@ from mypy.types import (
     LiteralType,
     NoneType,
     Overloaded,
+    Parameters,
     ProperType,
     Type,
     TypedDictType,
@@ -66,6 +69,7 @@ MIMO_PORT = ErrorCode("mimo-port", "Check mimo stream port names and declaration
 _STREAM = "mimo.dsl._decorator.stream"
 _ANNOTATED_CALL = "mimo.dsl._decorator._AnnotatedDecorator.__call__"
 _PORTS_DECORATOR = "mimo.dsl._decorator._PortsDecorator"
+_PORTS_CALL = "mimo.dsl._decorator._PortsDecorator.__call__"
 _PORT_STREAM = "mimo.dsl._decorator.PortStream"
 _IN_GET = "mimo.dsl._build.InPorts.__getitem__"
 _OUT_GET = "mimo.dsl._build.OutPorts.__getitem__"
@@ -87,6 +91,8 @@ class MimoPlugin(Plugin):
     def get_method_hook(self, fullname: str) -> Callable[[MethodContext], Type] | None:
         if fullname == _ANNOTATED_CALL:
             return _annotated_call
+        if fullname == _PORTS_CALL:
+            return _ports_call
         if fullname == _IN_GET:
             return lambda ctx: _port_ref(ctx, "input")
         if fullname == _OUT_GET:
@@ -118,7 +124,8 @@ def _stream_call(ctx: FunctionContext) -> Type:
                 ctx.api.fail(
                     f'Port "{name}" is declared both as an input and as an output', ctx.context, code=MIMO_PORT
                 )
-        return ret.copy_modified(args=[_typed_dict(ctx, in_ports), _typed_dict(ctx, out_ports)])
+        # Any further type argument (a PortStream's settings) is kept as mypy inferred it.
+        return ret.copy_modified(args=[_typed_dict(ctx, in_ports), _typed_dict(ctx, out_ports), *ret.args[2:]])
     if ret.type.fullname == _PORT_STREAM and ctx.arg_types and ctx.arg_types[0]:
         return _from_signature(ctx, ret, ctx.arg_types[0][0])
     return ctx.default_return_type
@@ -145,7 +152,22 @@ def _from_signature(ctx: _Api, ret: Instance, fn_type: Type) -> Type:
             ins[name] = pt.args[0]
         elif isinstance(pt, Instance) and pt.type.fullname == _OUTPUT_PORT:
             outs[name] = pt.args[0]
-    return ret.copy_modified(args=[_typed_dict(ctx, ins), _typed_dict(ctx, outs)])
+    return ret.copy_modified(args=[_typed_dict(ctx, ins), _typed_dict(ctx, outs), _settings(fn)])
+
+
+def _ports_call(ctx: MethodContext) -> Type:
+    """``@stream(ins=..., outs=...)`` applied to its body: the PortStream's settings are the body's."""
+    ret = get_proper_type(ctx.default_return_type)
+    fn = get_proper_type(ctx.arg_types[0][0]) if ctx.arg_types and ctx.arg_types[0] else None
+    if not isinstance(ret, Instance) or ret.type.fullname != _PORT_STREAM or not isinstance(fn, CallableType):
+        return ctx.default_return_type
+    return ret.copy_modified(args=[*ret.args[:2], _settings(fn)])
+
+
+def _settings(fn: CallableType) -> Parameters:
+    """The keyword-only parameters of a stream body: what ``s(name=value)`` takes."""
+    named = [(t, k, n) for t, k, n in zip(fn.arg_types, fn.arg_kinds, fn.arg_names) if k.is_named(star=False)]
+    return Parameters([t for t, _, _ in named], [k for _, k, _ in named], [n for _, _, n in named])
 
 
 def _arg(ctx: FunctionContext, name: str) -> Expression | None:

@@ -56,3 +56,18 @@ async def produces_optional(ins: Any, outs: Any) -> None:
 
 
 e8 = produces_optional.out["maybe"] >> split.in_["x"]  # E: mypy=operator
+
+
+@stream(ins={"x": int}, outs={"y": int})
+async def scaled(ins: Any, outs: Any, state: Any, *, factor: int = 2) -> None:
+    pass
+
+
+@stream
+async def offsets(a: In[int], b: In[int], out: Out[int], *, offset: int = 0) -> None:
+    pass
+
+
+s1 = scaled(factor="3")  # E: mypy=arg-type
+s2 = scaled(facter=3)  # E: mypy=call-arg
+s3 = offsets(ofset=1)  # E: mypy=call-arg

@@ -59,3 +59,13 @@ port = "evens"
 split.out[port] >> pair.in_["left"]
 
 graph.run()
+
+
+@stream(ins={"x": int}, outs={"y": int})
+async def scaled(ins: Any, outs: Any, state: Any, *, factor: int = 2) -> None:
+    async for v in ins.x:
+        await outs.y.push(v * factor)
+
+
+tripled = scaled(factor=3)  # the plugin types a PortStream's settings too
+flags_again = flags()
