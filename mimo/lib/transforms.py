@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from inspect import isawaitable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from mimo._errors import EndOfStream
 from mimo._ports import Ins, Outs
+from mimo._retry import Retry
 from mimo._stream import Stream
-from mimo.dsl import In, Out, StageStream, stream
+from mimo.dsl import DslStream, In, Out, PortStream, StageStream, stream
 from mimo.lib._calls import check_per_item, is_async, per_item
 from mimo.lib._naming import fn_name, named
 
@@ -30,11 +31,15 @@ B = TypeVar("B")
 T = TypeVar("T")
 
 
+def _identity(item: Any) -> Any:
+    return item
+
+
 # -- map -------------------------------------------------------------------------
 
 
 @stream(name="map")
-async def _map(inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any]) -> None:
+async def _map(inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any] = _identity) -> None:
     if is_async(fn):
         async for item in inp:
             await out.push(await fn(item))
@@ -48,7 +53,9 @@ async def _map(inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any]) -> None
 
 
 @stream(name="map")
-async def _map_in_parallel(inp: In[Any], out: Out[Any], *, inner: Stream) -> None:
+async def _map_in_parallel(inp: In[Any], out: Out[Any], *, inner: Stream | None = None) -> None:
+    if inner is None:
+        raise RuntimeError("map: no parallel stream to run")
     # The parallel stream is written against bundles: give it this stream's two ports.
     await inner.run(Ins(inner.name, {"inp": inp}), Outs(inner.name, {"out": out}))
 
@@ -66,6 +73,8 @@ def map(
     executor: ExecutorSpec = None,
     ordered: bool = True,
     chunk_size: int | None = None,
+    retry: Retry | None = None,
+    errors: Literal["raise"] = "raise",
     name: str | None = None,
 ) -> StageStream[A, B]: ...
 @overload
@@ -76,6 +85,8 @@ def map(
     executor: ExecutorSpec = None,
     ordered: bool = True,
     chunk_size: int | None = None,
+    retry: Retry | None = None,
+    errors: Literal["raise"] = "raise",
     name: str | None = None,
 ) -> StageStream[A, B]: ...
 @overload
@@ -86,8 +97,11 @@ def map(
     executor: ExecutorSpec = None,
     ordered: bool = True,
     chunk_size: int | None = None,
+    retry: Retry | None = None,
+    errors: Literal["raise"] = "raise",
     name: str | None = None,
 ) -> StageStream[A, B]: ...
+@overload
 def map(
     fn: Callable[[A], Any],
     *,
@@ -95,8 +109,21 @@ def map(
     executor: ExecutorSpec = None,
     ordered: bool = True,
     chunk_size: int | None = None,
+    retry: Retry | None = None,
+    errors: Literal["output"],
     name: str | None = None,
-) -> StageStream[A, Any]:
+) -> PortStream: ...
+def map(
+    fn: Callable[[A], Any],
+    *,
+    workers: int | None = None,
+    executor: ExecutorSpec = None,
+    ordered: bool = True,
+    chunk_size: int | None = None,
+    retry: Retry | None = None,
+    errors: Literal["raise", "output"] = "raise",
+    name: str | None = None,
+) -> DslStream[Any, Any]:
     """A stage that pushes ``fn(item)`` for every item, in order.
 
     ``fn`` is a plain or ``async`` per-item function; this is how a plain
@@ -109,6 +136,15 @@ def map(
     unless ``ordered=False``; ``chunk_size`` is how many items a process pool
     gets per task (see there). The stage is called ``name``, by default after
     ``fn``. An exception from ``fn`` fails the run.
+
+    ``retry=mimo.Retry(...)`` calls ``fn`` again on an item whose call raised
+    one of ``retry.on``, waiting longer each time (the report counts the
+    retries in ``retries``); after the last attempt the exception fails the
+    run. With ``errors="output"`` it goes instead, as ``(item, exception)``,
+    to a second output, ``errors`` (a dead-letter port, joined by name), and
+    the stage goes on with the next item. Both call ``fn`` in the event loop:
+    with ``workers=N`` they need an ``async def`` ``fn`` (N tasks), and take no
+    ``executor``.
     """
     check_per_item("map", fn)
     label = fn_name(fn, "map")
@@ -116,6 +152,21 @@ def map(
         raise ValueError(f"map {label!r}: workers must be an int >= 1, not {workers!r}")
     if not isinstance(ordered, bool):
         raise TypeError(f"map {label!r}: ordered must be True or False, not {ordered!r}")
+    if retry is not None and not isinstance(retry, Retry):
+        raise TypeError(f"map {label!r}: retry must be a mimo.Retry(...) or None, not {retry!r}")
+    if errors not in ("raise", "output"):
+        raise ValueError(f"map {label!r}: errors must be 'raise' or 'output', not {errors!r}")
+    if retry is not None or errors == "output":
+        n = 1 if workers is None else workers
+        if executor is not None or chunk_size is not None or (n != 1 and not is_async(fn)):
+            raise ValueError(
+                f"map {label!r}: retry= and errors= with workers take an async def function, run as tasks "
+                "in the event loop (no executor or chunk_size)"
+            )
+        from mimo.lib._retrying import map_dead_letter, map_retrying
+
+        body = map_dead_letter if errors == "output" else map_retrying
+        return named(body(fn=fn, retry=retry, workers=n, ordered=ordered), name, label)
     if (workers is not None and workers != 1) or executor is not None:
         from mimo.lib.parallel import parallel_map
 
@@ -139,7 +190,7 @@ def map(
 
 
 @stream(name="filter")
-async def _filter(inp: In[Any], out: Out[Any], *, predicate: Callable[[Any], Any]) -> None:
+async def _filter(inp: In[Any], out: Out[Any], *, predicate: Callable[[Any], Any] = bool) -> None:
     call = per_item(predicate)
     async for item in inp:
         if await call(item):
@@ -165,7 +216,7 @@ def filter(predicate: Callable[[T], object], *, name: str | None = None) -> Stag
 
 
 @stream(name="flat_map")
-async def _flat_map(inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any]) -> None:
+async def _flat_map(inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any] = _identity) -> None:
     call = per_item(fn)
     async for item in inp:
         results = await call(item)
@@ -206,7 +257,7 @@ def flat_map(fn: Callable[[A], Any], *, name: str | None = None) -> StageStream[
 
 
 @stream(name="batch")
-async def _batch(inp: In[Any], out: Out[list[Any]], *, size: int, timeout: float | None) -> None:
+async def _batch(inp: In[Any], out: Out[list[Any]], *, size: int = 1, timeout: float | None = None) -> None:
     loop = asyncio.get_running_loop()
     while True:
         try:
@@ -264,7 +315,7 @@ def unbatch(*, name: str | None = None) -> StageStream[Iterable[T], T]:
 
 
 @stream(name="rate_limit")
-async def _rate_limit(inp: In[Any], out: Out[Any], *, per_second: float, burst: int) -> None:
+async def _rate_limit(inp: In[Any], out: Out[Any], *, per_second: float = 1.0, burst: int = 1) -> None:
     loop = asyncio.get_running_loop()
     tokens = float(burst)
     last = loop.time()
