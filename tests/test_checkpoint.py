@@ -269,3 +269,41 @@ def test_stateful_stock_stages_resume_with_their_state(tmp_path: Path, kind: str
         wf.run(checkpoint=db, checkpoint_every=0.002)
     wf.run(checkpoint=db, checkpoint_every=0.002)
     assert got == expected[kind]
+
+
+def test_a_stage_with_two_copies_and_a_fan_in_counts_exactly_once_across_a_resume(tmp_path: Path) -> None:
+    async def square(ins: Any, outs: Any) -> None:
+        async for x in ins.n:
+            if x % 7 == 0:
+                await asyncio.sleep(0)  # the copies interleave
+            await outs.n.push(x * x)
+
+    async def count(ins: Any, outs: Any, state: dict[str, int]) -> None:
+        async for x in ins.n:
+            state["count"] = state.get("count", 0) + 1
+            state["sum"] = state.get("sum", 0) + x
+
+    def build() -> tuple[Workflow, Stream]:
+        wf = Workflow(capacity=3)
+        src = wf.add_stream(_numbers(2000, crash_at=1700, pause_every=10))
+        counter = Stream(["n"], fn=count)
+        c = wf.add_stream(counter)
+        src.pipe(Stream(["n"], ["n"], fn=square, workers=2)).pipe(c)
+        src.pipe(lib.map(lambda x: -x)).pipe(c)
+        return wf, counter
+
+    wf, counter = build()
+    db = tmp_path / "run.db"
+    with pytest.raises(Crash, match="crash at 1700"):
+        wf.run(checkpoint=db, checkpoint_every=0.002)
+    wf.run(checkpoint=db, checkpoint_every=0.002)
+    assert counter.state == {"count": 4000, "sum": sum(i * i - i for i in range(2000))}
+
+
+def test_a_dsl_chain_runs_checkpointed_with_run_async(tmp_path: Path) -> None:
+    got: list[int] = []
+    chain = lib.range(100) | lib.collect(got)
+    asyncio.run(chain.run_async(checkpoint=tmp_path / "run.db", checkpoint_every=0.01))
+    assert got == list(range(100))
+    saved = SQLiteStore(tmp_path / "run.db").load()
+    assert saved is not None and saved.done
