@@ -52,7 +52,7 @@ class SQLiteStore:
     """A checkpoint store in one SQLite file; each checkpoint is written in one transaction."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
+        self.path: str = os.fspath(path)
         # A save runs in a worker thread; closing waits for it (closing under it would crash sqlite3).
         self._lock = threading.Lock()
         # Used from one worker thread at a time (the run's writes never overlap).
