@@ -129,13 +129,10 @@ def test_cancelling_a_run_through_a_users_operator_leaves_no_task() -> None:
 
 
 def _stock_bodies() -> list[tuple[str, DslStream]]:
-    import mimo.lib.combine
-    import mimo.lib.sinks
-    import mimo.lib.sources
-    import mimo.lib.transforms
+    from mimo.lib import advanced, aggregate, buffers, combine, select, sinks, sources, timing, transforms, windows
 
     found = []
-    for module in (mimo.lib.sources, mimo.lib.transforms, mimo.lib.sinks, mimo.lib.combine):
+    for module in (sources, transforms, sinks, combine, select, aggregate, advanced, timing, buffers, windows):
         for attr, value in vars(module).items():
             if isinstance(value, DslStream):
                 found.append((f"{module.__name__}.{attr}", value))

@@ -20,12 +20,8 @@ A = TypeVar("A")
 B = TypeVar("B")
 
 
-def _nothing(item: Any) -> Any:
-    return ()
-
-
 @stream(name="switch_map")
-async def _switch_map(inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any] = _nothing) -> None:
+async def _switch_map(inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any]) -> None:
     call = per_item(fn)
 
     async def follow(item: Any) -> None:

@@ -29,10 +29,6 @@ def _check_fold(owner: str, fn: object) -> None:
         raise TypeError(f"{owner}(): fn {fn!r} is an async generator function; it must return the new value")
 
 
-def _first(acc: Any, item: Any) -> Any:
-    return acc
-
-
 async def _fold(fn: Callable[[Any, Any], Any], acc: Any, item: Any) -> Any:
     result = fn(acc, item)
     if inspect.isawaitable(result):
@@ -41,7 +37,7 @@ async def _fold(fn: Callable[[Any, Any], Any], acc: Any, item: Any) -> Any:
 
 
 @stream(name="scan")
-async def _scan(inp: In[Any], out: Out[Any], *, fn: Callable[[Any, Any], Any] = _first, initial: Any = None) -> None:
+async def _scan(inp: In[Any], out: Out[Any], *, fn: Callable[[Any, Any], Any], initial: Any) -> None:
     pos = position()  # checkpointed runs keep the running value there
     acc = initial if pos is None else pos.get("acc", initial)
     async for item in inp:
@@ -70,7 +66,7 @@ def scan(fn: Callable[[Acc, T], Any], initial: Acc, *, name: str | None = None) 
 
 
 @stream(name="reduce")
-async def _reduce(inp: In[Any], out: Out[Any], *, fn: Callable[[Any, Any], Any] = _first, initial: Any = None) -> None:
+async def _reduce(inp: In[Any], out: Out[Any], *, fn: Callable[[Any, Any], Any], initial: Any) -> None:
     pos = position()
     acc = initial if pos is None else pos.get("acc", initial)
     async for item in inp:

@@ -25,7 +25,7 @@ Overflow = Literal["block", "drop_oldest", "drop_newest", "fail"]
 
 
 @stream(name="buffer")
-async def _buffer(inp: In[Any], out: Out[Any], *, size: int = 1, overflow: str = "block") -> None:
+async def _buffer(inp: In[Any], out: Out[Any], *, size: int, overflow: str) -> None:
     items: deque[Any] = deque()
     changed = asyncio.Event()  # set when an item is added or taken, or the input ends
     ended = False

@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 
 @stream(name="take")
-async def _take(inp: In[Any], out: Out[Any], *, n: int = 0) -> None:
+async def _take(inp: In[Any], out: Out[Any], *, n: int) -> None:
     left = n
     while left > 0:
         await out.push(await inp.pop())  # EndOfStream here ends the stage
@@ -47,7 +47,7 @@ def take(n: int, *, name: str | None = None) -> StageStream[T, T]:
 
 
 @stream(name="skip")
-async def _skip(inp: In[Any], out: Out[Any], *, n: int = 0) -> None:
+async def _skip(inp: In[Any], out: Out[Any], *, n: int) -> None:
     for _ in range(n):
         await inp.pop()  # EndOfStream here ends the stage
     async for item in inp:
@@ -65,12 +65,8 @@ def skip(n: int, *, name: str | None = None) -> StageStream[T, T]:
 # -- take_while / drop_while -----------------------------------------------------
 
 
-def _true(item: Any) -> bool:
-    return True
-
-
 @stream(name="take_while")
-async def _take_while(inp: In[Any], out: Out[Any], *, predicate: Callable[[Any], Any] = _true) -> None:
+async def _take_while(inp: In[Any], out: Out[Any], *, predicate: Callable[[Any], Any]) -> None:
     call = per_item(predicate)
     async for item in inp:
         if not await call(item):
@@ -93,7 +89,7 @@ def take_while(
 
 
 @stream(name="drop_while")
-async def _drop_while(inp: In[Any], out: Out[Any], *, predicate: Callable[[Any], Any] = _true) -> None:
+async def _drop_while(inp: In[Any], out: Out[Any], *, predicate: Callable[[Any], Any]) -> None:
     call = per_item(predicate)
     while True:
         try:
@@ -136,7 +132,7 @@ def _unhashable(stream_name: str, key: object, err: TypeError) -> TypeError:
 
 @stream(name="distinct")
 async def _distinct(
-    inp: In[Any], out: Out[Any], *, key: Callable[[Any], Any] = _identity, window: int | None = None
+    inp: In[Any], out: Out[Any], *, key: Callable[[Any], Any], window: int | None
 ) -> None:
     call = per_item(key)
     pos = position()  # checkpointed runs keep what was seen there (the same objects)

@@ -98,7 +98,7 @@ async def _pop_by(inp: InputPort[Any], clock: Clock, deadline: float) -> tuple[A
 
 
 @stream(name="timeout")
-async def _timeout(inp: In[Any], out: Out[Any], *, seconds: float = 1.0, clock: Clock = LOOP_CLOCK) -> None:
+async def _timeout(inp: In[Any], out: Out[Any], *, seconds: float, clock: Clock) -> None:
     while True:
         try:
             item, due = await _pop_by(inp, clock, clock.now() + seconds)
@@ -127,7 +127,7 @@ def timeout(seconds: float, *, clock: Clock | None = None, name: str | None = No
 
 
 @stream(name="debounce")
-async def _debounce(inp: In[Any], out: Out[Any], *, seconds: float = 1.0, clock: Clock = LOOP_CLOCK) -> None:
+async def _debounce(inp: In[Any], out: Out[Any], *, seconds: float, clock: Clock) -> None:
     while True:
         try:
             pending = await inp.pop()  # no item waiting: nothing to time

@@ -342,9 +342,9 @@ async def _processing_time(
     inp: In[Any],
     out: Out[Window[Any]],
     *,
-    shape: Callable[[], _Windows] = lambda: _Fixed(1.0, 1.0),
-    key: Callable[[Any], Any] | None = None,
-    clock: Clock = SystemClock(),  # noqa: B008 - stateless, shared on purpose
+    shape: Callable[[], _Windows],
+    key: Callable[[Any], Any] | None,
+    clock: Clock,
 ) -> None:
     owner = out.stream
     windows = shape()
@@ -379,10 +379,10 @@ async def _event_time(
     out: Out[Window[Any]],
     late: Out[Any],
     *,
-    shape: Callable[[], _Windows] = lambda: _Fixed(1.0, 1.0),
-    key: Callable[[Any], Any] | None = None,
-    timestamp: Callable[[Any], Any] = float,
-    lateness: float = 0.0,
+    shape: Callable[[], _Windows],
+    key: Callable[[Any], Any] | None,
+    timestamp: Callable[[Any], Any],
+    lateness: float,
 ) -> None:
     owner = out.stream
     windows = shape()
