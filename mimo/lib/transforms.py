@@ -235,12 +235,24 @@ async def _flat_map(inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any] = _
 
 
 @overload
-def flat_map(fn: Callable[[A], AsyncIterable[B]], *, name: str | None = None) -> StageStream[A, B]: ...
+def flat_map(
+    fn: Callable[[A], AsyncIterable[B]], *, workers: int | None = None, ordered: bool = True, name: str | None = None
+) -> StageStream[A, B]: ...
 @overload
-def flat_map(fn: Callable[[A], Awaitable[Iterable[B]]], *, name: str | None = None) -> StageStream[A, B]: ...
+def flat_map(
+    fn: Callable[[A], Awaitable[Iterable[B]]],
+    *,
+    workers: int | None = None,
+    ordered: bool = True,
+    name: str | None = None,
+) -> StageStream[A, B]: ...
 @overload
-def flat_map(fn: Callable[[A], Iterable[B]], *, name: str | None = None) -> StageStream[A, B]: ...
-def flat_map(fn: Callable[[A], Any], *, name: str | None = None) -> StageStream[A, Any]:
+def flat_map(
+    fn: Callable[[A], Iterable[B]], *, workers: int | None = None, ordered: bool = True, name: str | None = None
+) -> StageStream[A, B]: ...
+def flat_map(
+    fn: Callable[[A], Any], *, workers: int | None = None, ordered: bool = True, name: str | None = None
+) -> StageStream[A, Any]:
     """A stage that pushes every item of ``fn(item)``, for every item, in order.
 
     ``fn`` returns an iterable (``lambda line: line.split()``), an async
@@ -248,9 +260,25 @@ def flat_map(fn: Callable[[A], Any], *, name: str | None = None) -> StageStream[
     returning an iterable. Each result is pushed as soon as it is produced,
     with back-pressure, so a large expansion never piles up in memory. The
     stage is called ``name``, by default after ``fn``.
+
+    ``workers=N`` expands up to N items at once, by :func:`map`'s rule: an
+    ``async def`` function (or async generator function) as N tasks in the
+    event loop, a plain one in a pool of N threads. Each item's results are
+    then gathered before they are pushed, in input order unless
+    ``ordered=False`` (then each item's results leave together as soon as
+    they are all there).
     """
     check_per_item("flat_map", fn, many=True)
-    return named(_flat_map(fn=fn), name, fn_name(fn, "flat_map"))
+    label = fn_name(fn, "flat_map")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"flat_map {label!r}: workers must be an int >= 1, not {workers!r}")
+    if not isinstance(ordered, bool):
+        raise TypeError(f"flat_map {label!r}: ordered must be True or False, not {ordered!r}")
+    if workers is not None and workers != 1:
+        from mimo.lib._expand import flat_map_parallel
+
+        return named(flat_map_parallel(fn=fn, workers=workers, ordered=ordered), name, label)
+    return named(_flat_map(fn=fn), name, label)
 
 
 # -- batch / unbatch -------------------------------------------------------------
