@@ -129,10 +129,34 @@ def test_cancelling_a_run_through_a_users_operator_leaves_no_task() -> None:
 
 
 def _stock_bodies() -> list[tuple[str, DslStream]]:
-    from mimo.lib import advanced, aggregate, buffers, combine, select, sinks, sources, timing, transforms, windows
+    from mimo.lib import (
+        _retrying,
+        advanced,
+        aggregate,
+        buffers,
+        combine,
+        select,
+        sinks,
+        sources,
+        timing,
+        transforms,
+        windows,
+    )
 
     found = []
-    for module in (sources, transforms, sinks, combine, select, aggregate, advanced, timing, buffers, windows):
+    for module in (
+        sources,
+        transforms,
+        sinks,
+        combine,
+        select,
+        aggregate,
+        advanced,
+        timing,
+        buffers,
+        windows,
+        _retrying,
+    ):
         for attr, value in vars(module).items():
             if isinstance(value, DslStream):
                 found.append((f"{module.__name__}.{attr}", value))

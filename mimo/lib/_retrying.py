@@ -108,10 +108,10 @@ async def map_retrying(
     inp: In[Any],
     out: Out[Any],
     *,
-    fn: Callable[[Any], Any] = repr,
-    retry: Retry | None = None,
-    workers: int = 1,
-    ordered: bool = True,
+    fn: Callable[[Any], Any],
+    retry: Retry | None,
+    workers: int,
+    ordered: bool,
 ) -> None:
     """``map`` with ``retry=``: a call that still fails after its retries fails the run."""
     await _run(inp, out, None, fn, retry, workers, ordered)
@@ -123,10 +123,10 @@ async def map_dead_letter(
     out: Out[Any],
     errors: Out[tuple[Any, Exception]],
     *,
-    fn: Callable[[Any], Any] = repr,
-    retry: Retry | None = None,
-    workers: int = 1,
-    ordered: bool = True,
+    fn: Callable[[Any], Any],
+    retry: Retry | None,
+    workers: int,
+    ordered: bool,
 ) -> None:
     """``map`` with ``errors="output"``: a call that fails for good sends ``(item, exception)`` to ``errors``."""
     await _run(inp, out, errors, fn, retry, workers, ordered)
