@@ -59,6 +59,8 @@ class Edge:
     out: str
     dst: Node
     in_: str
+    #: The bound this join set on its input's queue (None: the run's capacity).
+    capacity: int | None = None
 
     def __str__(self) -> str:
         return f"{self.src.name}.{self.out} -> {self.dst.name}.{self.in_}"
@@ -139,8 +141,15 @@ class Graph:
             raise WorkflowError(unknown_name(f"stream {node.name!r}", kind, name, list(names)))
         return name
 
-    def connect(self, src: Node, out: str | None, dst: Node, in_: str | None) -> Edge:
-        """Join ``src.out`` to ``dst.in_``, checking names, duplicates and item types."""
+    def connect(self, src: Node, out: str | None, dst: Node, in_: str | None, *, capacity: int | None = None) -> Edge:
+        """Join ``src.out`` to ``dst.in_``, checking names, duplicates and item types.
+
+        ``capacity`` bounds ``dst.in_``'s queue for every run, instead of the
+        run's capacity. An input has one queue, so joins into it (a fan-in) that
+        set a capacity must set the same one.
+        """
+        if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0):
+            raise ValueError(f"a join's capacity must be an int >= 0 (0 hands items over directly), not {capacity!r}")
         self._own(src)
         self._own(dst)
         out = self.port(src, "output", out, role="source")
@@ -158,7 +167,14 @@ class Graph:
                 f"cannot join {src.name}.{out} to {dst.name}.{in_}: "
                 f"{src.name}.{out} produces {type_name(t_out)}, {dst.name}.{in_} expects {type_name(t_in)}"
             )
-        edge = Edge(src, out, dst, in_)
+        if capacity is not None:
+            for e in self.inputs_of(dst, in_):
+                if e.capacity is not None and e.capacity != capacity:
+                    raise WorkflowError(
+                        f"cannot join {src.name}.{out} to {dst.name}.{in_} with capacity {capacity}: the join "
+                        f"from {e.src.name}.{e.out} set {e.capacity}, and an input has one queue"
+                    )
+        edge = Edge(src, out, dst, in_, capacity)
         self.edges.append(edge)
         return edge
 
@@ -187,6 +203,13 @@ class Graph:
 
     def inputs_of(self, node: Node, port: str) -> list[Edge]:
         return [e for e in self.edges if e.dst is node and e.in_ == port]
+
+    def input_capacity(self, node: Node, port: str, default: int) -> int:
+        """The bound of ``node.port``'s queue: the one its joins set, else ``default`` (the run's)."""
+        for e in self.inputs_of(node, port):
+            if e.capacity is not None:
+                return e.capacity
+        return default
 
     def outputs_of(self, node: Node, port: str) -> list[Edge]:
         return [e for e in self.edges if e.src is node and e.out == port]

@@ -282,7 +282,7 @@ async def run_graph(
             producers = sum(_workers(e.src) for e in edges) + fed
             make: Any = Channel if ck is None else functools.partial(ck.make_channel, node, p)
             chans[(node, p)] = make(
-                cap,
+                graph.input_capacity(node, p, cap),
                 producers=producers,
                 consumers=_workers(node),
                 label=label,

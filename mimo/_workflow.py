@@ -49,13 +49,16 @@ class Step:
     def __repr__(self) -> str:
         return f"<Step {self.node.name!r}>"
 
-    def pipe(self, other: Step | Stream, output: str | None = None, input: str | None = None) -> Step:
+    def pipe(
+        self, other: Step | Stream, output: str | None = None, input: str | None = None, *, capacity: int | None = None
+    ) -> Step:
         """Join this step's ``output`` to ``other``'s ``input`` and return ``other``.
 
         A name may be left out when the step has exactly one such port;
         otherwise a :class:`WorkflowError` lists the candidates. A plain
         ``Stream`` is added to this workflow first. Returns the target step, so
-        ``a.pipe(b).pipe(c)`` chains.
+        ``a.pipe(b).pipe(c)`` chains. ``capacity`` bounds this join's queue in
+        every run, instead of the run's capacity.
         """
         if isinstance(other, Stream):
             other = self.workflow.add_stream(other)
@@ -65,7 +68,7 @@ class Step:
             raise WorkflowError(
                 f"cannot pipe {self.name!r} to {other.name!r}: they belong to two different workflows"
             )
-        self.workflow.graph.connect(self.node, output, other.node, input)
+        self.workflow.graph.connect(self.node, output, other.node, input, capacity=capacity)
         return other
 
     def push(self, item: Any, input: str | None = None) -> None:

@@ -147,17 +147,19 @@ def _check_twins(ga: _Group, gb: _Group, edge: Edge) -> None:
             )
 
 
-def _checked_edge(src: Node, out: str | None, dst: Node, in_: str | None) -> Edge:
+def _checked_edge(src: Node, out: str | None, dst: Node, in_: str | None, capacity: int | None = None) -> Edge:
     """Every check of a join that needs no graph (port names, counts, item types); the edge it would make."""
     scratch = Graph(nodes=[src] if src is dst else [src, dst])
-    return scratch.connect(src, out, dst, in_)
+    return scratch.connect(src, out, dst, in_, capacity=capacity)
 
 
-def _join(ga: _Group, src: Node, out: str | None, gb: _Group, dst: Node, in_: str | None) -> _Group:
-    edge = _checked_edge(src, out, dst, in_)
+def _join(
+    ga: _Group, src: Node, out: str | None, gb: _Group, dst: Node, in_: str | None, capacity: int | None = None
+) -> _Group:
+    edge = _checked_edge(src, out, dst, in_, capacity)
     _check_twins(ga, gb, edge)
     g = _merge(ga, gb)
-    g.graph.connect(src, edge.out, dst, edge.in_)
+    g.graph.connect(src, edge.out, dst, edge.in_, capacity=capacity)
     return g
 
 
@@ -173,14 +175,26 @@ class Accepts(Protocol[T_contra]):
 class InRef(Generic[T]):
     """A named input port of a stream or chain in the graph being built: ``b.in_['y']``."""
 
-    __slots__ = ("piece", "name")
+    __slots__ = ("piece", "name", "bound")
 
-    def __init__(self, piece: Joinable, name: str) -> None:
+    def __init__(self, piece: Joinable, name: str, bound: int | None = None) -> None:
         self.piece: Joinable = piece
         self.name: str = name
+        #: The join's own bound on this input's queue (``.capacity(n)``), or None.
+        self.bound: int | None = bound
 
     def _mimo_accepts(self, item: T, /) -> None:
         """Never called: makes ``InRef[B]`` an ``Accepts[A]`` exactly when A is a subtype of B."""
+
+    def capacity(self, capacity: int) -> InRef[T]:
+        """This input, for a join whose queue holds at most ``capacity`` items in every run.
+
+        ``a.out['x'] >> b.in_['y'].capacity(4)``: the join's own bound, used
+        instead of the run's capacity. Checked here: an int >= 0.
+        """
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
+            raise ValueError(f"{self!r}: capacity must be an int >= 0 (0 hands items over directly), not {capacity!r}")
+        return InRef(self.piece, self.name, capacity)
 
     def __repr__(self) -> str:
         return f"<input {self.piece._label()}.{self.name}>"
@@ -205,7 +219,7 @@ class OutRef(Generic[T]):
             raise TypeError(f"the right side of >> must be an input port such as b.in_['y'], not {other!r}")
         ga, src = self.piece._port_node("output")
         gb, dst = other.piece._port_node("input")
-        g = _join(ga, src, self.name, gb, dst, other.name)
+        g = _join(ga, src, self.name, gb, dst, other.name, other.bound)
         g.by_name = True
         return Flow(g, src, dst)
 
@@ -340,13 +354,15 @@ class Joinable:
         """Output ports by name (of the last stage, for a chain): ``a.out['x']``."""
         return OutPorts(self)
 
-    def _pipe(self, other: object) -> Any:
+    def _pipe(self, other: object, capacity: int | None = None) -> Any:
         if not isinstance(other, Joinable):
             return NotImplemented
+        if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0):
+            raise ValueError(f"then(): capacity must be an int >= 0 (0 hands items over directly), not {capacity!r}")
         ga, first, a_last = self._span()
         gb, b_first, last = other._span()
         try:
-            g = _join(ga, a_last, None, gb, b_first, None)
+            g = _join(ga, a_last, None, gb, b_first, None, capacity)
         except WorkflowError:
             # A | chain that fails leaves no stream placed, so the corrected line starts afresh;
             # graphs joined by name (>>) are built over many statements and keep their places.
@@ -495,9 +511,12 @@ class Source(Joinable, Generic[O_co]):
         def __or__(self, other):
             return self._pipe(other)
 
-    def then(self, other: Stage[O_co, U]) -> Source[U]:
-        """``self | other`` as a method: checkers infer generic right-hand stages better here."""
-        return self._pipe(other)  # type: ignore[no-any-return]
+    def then(self, other: Stage[O_co, U], *, capacity: int | None = None) -> Source[U]:
+        """``self | other`` as a method: checkers infer generic right-hand stages better here.
+
+        ``capacity`` bounds this join's queue in every run, instead of the run's capacity.
+        """
+        return self._pipe(other, capacity)  # type: ignore[no-any-return]
 
     def to_list(self, *, capacity: int | None = None) -> list[O_co]:
         """Run the graph, collecting what this chain's open output gives; the list, in order.
@@ -535,9 +554,12 @@ class Stage(Joinable, Generic[I_contra, O_co]):
         def __or__(self, other):
             return self._pipe(other)
 
-    def then(self, other: Stage[O_co, U]) -> Stage[I_contra, U]:
-        """``self | other`` as a method: checkers infer generic right-hand stages better here."""
-        return self._pipe(other)  # type: ignore[no-any-return]
+    def then(self, other: Stage[O_co, U], *, capacity: int | None = None) -> Stage[I_contra, U]:
+        """``self | other`` as a method: checkers infer generic right-hand stages better here.
+
+        ``capacity`` bounds this join's queue in every run, instead of the run's capacity.
+        """
+        return self._pipe(other, capacity)  # type: ignore[no-any-return]
 
 
 class Sink(Joinable, Generic[I_contra]):

@@ -74,7 +74,7 @@ class StreamHost:
         stream: Any,
         name: str,
         *,
-        capacity: int,
+        capacity: int | dict[str, int],
         producers: dict[str, int],
         fed: dict[str, list[Any]],
         return_state: bool,
@@ -88,7 +88,9 @@ class StreamHost:
         self.inboxes: dict[str, Inbox] = {}
         for port in stream.in_types:
             n = producers.get(port, 0) + (1 if port in fed else 0)
-            ch: Channel[Any] = Channel(capacity, producers=n, label=f"-> {name}.{port}", end=EndOfStream)
+            # A join's own bound (pipe(..., capacity=)) arrives per input port.
+            cap = capacity[port] if isinstance(capacity, dict) else capacity
+            ch: Channel[Any] = Channel(cap, producers=n, label=f"-> {name}.{port}", end=EndOfStream)
             self.channels[port] = ch
             self.inboxes[port] = Inbox(ch)
         self.ins = Ins(name, {p: InputPort(p, name, ch, self.times) for p, ch in self.channels.items()})

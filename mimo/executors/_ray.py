@@ -76,7 +76,7 @@ class StreamActor:
         self,
         stream: Any,
         name: str,
-        capacity: int,
+        capacity: int | dict[str, int],
         producers: dict[str, int],
         fed: dict[str, list[Any]],
         return_state: bool,
@@ -498,6 +498,8 @@ class _Run:
         node = c.node
         credits = max(1, self.capacity)
         incoming = sum(c.producers.values())
+        # Each input queue takes its joins' own bound, if they set one.
+        caps = {p: self.graph.input_capacity(node, p, self.capacity) for p in node.ins}
         suffix = f"-{c.generation}" if c.generation else ""
         try:
             return self.actor_class.options(
@@ -508,7 +510,7 @@ class _Run:
                 # Every incoming link may have all its credits waiting at once.
                 max_concurrency=max(1000, incoming * credits + 16),
                 **c.options,
-            ).remote(node.stream, node.name, self.capacity, c.producers, fed, c.return_state)
+            ).remote(node.stream, node.name, caps, c.producers, fed, c.return_state)
         except TypeError as exc:
             raise TypeError(f"stream {node.name!r} cannot be sent to Ray: {exc}") from exc
 

@@ -49,12 +49,12 @@ class Branch(Source[T], Generic[T]):
     def _label(self) -> str:
         return f"{self.stream.name!r}.{self.port}"
 
-    def _pipe(self, other: object) -> Any:
+    def _pipe(self, other: object, capacity: int | None = None) -> Any:
         if not isinstance(other, Joinable):
             return NotImplemented
         ga, node = self.stream._port_node("output")
         gb, first, last = other._span()
-        g = _join(ga, node, self.port, gb, first, None)
+        g = _join(ga, node, self.port, gb, first, None, capacity)
         return _result_class(self, other)(g, node, last)
 
     def __repr__(self) -> str:
