@@ -65,6 +65,10 @@ BAD: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("balance", lambda: lib.balance("ab"), TypeError, r"balance: outputs must be a count or a list"),
     ("balance", lambda: lib.balance([]), ValueError, r"balance: needs at least one output port"),
     ("split", lambda: lib.split("x"), TypeError, r"split\(\) needs a function"),
+    ("join", lambda: lib.join(key="id"), TypeError, r"join\(\) needs a function"),  # type: ignore[call-overload]
+    ("join", lambda: lib.join(1, key=id), ValueError, r"join: needs at least two inputs"),
+    ("join", lambda: lib.join(key=[id]), ValueError, r"join: key has 1 functions for 2 inputs"),
+    ("join", lambda: lib.join(lib.range(2), [1], key=id), TypeError, r"join\(\): takes one port spec"),  # type: ignore[call-overload]
     ("collect", lambda: lib.collect((1, 2)), TypeError, r"collect\(\) appends to a list"),
     ("collect", lambda: lib.collect(name=3), TypeError, r"stream 'collect': name must be a non-empty str, not 3"),
     ("for_each", lambda: lib.for_each(None), TypeError, r"for_each\(\) needs a function"),
