@@ -110,3 +110,9 @@ def test_the_ports_form_refuses_a_plain_function_and_extra_positional_parameters
 
     with pytest.raises(TypeError, match=r"but its parameters are \(ins, outs, state, extra\); make any other"):
         stream(ins=["x"])(four)
+
+
+def test_a_streams_port_views_list_its_own_inputs_and_outputs() -> None:
+    assert list(plain.in_) == ["x"] and list(plain.out) == ["y"]
+    assert len(count_to.in_) == 0 and len(count_to.out) == 1
+    assert "x" in plain.in_ and "x" not in plain.out and "y" in plain.out

@@ -75,6 +75,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_report.py",
         "tests/test_guarantees.py",
         "tests/test_supervision.py",
+        "tests/test_checkpoint.py",
         "tests/test_parallel.py",
         "tests/test_testing.py",
         "tests/test_resources.py",
