@@ -663,3 +663,14 @@ def test_repeated_builds_are_the_same_graph_or_refused_never_doubled() -> None:
             pending.run()  # leave the module-level streams free for the next example
 
     check()
+
+
+def test_running_an_open_chain_says_how_to_close_it() -> None:
+    from mimo import lib
+
+    with pytest.raises(AttributeError, match=r"open output, so it cannot run: end it with a sink .*to_list"):
+        (lib.from_iterable([1]) | lib.map(abs)).run()  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match=r"open input, so it cannot run"):
+        (lib.map(abs) | lib.collect([])).run_async()  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        (lib.from_iterable([1]) | lib.map(abs)).nope  # type: ignore[attr-defined]  # noqa: B018

@@ -427,6 +427,18 @@ class _Chain(Joinable):
         g = self.graph
         return f"<{self._shape} {self._label()}: {len(g.nodes)} streams, {len(g.edges)} joins>"
 
+    if not TYPE_CHECKING:  # checkers already report .run on an open chain
+
+        def __getattr__(self, name):
+            if name in ("run", "run_async"):
+                ends = {"Source": "an open output", "Stage": "an open input and output", "Sink": "an open input"}
+                hint = " or take its items with .to_list()" if self._shape == "Source" else ""
+                raise AttributeError(
+                    f"this chain has {ends.get(self._shape, 'open ports')}, so it cannot run: "
+                    f"end it with a sink (| lib.collect(xs)){hint}, and start it with a source"
+                )
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
 
 class Runnable:
     """A graph ready to run: ``.run()``, ``await .run_async()``, ``.workflow()``."""
