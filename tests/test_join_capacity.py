@@ -7,7 +7,6 @@ executor, instead of the run's capacity.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -129,12 +128,3 @@ named = lib.range(3).out["out"] >> lib.collect(ints).in_["inp"].capacity(2)
 bad_type = lib.range(3).out["out"] >> lib.collect(strs).in_["inp"].capacity(2)  # E
 bad_bound = lib.range(3).then(lib.map(abs), capacity="2")  # E
 """
-
-
-@pytest.mark.timeout(240)
-def test_a_joins_bound_keeps_the_joins_types_checked(tmp_path: Path) -> None:
-    from tests.test_lib_typing import _marked, _mypy, _pyright, _write
-
-    snippet = _write(tmp_path, "capacity.py", TYPED)
-    assert _mypy(tmp_path, [snippet]) == {"capacity.py": _marked(snippet)}
-    assert _pyright(tmp_path, [snippet]) == {"capacity.py": _marked(snippet)}

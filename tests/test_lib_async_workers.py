@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -175,13 +174,3 @@ TYPED_BAD = """
 c = lib.flat_map(words, workers="2")  # E
 d = lib.flat_map(words, ordered=None)  # E
 """
-
-
-@pytest.mark.timeout(240)
-def test_workers_are_typed_for_mypy_strict_and_pyright(tmp_path: Path) -> None:
-    from tests.test_lib_typing import _marked, _mypy, _pyright, _write
-
-    ok = _write(tmp_path, "ok_workers.py", TYPED_OK)
-    bad = _write(tmp_path, "bad_workers.py", TYPED_BAD)
-    assert _mypy(tmp_path, [ok, bad]) == {"ok_workers.py": set(), "bad_workers.py": _marked(bad)}
-    assert _pyright(tmp_path, [ok, bad]) == {"ok_workers.py": set(), "bad_workers.py": _marked(bad)}

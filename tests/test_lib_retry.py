@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -251,13 +250,3 @@ b = lib.map(parse, errors="drop")  # E
 d = mimo.Retry(attempts="3")  # E
 e = lib.from_iterable([1]) | lib.map(parse, retry=mimo.Retry())  # E
 """
-
-
-@pytest.mark.timeout(240)
-def test_retry_and_errors_are_typed_for_mypy_strict_and_pyright(tmp_path: Path) -> None:
-    from tests.test_lib_typing import _marked, _mypy, _pyright, _write
-
-    ok = _write(tmp_path, "ok_retry.py", TYPED_OK)
-    bad = _write(tmp_path, "bad_retry.py", TYPED_BAD)
-    assert _mypy(tmp_path, [ok, bad]) == {"ok_retry.py": set(), "bad_retry.py": _marked(bad)}
-    assert _pyright(tmp_path, [ok, bad]) == {"ok_retry.py": set(), "bad_retry.py": _marked(bad)}

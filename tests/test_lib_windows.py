@@ -10,7 +10,6 @@ import asyncio
 import itertools
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -366,18 +365,3 @@ from mimo import Window
 texts: list[Window[str]] = []
 a = lib.range(3) | lib.tumbling(1.0) | lib.collect(texts)  # E
 """
-
-
-@pytest.mark.timeout(240)
-def test_windows_are_typed_for_mypy_strict_and_pyright(tmp_path: Path) -> None:
-    from tests.test_lib_typing import _marked, _mypy, _pyright, _write
-
-    ok = _write(tmp_path, "ok_windows.py", TYPED_OK)
-    bad = _write(tmp_path, "bad_windows.py", TYPED_BAD)
-    bad_mypy = _write(tmp_path, "bad_windows_mypy.py", TYPED_BAD_MYPY_ONLY)
-    assert _mypy(tmp_path, [ok, bad, bad_mypy]) == {
-        "ok_windows.py": set(),
-        "bad_windows.py": _marked(bad),
-        "bad_windows_mypy.py": _marked(bad_mypy),
-    }
-    assert _pyright(tmp_path, [ok, bad]) == {"ok_windows.py": set(), "bad_windows.py": _marked(bad)}
