@@ -307,3 +307,12 @@ def test_a_dsl_chain_runs_checkpointed_with_run_async(tmp_path: Path) -> None:
     assert got == list(range(100))
     saved = SQLiteStore(tmp_path / "run.db").load()
     assert saved is not None and saved.done
+
+
+def test_a_checkpointed_run_on_an_executor_is_refused(tmp_path: Path) -> None:
+    class Elsewhere:
+        async def run_async(self, graph: Any, **kw: Any) -> Any:
+            raise AssertionError("not called")
+
+    with pytest.raises(NotImplementedError, match="checkpointed runs are local for now"):
+        (lib.range(3) | lib.collect()).run(checkpoint=tmp_path / "a.db", executor=Elsewhere())  # type: ignore[arg-type]
