@@ -79,3 +79,22 @@ def unknown_name(owner: str, kind: str, name: str, names: list[str]) -> str:
     if names:
         return msg + f" (its {kind}s: {', '.join(repr(n) for n in names)})"
     return msg + f" (it has no {kind}s)"
+
+
+def name_error(exc: BaseException, name: str) -> None:
+    """Name the stream on ``exc`` where it lets us; never replace or change its type.
+
+    An exception may refuse new attributes (a frozen dataclass, a
+    ``__setattr__`` that raises, or a ``__notes__`` that is not a list): the
+    naming is then skipped, and the user's exception goes out as it is.
+    """
+    note = f"in mimo stream {name!r}"
+    try:
+        exc.mimo_stream = name  # type: ignore[attr-defined]
+    except Exception:
+        pass
+    try:
+        if not any(n == note for n in getattr(exc, "__notes__", ())):
+            exc.add_note(note)
+    except Exception:
+        pass

@@ -51,6 +51,11 @@ class Node:
         return f"<Node {self.name!r}>"
 
 
+def workers_of(node: Node) -> int:
+    """How many copies of ``node``'s stream run at once (its ``workers``, else 1)."""
+    return int(getattr(node.stream, "workers", 1))
+
+
 @dataclass(frozen=True, eq=False)
 class Edge:
     """A join from ``src.out`` to ``dst.in_``."""

@@ -26,8 +26,8 @@ from typing import Any
 
 from mimo._channel import Channel, WaitKind
 from mimo._checkpoint import Checkpointer
-from mimo._errors import CLEAN_EXITS, ConsumersGone, DeadlockError, EndOfStream, PortClosed
-from mimo._graph import Graph, Node
+from mimo._errors import CLEAN_EXITS, ConsumersGone, DeadlockError, EndOfStream, PortClosed, name_error
+from mimo._graph import Graph, Node, workers_of
 from mimo._ports import InputPort, Ins, OutputPort, Outs, PortTimes, WaitClock
 from mimo._report import RunReport, StreamReport
 from mimo._supervision import Supervisor, supervisor_for
@@ -269,7 +269,7 @@ async def run_graph(
     stop: asyncio.Future[None] = loop.create_future()
     monitor = _Monitor(loop, stop)
     cap = graph.capacity if capacity is None else capacity
-    ck = None if checkpoint is None else Checkpointer(graph, checkpoint, checkpoint_every, _workers, monitor)
+    ck = None if checkpoint is None else Checkpointer(graph, checkpoint, checkpoint_every, workers_of, monitor)
 
     chans: dict[tuple[Node, str], Channel[Any]] = {}
     for node in graph.nodes:
@@ -279,12 +279,12 @@ async def run_graph(
             sources = [f"{e.src.name}.{e.out}" for e in edges] + (["fed items"] if fed else [])
             label = f"{', '.join(sources) or 'nothing'} -> {node.name}.{p}"
             # Each copy of a multi-worker stream is a producer and a consumer of its own.
-            producers = sum(_workers(e.src) for e in edges) + fed
+            producers = sum(workers_of(e.src) for e in edges) + fed
             make: Any = Channel if ck is None else functools.partial(ck.make_channel, node, p)
             chans[(node, p)] = make(
                 graph.input_capacity(node, p, cap),
                 producers=producers,
-                consumers=_workers(node),
+                consumers=workers_of(node),
                 label=label,
                 end=EndOfStream,
                 observer=monitor,
@@ -299,7 +299,7 @@ async def run_graph(
     runs: list[_StreamRun] = []
     for node in graph.nodes:
         supervisor = supervisor_for(node.stream, node.name)
-        for copy in range(_workers(node)):
+        for copy in range(workers_of(node)):
             times = _Clocks()
             ins = Ins(node.name, {p: InputPort(p, node.name, chans[(node, p)], times) for p in node.ins})
             outs = Outs(
@@ -371,7 +371,7 @@ async def run_graph(
 
     t0 = time.perf_counter()
     for r in runs:
-        r.task = start(_run_stream(r), r.node.name if _workers(r.node) == 1 else f"{r.node.name}[{r.copy}]")
+        r.task = start(_run_stream(r), r.node.name if workers_of(r.node) == 1 else f"{r.node.name}[{r.copy}]")
     for (node, p), items in graph.feeds.items():
         start(_feed(chans[(node, p)], list(items)), f"items fed to {node.name}.{p}")
     if not tasks:
@@ -514,10 +514,6 @@ def _report(runs: list[_StreamRun], elapsed: float, capacity: int) -> RunReport:
     return RunReport(streams, elapsed, capacity)
 
 
-def _workers(node: Node) -> int:
-    return int(getattr(node.stream, "workers", 1))
-
-
 #: The monitor of the run whose stream is running in this context.
 _RUN: contextvars.ContextVar[_Monitor | None] = contextvars.ContextVar("mimo_run", default=None)
 
@@ -574,7 +570,7 @@ async def _run_stream(r: _StreamRun) -> None:
                 f"stream {r.node.name!r} raised CancelledError but was not cancelled: a cancellation "
                 "from inside its own code (a cancelled sub-task or future it awaited), not by the run"
             )
-            _name_error(err, r.node.name)
+            name_error(err, r.node.name)
             raise err from exc
         if r.monitor.tearing_down:
             raise
@@ -586,13 +582,13 @@ async def _run_stream(r: _StreamRun) -> None:
                 f"stream {r.node.name!r} was cancelled from inside (by its own code or a task "
                 "outside the run), not by the run"
             )
-            _name_error(err, r.node.name)
+            name_error(err, r.node.name)
             raise err from exc
         if me is not None:
             me.uncancel()
         r.stopped_early = True  # every consumer left: a quiet end, like ConsumersGone
     except BaseException as exc:
-        _name_error(exc, r.node.name)
+        name_error(exc, r.node.name)
         raise
     finally:
         r.end = time.perf_counter()
@@ -659,22 +655,3 @@ async def _feed(ch: Channel[Any], items: list[Any]) -> None:
     for item in items:
         await ch.push(item)
     ch.close_producer()
-
-
-def _name_error(exc: BaseException, name: str) -> None:
-    """Name the stream on ``exc`` where it lets us; never replace or change its type.
-
-    An exception may refuse new attributes (a frozen dataclass, a
-    ``__setattr__`` that raises, or a ``__notes__`` that is not a list): the
-    naming is then skipped, and the user's exception goes out as it is.
-    """
-    note = f"in mimo stream {name!r}"
-    try:
-        exc.mimo_stream = name  # type: ignore[attr-defined]
-    except Exception:
-        pass
-    try:
-        if not any(n == note for n in getattr(exc, "__notes__", ())):
-            exc.add_note(note)
-    except Exception:
-        pass

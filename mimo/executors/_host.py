@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mimo._channel import Channel
-from mimo._errors import CLEAN_EXITS, EndOfStream
+from mimo._errors import CLEAN_EXITS, EndOfStream, name_error
 from mimo._ports import InputPort, Ins, OutputPort, Outs, PortTimes
 from mimo._report import RunReport, StreamReport
-from mimo._runtime import _feed, _name_error
+from mimo._runtime import _feed
 from mimo._supervision import CAUSES_KEPT, supervisor_for
 from mimo.executors._edges import Inbox, Outbox, Sizer, Target
 
@@ -219,7 +219,7 @@ class StreamHost:
             if feeders:
                 await asyncio.wait(feeders)
         if error is not None:
-            _name_error(error, self.name)
+            name_error(error, self.name)
             text = "".join(traceback.format_exception(error))
             return Outcome(self.figures(), error=error, traceback=text)
         if self.return_state:
