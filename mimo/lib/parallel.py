@@ -15,6 +15,7 @@ import os
 import pickle
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from mimo._errors import EndOfStream, WouldBlock
@@ -84,12 +85,96 @@ def parallel_map(
     if name is not None and not isinstance(name, str):
         raise TypeError(f"parallel_map: name must be a str, not {name!r}")
     label = name or getattr(fn, "__name__", None) or "parallel_map"
-    n = (os.cpu_count() or 1) if workers is None else workers
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"parallel_map {label!r}: workers must be an int >= 1, not {workers!r}")
-    if not isinstance(ordered, bool):
-        raise TypeError(f"parallel_map {label!r}: ordered must be True or False, not {ordered!r}")
-    is_async = _is_async(fn)
+    job = _Job.checked(fn, label, workers, executor, ordered, chunk_size)
+    job.in_port, job.out_port = in_port, out_port
+    stream = Stream(ins={in_port: in_type}, outs={out_port: out_type}, fn=job.run, name=label)
+    # A default name may be suffixed in a graph, as for any stream named after its function.
+    stream.named = name is not None
+    return stream
+
+
+@dataclass
+class _Job:
+    """What a :func:`parallel_map` stream does, its arguments checked when it is made."""
+
+    fn: Callable[[Any], Any]
+    label: str
+    workers: int
+    executor: ExecutorSpec
+    ordered: bool
+    chunk: int
+    is_async: bool
+    in_port: str = "inp"
+    out_port: str = "out"
+
+    @classmethod
+    def checked(
+        cls,
+        fn: Callable[[Any], Any],
+        label: str,
+        workers: int | None,
+        executor: ExecutorSpec,
+        ordered: bool,
+        chunk_size: int | None,
+    ) -> _Job:
+        """The job, or the error a wrong argument gives at the line that made the stream."""
+        n = (os.cpu_count() or 1) if workers is None else workers
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"parallel_map {label!r}: workers must be an int >= 1, not {workers!r}")
+        if not isinstance(ordered, bool):
+            raise TypeError(f"parallel_map {label!r}: ordered must be True or False, not {ordered!r}")
+        is_async = _is_async(fn)
+        _check_executor(fn, label, executor, is_async)
+        chunk = (16 if executor == "process" else 1) if chunk_size is None else chunk_size
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+            raise ValueError(f"parallel_map {label!r}: chunk_size must be an int >= 1, not {chunk_size!r}")
+        if is_async and chunk != 1:
+            raise ValueError(f"parallel_map {label!r}: an async function takes one item per task (chunk_size=1)")
+        if executor == "process":
+            _check_pickles(fn, label)
+        return cls(fn, label, n, executor, ordered, chunk, is_async)
+
+    async def run(self, ins: Ins, outs: Outs, state: Any) -> None:
+        inp: InputPort[Any] = ins[self.in_port]
+        out: OutputPort[Any] = outs[self.out_port]
+        if self.is_async:
+            fn = self.fn
+            await _pump(
+                inp, out, self.workers, 1, self.ordered, lambda items: asyncio.ensure_future(_one(fn, items[0]))
+            )
+            return
+        pool, own = self._pool()
+        try:
+            await _pump(inp, out, self.workers, self.chunk, self.ordered, self._submitter(pool))
+        except concurrent.futures.BrokenExecutor as exc:
+            exc.add_note(
+                f"parallel_map {self.label!r}: its pool broke (a worker died, or could not send a result "
+                "or an exception back); the cause, if known, is shown above"
+            )
+            raise
+        finally:
+            if own:
+                await _shut_down(pool)
+
+    def _pool(self) -> tuple[concurrent.futures.Executor, bool]:
+        """The pool to run ``fn`` in, and whether the stream made it (and so shuts it down)."""
+        if isinstance(self.executor, concurrent.futures.Executor):
+            return self.executor, False
+        if self.executor == "process":
+            return concurrent.futures.ProcessPoolExecutor(max_workers=self.workers), True
+        return concurrent.futures.ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=self.label), True
+
+    def _submitter(self, pool: concurrent.futures.Executor) -> Callable[[list[Any]], asyncio.Future[list[Any]]]:
+        loop = asyncio.get_running_loop()
+        fn, label = self.fn, self.label
+        # What a worker process returns crosses a pipe, which an awaitable cannot, so the
+        # worker refuses one; from a thread, the loop awaits it, as in-loop streams do.
+        if isinstance(pool, concurrent.futures.ProcessPoolExecutor):
+            return lambda items: _detached(loop, pool.submit(_apply_in_process, fn, items, label))
+        return lambda items: _detached(loop, pool.submit(_apply, fn, items), settle=True)
+
+
+def _check_executor(fn: Callable[[Any], Any], label: str, executor: ExecutorSpec, is_async: bool) -> None:
     if executor is not None and not isinstance(executor, concurrent.futures.Executor):
         if executor not in ("thread", "process"):
             raise ValueError(
@@ -101,60 +186,16 @@ def parallel_map(
             f"parallel_map {label!r}: {fn!r} is an async function, which runs in the event loop; "
             "executor= is for plain functions"
         )
-    chunk = (16 if executor == "process" else 1) if chunk_size is None else chunk_size
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"parallel_map {label!r}: chunk_size must be an int >= 1, not {chunk_size!r}")
-    if is_async and chunk != 1:
-        raise ValueError(f"parallel_map {label!r}: an async function takes one item per task (chunk_size=1)")
-    if executor == "process":
-        try:
-            pickle.dumps(fn)
-        except Exception as exc:
-            raise TypeError(
-                f"parallel_map {label!r}: a process pool needs a function it can pickle "
-                f"(one defined at module level), and {fn!r} is not: {exc}"
-            ) from None
 
-    async def run(ins: Ins, outs: Outs, state: Any) -> None:
-        inp: InputPort[Any] = ins[in_port]
-        out: OutputPort[Any] = outs[out_port]
-        if is_async:
-            await _pump(inp, out, n, 1, ordered, lambda items: asyncio.ensure_future(_one(fn, items[0])))  # type: ignore[arg-type]
-            return
-        loop = asyncio.get_running_loop()
-        pool: concurrent.futures.Executor
-        if isinstance(executor, concurrent.futures.Executor):
-            pool, own = executor, False
-        elif executor == "process":
-            pool, own = concurrent.futures.ProcessPoolExecutor(max_workers=n), True
-        else:
-            pool, own = concurrent.futures.ThreadPoolExecutor(max_workers=n, thread_name_prefix=label), True
 
-        # What a worker process returns crosses a pipe, which an awaitable cannot, so the
-        # worker refuses one; from a thread, the loop awaits it, as in-loop streams do.
-        in_process = isinstance(pool, concurrent.futures.ProcessPoolExecutor)
-
-        def submit(items: list[Any]) -> asyncio.Future[list[Any]]:
-            if in_process:
-                return _detached(loop, pool.submit(_apply_in_process, fn, items, label))
-            return _detached(loop, pool.submit(_apply, fn, items), settle=True)
-
-        try:
-            await _pump(inp, out, n, chunk, ordered, submit)
-        except concurrent.futures.BrokenExecutor as exc:
-            exc.add_note(
-                f"parallel_map {label!r}: its pool broke (a worker died, or could not send a result "
-                "or an exception back); the cause, if known, is shown above"
-            )
-            raise
-        finally:
-            if own:
-                await _shut_down(pool)
-
-    stream = Stream(ins={in_port: in_type}, outs={out_port: out_type}, fn=run, name=label)
-    # A default name may be suffixed in a graph, as for any stream named after its function.
-    stream.named = name is not None
-    return stream
+def _check_pickles(fn: Callable[[Any], Any], label: str) -> None:
+    try:
+        pickle.dumps(fn)
+    except Exception as exc:
+        raise TypeError(
+            f"parallel_map {label!r}: a process pool needs a function it can pickle "
+            f"(one defined at module level), and {fn!r} is not: {exc}"
+        ) from None
 
 
 async def _pump(
@@ -166,80 +207,113 @@ async def _pump(
     submit: Callable[[list[Any]], asyncio.Future[list[Any]]],
 ) -> None:
     """Keep up to ``tasks`` tasks of up to ``chunk`` items in flight; push their results to ``out``."""
-    pending: deque[asyncio.Future[list[Any]]] = deque()
-    getter: asyncio.Task[Any] | None = None
-    ended = False
+    await _Window(inp, out, tasks, chunk, ordered, submit).run()
 
-    def more(first: list[Any]) -> list[Any]:
-        # Whatever is already waiting joins the chunk; never wait to fill it.
-        nonlocal ended
-        while len(first) < chunk:
+
+class _Window:
+    """Keeps up to ``tasks`` tasks of up to ``chunk`` items in flight; pushes their results to ``out``."""
+
+    def __init__(
+        self,
+        inp: InputPort[Any],
+        out: OutputPort[Any],
+        tasks: int,
+        chunk: int,
+        ordered: bool,
+        submit: Callable[[list[Any]], asyncio.Future[list[Any]]],
+    ) -> None:
+        self.inp, self.out = inp, out
+        self.tasks, self.chunk, self.ordered, self.submit = tasks, chunk, ordered, submit
+        self.pending: deque[asyncio.Future[list[Any]]] = deque()
+        self.getter: asyncio.Task[Any] | None = None
+        self.ended = False
+
+    async def run(self) -> None:
+        try:
+            while True:
+                # Results first: pushing them frees a place in the window.
+                if await self._push_ready():
+                    continue
+                if not self.ended and len(self.pending) < self.tasks and self._take():
+                    continue
+                if self.ended and not self.pending:
+                    return
+                await self._wait()
+        finally:
+            await self._abandon()
+
+    async def _push_ready(self) -> bool:
+        """Push the results of a finished task that may leave now, if there is one."""
+        if not self.pending:
+            return False
+        if self.ordered:
+            done = self.pending[0] if self.pending[0].done() else None
+        else:
+            done = next((f for f in self.pending if f.done()), None)
+        if done is None:
+            return False
+        self.pending.remove(done)
+        for result in done.result():
+            await self.out.push(result)
+        return True
+
+    def _take(self) -> bool:
+        """Take the next item (or the end) if it is at hand; False while waiting for one."""
+        if self.getter is None:
             try:
-                first.append(inp.pop_nowait())
+                item = self.inp.pop_nowait()
+            except WouldBlock:
+                self.getter = asyncio.ensure_future(self.inp.pop())
+            except EndOfStream:
+                self.ended = True
+            else:
+                self._start(item)
+            return True
+        if not self.getter.done():
+            return False
+        g, self.getter = self.getter, None
+        try:
+            item = g.result()
+        except EndOfStream:
+            self.ended = True
+        else:
+            self._start(item)
+        return True
+
+    def _start(self, item: Any) -> None:
+        # Whatever is already waiting joins the chunk; never wait to fill it.
+        items = [item]
+        while len(items) < self.chunk:
+            try:
+                items.append(self.inp.pop_nowait())
             except WouldBlock:
                 break
             except EndOfStream:
-                ended = True
+                self.ended = True
                 break
-        return first
+        self.pending.append(self.submit(items))
 
-    try:
-        while True:
-            # Results first: pushing them frees a place in the window.
-            if pending:
-                if ordered:
-                    if pending[0].done():
-                        for result in pending.popleft().result():
-                            await out.push(result)
-                        continue
-                else:
-                    done = next((f for f in pending if f.done()), None)
-                    if done is not None:
-                        pending.remove(done)
-                        for result in done.result():
-                            await out.push(result)
-                        continue
-            if not ended and len(pending) < tasks:
-                if getter is None:
-                    try:
-                        item = inp.pop_nowait()
-                    except WouldBlock:
-                        getter = asyncio.ensure_future(inp.pop())
-                    except EndOfStream:
-                        ended = True
-                    else:
-                        pending.append(submit(more([item])))
-                    continue
-                if getter.done():
-                    g, getter = getter, None
-                    try:
-                        item = g.result()
-                    except EndOfStream:
-                        ended = True
-                    else:
-                        pending.append(submit(more([item])))
-                    continue
-            if ended and not pending:
-                return
-            # Wait for the next result that can leave, or for the next item.
-            if getter is None and ordered:
-                # Only the oldest task can free the window: wait on it alone, cheaply.
-                await _settled(pending[0])
-                continue
-            waits: set[asyncio.Future[Any]] = set()
-            if pending:
-                if ordered:
-                    waits.add(pending[0])
-                else:
-                    waits.update(pending)
-            if getter is not None:
-                waits.add(getter)
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
+    async def _wait(self) -> None:
+        """Wait for the next result that can leave, or for the next item."""
+        if self.getter is None and self.ordered:
+            # Only the oldest task can free the window: wait on it alone, cheaply.
+            await _settled(self.pending[0])
+            return
+        waits: set[asyncio.Future[Any]] = set()
+        if self.pending:
+            if self.ordered:
+                waits.add(self.pending[0])
+            else:
+                waits.update(self.pending)
+        if self.getter is not None:
+            waits.add(self.getter)
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+
+    async def _abandon(self) -> None:
         # A cancelled pop takes no item; the work in flight is abandoned.
-        leftovers: list[asyncio.Future[Any]] = list(pending)
-        if getter is not None:
-            leftovers.append(getter)
+        leftovers: list[asyncio.Future[Any]] = list(self.pending)
+        if self.getter is not None:
+            leftovers.append(self.getter)
         for f in leftovers:
             f.cancel()
         if leftovers:
