@@ -265,72 +265,101 @@ async def run_graph(
     file name or a store) takes a checkpoint every ``checkpoint_every``
     seconds and resumes from the last one (see :mod:`mimo._checkpoint`).
     """
-    loop = asyncio.get_running_loop()
-    stop: asyncio.Future[None] = loop.create_future()
-    monitor = _Monitor(loop, stop)
-    cap = graph.capacity if capacity is None else capacity
-    ck = None if checkpoint is None else Checkpointer(graph, checkpoint, checkpoint_every, workers_of, monitor)
+    return await _GraphRun(graph, capacity, checkpoint, checkpoint_every).run(on_start)
 
-    chans: dict[tuple[Node, str], Channel[Any]] = {}
-    for node in graph.nodes:
-        for p in node.ins:
-            edges = graph.inputs_of(node, p)
-            fed = (node, p) in graph.feeds
-            sources = [f"{e.src.name}.{e.out}" for e in edges] + (["fed items"] if fed else [])
-            label = f"{', '.join(sources) or 'nothing'} -> {node.name}.{p}"
-            # Each copy of a multi-worker stream is a producer and a consumer of its own.
-            producers = sum(workers_of(e.src) for e in edges) + fed
-            make: Any = Channel if ck is None else functools.partial(ck.make_channel, node, p)
-            chans[(node, p)] = make(
-                graph.input_capacity(node, p, cap),
-                producers=producers,
-                consumers=workers_of(node),
-                label=label,
-                end=EndOfStream,
-                observer=monitor,
-            )
 
-    for node in graph.nodes:
-        for p in node.outs:
-            if not graph.outputs_of(node, p):
-                # Never silently: say once per run that these items go nowhere.
-                log.warning("output %s.%s is joined to nothing; what it pushes is discarded", node.name, p)
+class _GraphRun:
+    """One run of a graph in this event loop: its queues, its streams' copies and their tasks."""
 
-    runs: list[_StreamRun] = []
-    for node in graph.nodes:
-        supervisor = supervisor_for(node.stream, node.name)
-        for copy in range(workers_of(node)):
-            times = _Clocks()
-            ins = Ins(node.name, {p: InputPort(p, node.name, chans[(node, p)], times) for p in node.ins})
-            outs = Outs(
-                node.name,
-                {
-                    p: OutputPort(p, node.name, [chans[(e.dst, e.in_)] for e in graph.outputs_of(node, p)], times)
-                    for p in node.outs
-                },
-            )
-            connected = [outs[p] for p in node.outs if graph.outputs_of(node, p)]
-            runs.append(
-                _StreamRun(
-                    node, ins, outs, times, monitor, copy, connected=connected, supervisor=supervisor, checkpoints=ck
+    def __init__(self, graph: Graph, capacity: int | None, checkpoint: object, checkpoint_every: float) -> None:
+        self.graph = graph
+        self.loop = asyncio.get_running_loop()
+        self.stop: asyncio.Future[None] = self.loop.create_future()
+        self.monitor = _Monitor(self.loop, self.stop)
+        self.cap = graph.capacity if capacity is None else capacity
+        self.ck = (
+            None if checkpoint is None else Checkpointer(graph, checkpoint, checkpoint_every, workers_of, self.monitor)
+        )
+        self.chans = self._make_channels()
+        self._warn_unjoined()
+        self.runs = self._make_runs()
+        if self.ck is not None:
+            self.ck.prepare()
+        # Stopping early: when a consumer leaves, look at the streams feeding it.
+        # (Registered after the ports' own callbacks, so the ports are up to date.)
+        self.feeding = self._feeding()
+        for ch in self.feeding:
+            ch.on_detach.append(self._consumer_left)
+        self.tasks: list[asyncio.Task[None]] = []
+        self.remaining = 0
+        self.ctx = contextvars.copy_context()
+
+    def _make_channels(self) -> dict[tuple[Node, str], Channel[Any]]:
+        graph, ck = self.graph, self.ck
+        chans: dict[tuple[Node, str], Channel[Any]] = {}
+        for node in graph.nodes:
+            for p in node.ins:
+                edges = graph.inputs_of(node, p)
+                fed = (node, p) in graph.feeds
+                sources = [f"{e.src.name}.{e.out}" for e in edges] + (["fed items"] if fed else [])
+                label = f"{', '.join(sources) or 'nothing'} -> {node.name}.{p}"
+                # Each copy of a multi-worker stream is a producer and a consumer of its own.
+                producers = sum(workers_of(e.src) for e in edges) + fed
+                make: Any = Channel if ck is None else functools.partial(ck.make_channel, node, p)
+                chans[(node, p)] = make(
+                    graph.input_capacity(node, p, self.cap),
+                    producers=producers,
+                    consumers=workers_of(node),
+                    label=label,
+                    end=EndOfStream,
+                    observer=self.monitor,
                 )
-            )
-    if ck is not None:
-        ck.prepare()
+        return chans
 
-    # Stopping early: when a consumer leaves, look at the streams feeding it.
-    # (Registered after the ports' own callbacks, so the ports are up to date.)
-    feeding: dict[Channel[Any], list[_StreamRun]] = {}
-    for r in runs:
-        for out in r.connected:
-            for e in graph.outputs_of(r.node, out.name):
-                feeding.setdefault(chans[(e.dst, e.in_)], []).append(r)
+    def _warn_unjoined(self) -> None:
+        for node in self.graph.nodes:
+            for p in node.outs:
+                if not self.graph.outputs_of(node, p):
+                    # Never silently: say once per run that these items go nowhere.
+                    log.warning("output %s.%s is joined to nothing; what it pushes is discarded", node.name, p)
 
-    def consumer_left(ch: Channel[Any]) -> None:
-        if stop.done():
+    def _make_runs(self) -> list[_StreamRun]:
+        runs: list[_StreamRun] = []
+        for node in self.graph.nodes:
+            supervisor = supervisor_for(node.stream, node.name)
+            for copy in range(workers_of(node)):
+                runs.append(self._stream_run(node, copy, supervisor))
+        return runs
+
+    def _stream_run(self, node: Node, copy: int, supervisor: Supervisor | None) -> _StreamRun:
+        graph, chans = self.graph, self.chans
+        times = _Clocks()
+        ins = Ins(node.name, {p: InputPort(p, node.name, chans[(node, p)], times) for p in node.ins})
+        outs = Outs(
+            node.name,
+            {
+                p: OutputPort(p, node.name, [chans[(e.dst, e.in_)] for e in graph.outputs_of(node, p)], times)
+                for p in node.outs
+            },
+        )
+        connected = [outs[p] for p in node.outs if graph.outputs_of(node, p)]
+        return _StreamRun(
+            node, ins, outs, times, self.monitor, copy, connected=connected, supervisor=supervisor, checkpoints=self.ck
+        )
+
+    def _feeding(self) -> dict[Channel[Any], list[_StreamRun]]:
+        feeding: dict[Channel[Any], list[_StreamRun]] = {}
+        for r in self.runs:
+            for out in r.connected:
+                for e in self.graph.outputs_of(r.node, out.name):
+                    feeding.setdefault(self.chans[(e.dst, e.in_)], []).append(r)
+        return feeding
+
+    def _consumer_left(self, ch: Channel[Any]) -> None:
+        if self.stop.done():
             return
         me = asyncio.current_task()
-        for r in feeding.get(ch, ()):
+        for r in self.feeding.get(ch, ()):
             if r.end or r.stop_asked or not r.abandoned():
                 continue
             r.stop_asked = True
@@ -339,93 +368,96 @@ async def run_graph(
             if r.start and r.task is not None and r.task is not me:
                 r.task.cancel()
 
-    for ch, _ in feeding.items():
-        ch.on_detach.append(consumer_left)
-
-    tasks: list[asyncio.Task[None]] = []
-    remaining = 0
-
-    def on_done(task: asyncio.Task[None]) -> None:
-        nonlocal remaining
-        remaining -= 1
-        monitor.live.pop(task, None)
-        if stop.done():
+    def _on_done(self, task: asyncio.Task[None]) -> None:
+        self.remaining -= 1
+        self.monitor.live.pop(task, None)
+        if self.stop.done():
             return
-        if (not task.cancelled() and task.exception() is not None) or remaining == 0:
-            stop.set_result(None)
+        if (not task.cancelled() and task.exception() is not None) or self.remaining == 0:
+            self.stop.set_result(None)
         else:
-            monitor.schedule()
+            self.monitor.schedule()
 
-    _adopt_sub_tasks(loop)
-    ctx = contextvars.copy_context()
-    ctx.run(_RUN.set, monitor)
-
-    def start(coro: Any, name: str) -> asyncio.Task[None]:
-        nonlocal remaining
-        task = loop.create_task(coro, name=f"mimo:{name}", context=ctx.copy())
-        tasks.append(task)
-        monitor.live[task] = name
-        remaining += 1
-        task.add_done_callback(on_done)
+    def _start(self, coro: Any, name: str) -> asyncio.Task[None]:
+        task = self.loop.create_task(coro, name=f"mimo:{name}", context=self.ctx.copy())
+        self.tasks.append(task)
+        self.monitor.live[task] = name
+        self.remaining += 1
+        task.add_done_callback(self._on_done)
         return task
 
-    t0 = time.perf_counter()
-    for r in runs:
-        r.task = start(_run_stream(r), r.node.name if workers_of(r.node) == 1 else f"{r.node.name}[{r.copy}]")
-    for (node, p), items in graph.feeds.items():
-        start(_feed(chans[(node, p)], list(items)), f"items fed to {node.name}.{p}")
-    if not tasks:
-        return RunReport({}, time.perf_counter() - t0, cap)
-    if ck is not None:
-        # Not one of the run's tasks: the run ends when its streams do.
-        coordinator = loop.create_task(ck.coordinate(stop), name="mimo:checkpoints")
-    if on_start is not None:
-        on_start(lambda: _report(runs, time.perf_counter() - t0, cap))
+    def _start_all(self) -> None:
+        for r in self.runs:
+            r.task = self._start(_run_stream(r), r.node.name if workers_of(r.node) == 1 else f"{r.node.name}[{r.copy}]")
+        for (node, p), items in self.graph.feeds.items():
+            self._start(_feed(self.chans[(node, p)], list(items)), f"items fed to {node.name}.{p}")
 
-    failed_before: set[asyncio.Task[None]] = set()
-    try:
-        await stop
-    finally:
-        # Reached on success, failure, deadlock and outside cancellation alike.
-        failed_before = {t for t in tasks if t.done()}
-        # Cancelling this task cancels the future it awaits: stop.
-        outside = not stop.done() or stop.cancelled()
-        if not stop.done():
-            stop.cancel()  # cancelled from outside: no future of the run stays pending
-        if ck is not None:
-            coordinator.cancel()
-            await asyncio.wait([coordinator])
-        torn = await _tear_down(monitor, tasks, chans.values())
-        if ck is not None and (outside or torn):
-            ck.store.close()
-        if outside:
-            _log_lost_errors(tasks)
-        if torn:
-            # Cancelled while tearing down: after a clean end, that still wins.
-            raise asyncio.CancelledError
-    elapsed = time.perf_counter() - t0
+    async def run(self, on_start: OnStart | None) -> RunReport:
+        _adopt_sub_tasks(self.loop)
+        self.ctx.run(_RUN.set, self.monitor)
+        t0 = time.perf_counter()
+        self._start_all()
+        if not self.tasks:
+            return RunReport({}, time.perf_counter() - t0, self.cap)
+        coordinator = None
+        if self.ck is not None:
+            # Not one of the run's tasks: the run ends when its streams do.
+            coordinator = self.loop.create_task(self.ck.coordinate(self.stop), name="mimo:checkpoints")
+        if on_start is not None:
+            on_start(lambda: _report(self.runs, time.perf_counter() - t0, self.cap))
+        failed_before = await self._wait(coordinator)
+        elapsed = time.perf_counter() - t0
+        await self._raise_failures(failed_before)
+        return _report(self.runs, elapsed, self.cap)
 
-    errors: list[BaseException] = []
-    for t in tasks:
-        if t.cancelled():
-            continue
-        exc = t.exception()
-        # What a stream raised because its queues were shut under it is a
-        # consequence of the teardown, not a failure of its own.
-        if exc is not None and (t in failed_before or not isinstance(exc, _SHUT_ERRORS)):
-            errors.append(exc)
-    if ck is not None:
-        await ck.finish(not errors and monitor.error is None and ck.error is None)
-        if ck.error is not None and not errors:
-            raise ck.error
-    if errors:
-        if len(errors) == 1:
-            raise errors[0]
-        raise BaseExceptionGroup(f"{len(errors)} streams failed", errors)
-    if monitor.error is not None:
-        raise monitor.error
+    async def _wait(self, coordinator: asyncio.Task[None] | None) -> set[asyncio.Task[None]]:
+        """Wait for the run to end, tear down what is left; the tasks that had ended before."""
+        try:
+            await self.stop
+        finally:
+            # Reached on success, failure, deadlock and outside cancellation alike.
+            failed_before = {t for t in self.tasks if t.done()}
+            # Cancelling this task cancels the future it awaits: stop.
+            outside = not self.stop.done() or self.stop.cancelled()
+            if not self.stop.done():
+                self.stop.cancel()  # cancelled from outside: no future of the run stays pending
+            if coordinator is not None:
+                coordinator.cancel()
+                await asyncio.wait([coordinator])
+            torn = await _tear_down(self.monitor, self.tasks, self.chans.values())
+            if self.ck is not None and (outside or torn):
+                self.ck.store.close()
+            if outside:
+                _log_lost_errors(self.tasks)
+            if torn:
+                # Cancelled while tearing down: after a clean end, that still wins.
+                raise asyncio.CancelledError
+        return failed_before
 
-    return _report(runs, elapsed, cap)
+    def _stream_errors(self, failed_before: set[asyncio.Task[None]]) -> list[BaseException]:
+        errors: list[BaseException] = []
+        for t in self.tasks:
+            if t.cancelled():
+                continue
+            exc = t.exception()
+            # What a stream raised because its queues were shut under it is a
+            # consequence of the teardown, not a failure of its own.
+            if exc is not None and (t in failed_before or not isinstance(exc, _SHUT_ERRORS)):
+                errors.append(exc)
+        return errors
+
+    async def _raise_failures(self, failed_before: set[asyncio.Task[None]]) -> None:
+        errors = self._stream_errors(failed_before)
+        if self.ck is not None:
+            await self.ck.finish(not errors and self.monitor.error is None and self.ck.error is None)
+            if self.ck.error is not None and not errors:
+                raise self.ck.error
+        if errors:
+            if len(errors) == 1:
+                raise errors[0]
+            raise BaseExceptionGroup(f"{len(errors)} streams failed", errors)
+        if self.monitor.error is not None:
+            raise self.monitor.error
 
 
 #: What a push or pop raises on a queue that the teardown shut.
