@@ -750,6 +750,30 @@ def test_streams_that_cannot_all_be_placed_fail_the_run_naming_each_and_its_ask(
     three_holders().run(executor=ray_with(default_options={"resources": {"mimo_test": 1}, "num_cpus": 0}))
 
 
+def _load_slowly(name: str) -> Stream:
+    time.sleep(3)  # where the actor is made, with its CPU already held
+    return Stream(fn=hold, name=name)
+
+
+class SlowToLoad(Stream):
+    """A stream whose actor takes seconds to start once Ray has placed it."""
+
+    def __reduce__(self) -> Any:
+        return (_load_slowly, (self.name,))
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(60)
+def test_streams_placed_but_slow_to_start_are_waited_for_past_place_timeout_s(ray_session):
+    # Both fit on the 2 CPUs; one still starts when place_timeout_s is up, holding the last free CPU.
+    wf = Workflow()
+    wf.add_stream(Stream(fn=hold, name="quick"))
+    wf.add_stream(SlowToLoad(fn=hold, name="slow"))
+    report = wf.run(executor=ray_with(default_options={"resources": {"mimo_test": 1}}, place_timeout_s=1))
+    assert sorted(s.name for s in report if s.done) == ["quick", "slow"]
+    assert_no_actor_left(ray_session)
+
+
 @pytest.mark.ray
 @pytest.mark.timeout(60)
 def test_a_stream_asking_for_what_no_node_has_is_named_in_a_warning_then_fails_the_run(ray_session, monkeypatch):

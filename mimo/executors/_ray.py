@@ -553,6 +553,7 @@ class _Run:
         start = time.monotonic()
         warned = False
         timeout = ex.place_timeout_s
+        seen: set[str] | None = None  # the streams found waiting for resources at the last look past the timeout
         while waiting:
             elapsed = time.monotonic() - start
             deadlines = [d for d in (None if warned else PLACE_WARN_S, timeout) if d is not None and d > elapsed]
@@ -573,14 +574,17 @@ class _Run:
             late = timeout is not None and elapsed >= timeout
             if done or not waiting or not (late or (not warned and elapsed >= PLACE_WARN_S)):
                 continue
-            # Waiting for resources, not for a worker process to start (slow on a loaded machine).
-            free = _free_per_node()
-            stuck = [c for c in waiting.values() if _unplaced(c.actor) and not _fits(_ask(c.options), free)]
-            if stuck and late and timeout is not None:
-                for fut in waiting:
-                    fut.add_done_callback(_ignore)  # their actors are killed in the teardown
-                raise PlacementError(_placement_message(stuck, timeout, failed=True), _asks(stuck))
-            if stuck and not warned:
+            stuck = _stuck(list(waiting.values()))
+            if late and timeout is not None:
+                # Ray's report of what waits for resources lags a little behind its
+                # scheduler: fail only on streams found waiting on two looks in a row.
+                confirmed = [c for c in stuck if seen is not None and c.label in seen]
+                seen = {c.label for c in stuck}
+                if confirmed:
+                    for fut in waiting:
+                        fut.add_done_callback(_ignore)  # their actors are killed in the teardown
+                    raise PlacementError(_placement_message(confirmed, timeout, failed=True), _asks(confirmed))
+            if stuck and not warned and not late:  # late: the next look fails the run
                 warnings.warn(_placement_message(stuck, elapsed, failed=False), RuntimeWarning, stacklevel=2)
                 warned = True
 
@@ -978,15 +982,67 @@ def _restore(stream: Any, new: Any) -> None:
     stream.state = new
 
 
+def _stuck(copies: list[_Copy]) -> list[_Copy]:
+    """Those of ``copies`` whose actors wait because no node has what they ask for free.
+
+    An actor Ray has placed but whose worker process is still starting (slow on a
+    loaded machine, or with a runtime_env) shows as ``PENDING_CREATION`` too, and
+    already holds its resources, so neither its state nor the free resources tell
+    it apart: the scheduler's own count of the requests waiting for resources does.
+    """
+    free = _free_per_node()
+    # Without a worker yet, and no node has its ask free: placed-and-starting or waiting.
+    maybe = [c for c in copies if _unplaced(c.actor) and not _fits(_ask(c.options), free)]
+    demand = _waiting_for_resources()
+    if demand is None or not maybe:
+        return maybe  # cannot ask the scheduler: as stuck as it looks
+    # Ray does not say which of the same ask got the resources; it places in the order
+    # asked, so the last ones made are named.
+    stuck = []
+    for c in reversed(maybe):
+        ask = _ask(c.options)
+        for i, (shape, count) in enumerate(demand):
+            if count > 0 and _same_ask(ask, shape):
+                demand[i] = (shape, count - 1)
+                stuck.append(c)
+                break
+    return stuck[::-1]
+
+
+def _waiting_for_resources() -> list[tuple[dict[str, float], int]] | None:
+    """The cluster's requests waiting for resources (feasible or not), by shape; None if unknown."""
+    try:
+        from ray._private import worker  # type: ignore[import-not-found, unused-ignore]
+        from ray.autoscaler.v2.sdk import get_cluster_resource_state  # type: ignore[import-not-found, unused-ignore]
+
+        driver: Any = worker.global_worker
+        state: Any = get_cluster_resource_state(driver.gcs_client)
+        return [
+            ({str(k): float(v) for k, v in r.request.resources_bundle.items()}, int(r.count))
+            for r in state.pending_resource_requests
+        ]
+    except Exception:
+        return None
+
+
+def _same_ask(ask: Mapping[str, float], shape: Mapping[str, float]) -> bool:
+    # Ray may add resources of its own to a request (an accelerator type's marker).
+    return all(abs(shape.get(k, 0.0) - v) <= 1e-6 * max(1.0, v) for k, v in ask.items())
+
+
 def _unplaced(actor: Any) -> bool:
-    """True if Ray has not yet found a place (a process) for ``actor``."""
+    """True if no worker process has been given to ``actor`` yet."""
     try:
         from ray._private import state  # type: ignore[import-not-found, unused-ignore]
 
         info = state.actors(actor_id=actor._actor_id.hex())
     except Exception:
         return True  # cannot tell: it has not answered, which is what the caller saw
-    return not info or info.get("State") in _UNPLACED
+    if not info or info.get("State") not in _UNPLACED:
+        return not info
+    # A worker leased to it has an address (and a pid) while it still starts up.
+    address = info.get("Address") or {}
+    return not (info.get("Pid") or address.get("Port"))
 
 
 def _free_per_node() -> list[dict[str, float]]:
