@@ -105,3 +105,11 @@ def test_rate_limit_refills_its_burst_after_a_quiet_spell() -> None:
     run_workflow(lib.from_async_iterable(two_bursts()) | lib.rate_limit(10, burst=3) | stamp)
     assert len(times) == 6
     assert times[5] - times[3] < 0.08  # the second burst passes at once too
+
+
+def test_flat_map_with_one_worker_is_accepted_and_keeps_the_order() -> None:
+    assert run_stream(lib.flat_map(_twice, workers=1), {"inp": range(3)}) == {"out": [0, 0, 1, 1, 2, 2]}
+
+
+def _twice(x: int) -> list[int]:
+    return [x, x]

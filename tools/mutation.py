@@ -98,6 +98,8 @@ MODULES: dict[str, list[str]] = {
     "mimo/lib/transforms.py": [
         "tests/test_mutants_transforms.py",
         "tests/test_lib_transforms.py",
+        "tests/test_lib_retry.py",
+        "tests/test_lib_async_workers.py",
         "tests/test_lib_calls.py",
         "tests/test_lib_arguments.py",
     ],
