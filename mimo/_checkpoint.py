@@ -316,7 +316,9 @@ class _Lane:
             self.specials += 1
             self.barriers += 1
             if ch._getters:
-                ch._wake_getter()
+                # Soon, not now: a waiting consumer is what lets a push hand an item over at
+                # capacity 0, and the push whose source this barrier cut is not done yet.
+                asyncio.get_running_loop().call_soon(ch._wake_getter)
         self.mark(node.id)
 
     def mark(self, nid: int) -> None:

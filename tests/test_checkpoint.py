@@ -103,7 +103,8 @@ def test_a_stream_whose_state_cannot_be_pickled_fails_the_first_checkpoint_namin
         wf.run(checkpoint=tmp_path / "run.db", checkpoint_every=0.01)
 
 
-def test_streams_never_see_barriers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("capacity", [0, 2])
+def test_streams_never_see_barriers(tmp_path: Path, capacity: int) -> None:
     # Every way of reading: pop, pop_many, peek, pop_nowait, async for; with a fan-in and two workers.
     seen: list[Any] = []
 
@@ -125,7 +126,7 @@ def test_streams_never_see_barriers(tmp_path: Path) -> None:
         async for x in ins.n:
             await outs.n.push(x)
 
-    wf = Workflow(capacity=2)
+    wf = Workflow(capacity=capacity)
     src = wf.add_stream(_numbers(2000, pause_every=10))
     sink = wf.add_stream(Stream(["n"], fn=reader))
     src.pipe(Stream(["n"], ["n"], fn=relay, workers=2)).pipe(sink)
@@ -271,7 +272,10 @@ def test_stateful_stock_stages_resume_with_their_state(tmp_path: Path, kind: str
     assert got == expected[kind]
 
 
-def test_a_stage_with_two_copies_and_a_fan_in_counts_exactly_once_across_a_resume(tmp_path: Path) -> None:
+@pytest.mark.parametrize("capacity", [0, 3])
+def test_a_stage_with_two_copies_and_a_fan_in_counts_exactly_once_across_a_resume(
+    tmp_path: Path, capacity: int
+) -> None:
     async def square(ins: Any, outs: Any) -> None:
         async for x in ins.n:
             if x % 7 == 0:
@@ -284,7 +288,7 @@ def test_a_stage_with_two_copies_and_a_fan_in_counts_exactly_once_across_a_resum
             state["sum"] = state.get("sum", 0) + x
 
     def build() -> tuple[Workflow, Stream]:
-        wf = Workflow(capacity=3)
+        wf = Workflow(capacity=capacity)
         src = wf.add_stream(_numbers(2000, crash_at=1700, pause_every=10))
         counter = Stream(["n"], fn=count)
         c = wf.add_stream(counter)
