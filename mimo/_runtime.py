@@ -28,6 +28,7 @@ from mimo._channel import Channel, WaitKind
 from mimo._checkpoint import Checkpointer
 from mimo._errors import CLEAN_EXITS, ConsumersGone, DeadlockError, EndOfStream, PortClosed, name_error
 from mimo._graph import Graph, Node, workers_of
+from mimo._keyed import KeyedInputs, is_keyed
 from mimo._ports import InputPort, Ins, OutputPort, Outs, PortTimes, WaitClock
 from mimo._report import RunReport, StreamReport
 from mimo._supervision import Supervisor, supervisor_for
@@ -281,6 +282,7 @@ class _GraphRun:
             None if checkpoint is None else Checkpointer(graph, checkpoint, checkpoint_every, workers_of, self.monitor)
         )
         self.chans = self._make_channels()
+        self.keyed = KeyedInputs(graph, self.chans, self.monitor)
         self._warn_unjoined()
         self.runs = self._make_runs()
         if self.ck is not None:
@@ -309,7 +311,8 @@ class _GraphRun:
                 chans[(node, p)] = make(
                     graph.input_capacity(node, p, self.cap),
                     producers=producers,
-                    consumers=workers_of(node),
+                    # Keyed workers' copies read queues of their own, fed by one router.
+                    consumers=1 if is_keyed(node) else workers_of(node),
                     label=label,
                     end=EndOfStream,
                     observer=self.monitor,
@@ -334,7 +337,7 @@ class _GraphRun:
     def _stream_run(self, node: Node, copy: int, supervisor: Supervisor | None) -> _StreamRun:
         graph, chans = self.graph, self.chans
         times = _Clocks()
-        ins = Ins(node.name, {p: InputPort(p, node.name, chans[(node, p)], times) for p in node.ins})
+        ins = Ins(node.name, {p: InputPort(p, node.name, self.keyed.channel(node, p, copy), times) for p in node.ins})
         outs = Outs(
             node.name,
             {
@@ -391,6 +394,8 @@ class _GraphRun:
             r.task = self._start(_run_stream(r), r.node.name if workers_of(r.node) == 1 else f"{r.node.name}[{r.copy}]")
         for (node, p), items in self.graph.feeds.items():
             self._start(_feed(self.chans[(node, p)], list(items)), f"items fed to {node.name}.{p}")
+        for router, label in self.keyed.routers():
+            self._start(router, label)
 
     async def run(self, on_start: OnStart | None) -> RunReport:
         _adopt_sub_tasks(self.loop)
@@ -424,7 +429,7 @@ class _GraphRun:
             if coordinator is not None:
                 coordinator.cancel()
                 await asyncio.wait([coordinator])
-            torn = await _tear_down(self.monitor, self.tasks, self.chans.values())
+            torn = await _tear_down(self.monitor, self.tasks, [*self.chans.values(), *self.keyed.channels()])
             if self.ck is not None and (outside or torn):
                 self.ck.store.close()
             if outside:
@@ -523,7 +528,8 @@ def _report(runs: list[_StreamRun], elapsed: float, capacity: int) -> RunReport:
         lives = [((r.end or now) - r.start) if r.start else 0.0 for r in copies]
         blocked = sum(r.times.blocked_s for r in copies)
         starved = sum(r.times.starved_s for r in copies)
-        stats = {p.name: p._ch.statistics() for p in copies[0].ins}
+        # A keyed copy's own queue holds only its share: report the graph's queue it is routed from.
+        stats = {p.name: getattr(p._ch, "source", p._ch).statistics() for p in copies[0].ins}
         sup = copies[0].supervisor
         streams[node.name] = StreamReport(
             name=node.name,

@@ -119,6 +119,13 @@ def check_port_names(owner: str, kind: str, spec: PortSpec) -> dict[str, Any]:
     return ports
 
 
+class _Unset:
+    """An option :meth:`Stream.with_options` was not given (None is a value for some)."""
+
+
+_UNSET = _Unset()
+
+
 class Stream:
     """A unit of work with named input ports (``IN``) and output ports (``OUT``).
 
@@ -136,6 +143,15 @@ class Stream:
     queues (each item goes to one copy) and its outputs (which close when the
     last copy finishes), and they share ``state``. Order across copies is not
     kept.
+
+    ``key=fn`` (with ``workers=N``) makes them *keyed workers*: each copy gets
+    input queues of its own, and every item (of every input port) goes to copy
+    ``stable_hash(fn(item)) % N``, so items with the same key reach the same
+    copy, in order, and a copy may keep per-key state. A key is what
+    :func:`mimo.lib.stable_hash` takes (a str, int, tuple of these, ...);
+    a key function that raises fails the run. With one copy, ``key`` has no
+    effect. Keyed workers run locally (not with ``executor=`` or
+    ``checkpoint=`` yet).
 
     ``on_error`` says what an exception from the stream does:
     :class:`~mimo.Stop` (the default) fails the run; :class:`~mimo.Restart`
@@ -159,6 +175,7 @@ class Stream:
         state: Any = None,
         *,
         workers: int = 1,
+        key: KeyFn | None = None,
         on_error: OnError = STOP,
     ) -> None:
         own_run = type(self).run is not Stream.run
@@ -194,21 +211,34 @@ class Stream:
                     f"output i, but it has {len(self.in_types)} inputs and {len(self.out_types)} outputs"
                 )
         self.state: Any = {} if state is None else state
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"stream {self.name!r}: workers must be an int >= 1, not {workers!r}")
-        self.workers = workers
+        self.workers = check_workers(self.name, workers)
+        #: Routes items to copies by key (keyed workers), or None: copies share the input queues.
+        self.key: KeyFn | None = check_key(self.name, key)
         #: What an exception from the stream does: ``Stop()`` or ``Restart(...)``.
         self.on_error: OnError = check_on_error(self.name, on_error)
 
-    def with_options(self, *, on_error: OnError) -> Self:
-        """A copy of this stream with ``on_error`` set: ``lib.map(f).with_options(on_error=mimo.Restart())``.
+    def with_options(
+        self,
+        *,
+        on_error: OnError | _Unset = _UNSET,
+        workers: int | _Unset = _UNSET,
+        key: KeyFn | _Unset = _UNSET,
+    ) -> Self:
+        """A copy of this stream with options set: ``lib.map(f).with_options(on_error=mimo.Restart())``.
 
-        The copy is a distinct stream (a node of its own when joined), with
-        the same ports, function and settings; it shares ``state`` unless the
-        stream was given none (a DSL stream's fresh dict).
+        ``workers`` and ``key`` as for :class:`Stream` (``workers=4,
+        key=lambda o: o.user`` gives keyed workers); options not given are
+        kept. The copy is a distinct stream (a node of its own when joined),
+        with the same ports, function and settings; it shares ``state`` unless
+        the stream was given none (a DSL stream's fresh dict).
         """
         new = self._copy()
-        new.on_error = check_on_error(new.name, on_error)
+        if not isinstance(on_error, _Unset):
+            new.on_error = check_on_error(new.name, on_error)
+        if not isinstance(workers, _Unset):
+            new.workers = check_workers(new.name, workers)
+        if not isinstance(key, _Unset):
+            new.key = check_key(new.name, key)
         return new
 
     def _copy(self) -> Self:
@@ -235,6 +265,24 @@ class Stream:
             await (fn(ins, outs, self.state) if self._fn_takes_state else fn(ins, outs))
             return
         await forward(ins, outs)
+
+
+#: A keyed workers' key function: an item to its key (see :func:`mimo.lib.stable_hash`).
+KeyFn = Callable[[Any], object]
+
+
+def check_workers(owner: str, workers: object) -> int:
+    """``workers`` as a count of copies, or a ``ValueError`` naming the stream."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"stream {owner!r}: workers must be an int >= 1, not {workers!r}")
+    return workers
+
+
+def check_key(owner: str, key: object) -> KeyFn | None:
+    """``key`` as a key function (or None), or a ``TypeError`` naming the stream."""
+    if key is not None and (not callable(key) or _is_async(key)):
+        raise TypeError(f"stream {owner!r}: key must be a plain function of an item (lambda o: o.user), not {key!r}")
+    return key
 
 
 async def forward(ins: Ins, outs: Outs) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 from mimo._channel import check_capacity
 from mimo._errors import WorkflowError
 from mimo._graph import DEFAULT_CAPACITY, Graph, Node
+from mimo._keyed import is_keyed
 from mimo._report import RunReport, finish
 from mimo._runtime import OnStart, run_graph
 from mimo._store import CheckpointStore
@@ -274,6 +275,11 @@ async def run_graph_with(
         raise TypeError(f"executor must be a mimo.Executor (an object with an async run_async), not {executor!r}")
     if checkpoint is not None and executor is not None:
         raise NotImplementedError("checkpointed runs are local for now: run(checkpoint=...) takes no executor")
+    keyed = [n.name for n in graph.nodes if is_keyed(n)]
+    if keyed and (executor is not None or checkpoint is not None):
+        raise NotImplementedError(
+            f"keyed workers (workers=N, key=...) run locally for now, without checkpoints: {', '.join(keyed)}"
+        )
     graph.mark_run()
     if dashboard:
         from mimo._dashboard import watch

@@ -17,7 +17,7 @@ from typing_extensions import TypeVar as DefaultTypeVar
 from mimo._errors import WorkflowError
 from mimo._graph import Graph, Node, tick
 from mimo._ports import InputPort, Ins, OutputPort, Outs
-from mimo._stream import PortSpec, Stream, check_name, check_port_names, fn_takes_state
+from mimo._stream import KeyFn, PortSpec, Stream, check_key, check_name, check_port_names, fn_takes_state
 from mimo._supervision import STOP, OnError, check_on_error
 from mimo.dsl._build import Dynamic, InPorts, Joinable, Kind, Only, OutPorts, Sink, Source, Stage, _Group
 
@@ -283,7 +283,9 @@ class _PortsDecorator(Generic[IP, OP]):
         state: Any,
         workers: int,
         on_error: OnError = STOP,
+        key: KeyFn | None = None,
     ) -> None:
+        self.key = key
         self.ins = ins
         self.outs = outs
         self.name = name
@@ -294,6 +296,7 @@ class _PortsDecorator(Generic[IP, OP]):
     def __call__(self, fn: Callable[..., Awaitable[None]]) -> PortStream[IP, OP]:
         made = _make_ports_stream(fn, self.ins, self.outs, self.name, self.state, self.workers)
         made.on_error = check_on_error(made.name, self.on_error)
+        made.key = check_key(made.name, self.key)
         return made
 
 
@@ -310,7 +313,8 @@ _ThreeOutRev = Callable[Concatenate[OutputPort[Any], InputPort[Any], OutputPort[
 class _AnnotatedDecorator:
     """What ``stream(name=...)`` returns: a decorator for the annotation form."""
 
-    def __init__(self, name: str | None, workers: int, on_error: OnError = STOP) -> None:
+    def __init__(self, name: str | None, workers: int, on_error: OnError = STOP, key: KeyFn | None = None) -> None:
+        self.key = key
         self.name = name
         self.workers = workers
         self.on_error = on_error
@@ -336,6 +340,7 @@ class _AnnotatedDecorator:
     def __call__(self, fn: Callable[..., Awaitable[None]], /) -> DslStream:
         made = _make_annotated_stream(fn, self.name, self.workers)
         made.on_error = check_on_error(made.name, self.on_error)
+        made.key = check_key(made.name, self.key)
         return made
 
 
@@ -362,6 +367,7 @@ def stream(
     state: Any = None,
     workers: int = 1,
     on_error: OnError = STOP,
+    key: KeyFn | None = None,
 ) -> _PortsDecorator: ...
 @overload
 def stream(
@@ -371,9 +377,12 @@ def stream(
     state: Any = None,
     workers: int = 1,
     on_error: OnError = STOP,
+    key: KeyFn | None = None,
 ) -> _PortsDecorator: ...
 @overload
-def stream(*, name: str | None = None, workers: int = 1, on_error: OnError = STOP) -> _AnnotatedDecorator: ...
+def stream(
+    *, name: str | None = None, workers: int = 1, on_error: OnError = STOP, key: KeyFn | None = None
+) -> _AnnotatedDecorator: ...
 def stream(
     fn: Callable[..., Awaitable[None]] | None = None,
     /,
@@ -384,6 +393,7 @@ def stream(
     state: Any = None,
     workers: int = 1,
     on_error: OnError = STOP,
+    key: KeyFn | None = None,
 ) -> DslStream | _PortsDecorator | _AnnotatedDecorator:
     """Make a :class:`~mimo.Stream` from an async function.
 
@@ -401,24 +411,25 @@ def stream(
       of name to item type; gives a :class:`PortStream`.
 
     ``name`` overrides the function's name; ``state`` is the dict form's third
-    argument (a fresh dict by default); ``workers`` and ``on_error`` as for
-    :class:`~mimo.Stream`.
+    argument (a fresh dict by default); ``workers``, ``key`` (keyed workers)
+    and ``on_error`` as for :class:`~mimo.Stream`.
     Mistakes in the declaration are a ``TypeError`` here, not at run time.
     """
     if name is not None:
         check_name(name)
     # Checked here, where the decorator is written, naming what it decorates once known.
     check_on_error(name or "@stream", on_error)
+    check_key(name or "@stream", key)
     if fn is not None:
         extra = ins is not None or outs is not None or name is not None or state is not None or workers != 1
-        if extra or on_error != STOP:
+        if extra or on_error != STOP or key is not None:
             raise TypeError("use either @stream or @stream(ins=..., outs=..., name=...), not both")
         return _make_annotated_stream(fn, None, 1)
     if ins is not None or outs is not None:
-        return _PortsDecorator(ins, outs, name, state, workers, on_error)
+        return _PortsDecorator(ins, outs, name, state, workers, on_error, key)
     if state is not None:
         raise TypeError("state= needs the dict form, @stream(ins=..., outs=..., state=...)")
-    return _AnnotatedDecorator(name, workers, on_error)
+    return _AnnotatedDecorator(name, workers, on_error, key)
 
 
 # -- building streams from functions ------------------------------------------------
