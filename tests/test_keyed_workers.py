@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import mimo
 from mimo import Stream, Workflow, lib
 from mimo.dsl import In, Out, stream
 
@@ -79,7 +78,7 @@ def test_routing_is_stable_hash_of_the_key_modulo_the_copies() -> None:
     _run(list(range(40)), _recorder(seen, workers=4, key=lambda x: f"k{x % 7}"))
     for copy, items in seen.items():
         for x in items:
-            assert copy == f"mimo:work[{mimo.lib.stable_hash(f'k{x % 7}') % 4}]"
+            assert copy == f"mimo:work[{lib.stable_hash(f'k{x % 7}') % 4}]"
 
 
 @pytest.mark.timeout(10)
