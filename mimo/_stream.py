@@ -211,7 +211,7 @@ class Stream:
                     f"output i, but it has {len(self.in_types)} inputs and {len(self.out_types)} outputs"
                 )
         self.state: Any = {} if state is None else state
-        self.workers = check_workers(self.name, workers)
+        self.workers: int = check_workers(self.name, workers)
         #: Routes items to copies by key (keyed workers), or None: copies share the input queues.
         self.key: KeyFn | None = check_key(self.name, key)
         #: What an exception from the stream does: ``Stop()`` or ``Restart(...)``.
