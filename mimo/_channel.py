@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from itertools import repeat
 from typing import Any, Final, Generic, Literal, Protocol, TypeVar
 
+from mimo._checks import ZERO_HANDS_OVER, check_count, is_count
 from mimo._errors import EndOfStream, PortClosed, WouldBlock
 
 T = TypeVar("T")
@@ -86,17 +87,15 @@ class ChannelStatistics:
 
 def check_capacity(capacity: object) -> int:
     """Return ``capacity`` if it is an int >= 0, else raise ``ValueError``."""
-    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
-        raise ValueError(f"capacity must be an int >= 0 (0 hands items over directly), not {capacity!r}")
-    return capacity
+    return check_count("capacity", capacity, 0, note=ZERO_HANDS_OVER)
 
 
 def check_limit(limit: object, where: str) -> int:
     """Return ``limit`` if it is an int >= 1, else raise ``ValueError`` naming ``where``."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        # pop_many(0) would return nothing for ever: refused rather than spun on.
-        raise ValueError(f"pop_many on {where}: limit must be an int >= 1, not {limit!r}")
-    return limit
+    if is_count(limit):  # first: the message is built only for a wrong limit
+        return limit
+    # pop_many(0) would return nothing for ever: refused rather than spun on.
+    return check_count(f"pop_many on {where}: limit", limit)
 
 
 class Channel(Generic[T]):
@@ -144,10 +143,8 @@ class Channel(Generic[T]):
         self._cap = self._capacity = check_capacity(capacity)
         self._shut = False
         # Checked when made: a wrong count would close the channel early or never.
-        if isinstance(producers, bool) or not isinstance(producers, int) or producers < 0:
-            raise ValueError(f"producers must be an int >= 0, not {producers!r}")
-        if isinstance(consumers, bool) or not isinstance(consumers, int) or consumers < 1:
-            raise ValueError(f"consumers must be an int >= 1, not {consumers!r}")
+        check_count("producers", producers, 0)
+        check_count("consumers", consumers)
         self._buf: deque[T] = deque()
         self._producers = producers
         self._getters: deque[asyncio.Future[None]] = deque()

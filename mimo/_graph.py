@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from mimo._checks import ZERO_HANDS_OVER, check_count
 from mimo._errors import WorkflowError, unknown_name
 
 if TYPE_CHECKING:  # for the annotation only: _graph needs nothing of Stream at run time
@@ -153,8 +154,8 @@ class Graph:
         run's capacity. An input has one queue, so joins into it (a fan-in) that
         set a capacity must set the same one.
         """
-        if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0):
-            raise ValueError(f"a join's capacity must be an int >= 0 (0 hands items over directly), not {capacity!r}")
+        if capacity is not None:
+            check_count("a join's capacity", capacity, 0, note=ZERO_HANDS_OVER)
         self._own(src)
         self._own(dst)
         out = self.port(src, "output", out, role="source")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, Typ
 
 from typing_extensions import TypeVar as DefaultTypeVar
 
+from mimo._checks import ZERO_HANDS_OVER, check_count
 from mimo._errors import WorkflowError
 from mimo._graph import Edge, Graph, Node
 from mimo._report import RunReport
@@ -192,8 +193,7 @@ class InRef(Generic[T]):
         ``a.out['x'] >> b.in_['y'].capacity(4)``: the join's own bound, used
         instead of the run's capacity. Checked here: an int >= 0.
         """
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
-            raise ValueError(f"{self!r}: capacity must be an int >= 0 (0 hands items over directly), not {capacity!r}")
+        check_count(f"{self!r}: capacity", capacity, 0, note=ZERO_HANDS_OVER)
         return InRef(self.piece, self.name, capacity)
 
     def __repr__(self) -> str:
@@ -357,8 +357,8 @@ class Joinable:
     def _pipe(self, other: object, capacity: int | None = None) -> Any:
         if not isinstance(other, Joinable):
             return NotImplemented
-        if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0):
-            raise ValueError(f"then(): capacity must be an int >= 0 (0 hands items over directly), not {capacity!r}")
+        if capacity is not None:
+            check_count("then(): capacity", capacity, 0, note=ZERO_HANDS_OVER)
         ga, first, a_last = self._span()
         gb, b_first, last = other._span()
         try:

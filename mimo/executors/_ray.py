@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mimo._checks import check_count, is_count
 from mimo._errors import WorkflowError
 from mimo._graph import Graph, Node
 from mimo._report import RunReport
@@ -281,12 +282,11 @@ class RayExecutor:
         sizeof: Sizer = estimate_size,
         place_timeout_s: float | None = 60.0,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, not {batch_size!r}")
+        check_count("batch_size", batch_size)
         if linger_s < 0:
             raise ValueError(f"linger_s must be >= 0, not {linger_s!r}")
         for what, value in (("batch_bytes", batch_bytes), ("link_bytes", link_bytes)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            if value is not None and not is_count(value):
                 raise ValueError(f"{what} must be an int >= 1 or None, not {value!r}")
         if place_timeout_s is not None and place_timeout_s <= 0:
             raise ValueError(f"place_timeout_s must be > 0 or None, not {place_timeout_s!r}")

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from mimo._checks import check_count
 from mimo._errors import EndOfStream, WouldBlock
 from mimo._ports import InputPort, Ins, OutputPort, Outs
 from mimo._stream import Stream
@@ -119,15 +120,13 @@ class _Job:
     ) -> _Job:
         """The job, or the error a wrong argument gives at the line that made the stream."""
         n = (os.cpu_count() or 1) if workers is None else workers
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"parallel_map {label!r}: workers must be an int >= 1, not {workers!r}")
+        check_count(f"parallel_map {label!r}: workers", n)
         if not isinstance(ordered, bool):
             raise TypeError(f"parallel_map {label!r}: ordered must be True or False, not {ordered!r}")
         is_async = _is_async(fn)
         _check_executor(fn, label, executor, is_async)
         chunk = (16 if executor == "process" else 1) if chunk_size is None else chunk_size
-        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-            raise ValueError(f"parallel_map {label!r}: chunk_size must be an int >= 1, not {chunk_size!r}")
+        check_count(f"parallel_map {label!r}: chunk_size", chunk)
         if is_async and chunk != 1:
             raise ValueError(f"parallel_map {label!r}: an async function takes one item per task (chunk_size=1)")
         if executor == "process":
