@@ -10,12 +10,16 @@ router keeps each key's items in order, and the end of input reaches every copy.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Coroutine, Iterator
+import dataclasses
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from mimo._channel import Channel
-from mimo._errors import EndOfStream, name_error
+from mimo._errors import ConsumersGone, EndOfStream, name_error
 from mimo._graph import Graph, Node, workers_of
+from mimo._ports import Ins, Outs
+from mimo._report import RunReport
+from mimo._stream import KeyFn, Stream
 
 
 class CopyChannel(Channel[Any]):
@@ -77,18 +81,135 @@ async def _route(name: str, key: Any, src: Channel[Any], copies: list[CopyChanne
             item = await src.pop()
         except EndOfStream:
             break
-        try:
-            i = stable_hash(key(item)) % n
-        except Exception as exc:
-            # The user's exception, as a stream's would be: its type kept, the stream named on it.
-            name_error(exc, name)
-            with contextlib.suppress(Exception):
-                exc.add_note(f"raised by the key function of {name!r} (keyed workers) on {item!r}")
-            raise
-        await copies[i].push(item)
+        await copies[_pick(name, key, item, n, stable_hash)].push(item)
         if all(c.detached for c in copies):
             # Every copy has left: leave the graph's queue too, so its producers may stop.
             src.close_consumer()
             return
     for c in copies:
         c.close_producer()
+
+
+# -- on an executor: the graph rewritten, routers as streams of their own ----------
+
+
+class KeyRouter(Stream):
+    """Routes each item of ``inp`` to output ``to{stable_hash(key(item)) % n}`` (keyed workers elsewhere)."""
+
+    def __init__(self, owner: str, port: str, key: KeyFn, n: int) -> None:
+        super().__init__(ins=["inp"], outs=[f"to{i}" for i in range(n)], name=router_name(owner, port))
+        self.owner = owner
+        self.route_key = key
+
+    async def run(self, ins: Ins, outs: Outs) -> None:
+        """Push each item to its key's copy; a copy that left drops its keys' items, as its own queue would."""
+        from mimo.lib._hashing import stable_hash
+
+        targets = list(outs)
+        n = len(targets)
+        gone: set[int] = set()
+        async for item in ins.inp:
+            i = _pick(self.owner, self.route_key, item, n, stable_hash)
+            if i in gone:
+                continue
+            try:
+                await targets[i].push(item)
+            except ConsumersGone:
+                gone.add(i)
+                if len(gone) == n:
+                    return
+
+
+def router_name(owner: str, port: str) -> str:
+    """The name a keyed stream's router for ``port`` runs under on an executor."""
+    return f"{owner}.{port} key router"
+
+
+def _pick(name: str, key: KeyFn, item: Any, n: int, hash_: Callable[[object], int]) -> int:
+    try:
+        return hash_(key(item)) % n
+    except Exception as exc:
+        # The user's exception, as a stream's would be: its type kept, the stream named on it.
+        name_error(exc, name)
+        with contextlib.suppress(Exception):
+            exc.add_note(f"raised by the key function of {name!r} (keyed workers) on {item!r}")
+        raise
+
+
+def spread(graph: Graph) -> Graph:
+    """``graph`` with each keyed stream as a router per input and N one-copy streams ``name[i]``.
+
+    For executors, which run copies as they are: the routing is then streams
+    like any other, on any engine. :func:`merge_report` folds the report back.
+    """
+    if not any(is_keyed(n) for n in graph.nodes):
+        return graph
+    new = Graph(capacity=graph.capacity)
+    # Per old node: the new nodes that produce its outputs, and per input port the node and port that take it.
+    makers: dict[Node, list[Node]] = {}
+    takers: dict[tuple[Node, str], tuple[Node, str]] = {}
+    for node in graph.nodes:
+        if not is_keyed(node):
+            made = new.add(node.stream, node.name)
+            makers[node] = [made]
+            takers.update({(node, p): (made, p) for p in node.ins})
+            continue
+        n = workers_of(node)
+        copies = []
+        for i in range(n):
+            one = node.stream._copy()
+            one.workers, one.key = 1, None
+            copies.append(new.add(one, f"{node.name}[{i}]"))
+        makers[node] = copies
+        key = node.stream.key
+        assert key is not None
+        for p in node.ins:
+            router = new.add(KeyRouter(node.name, p, key, n), router_name(node.name, p))
+            # A bound set on the joins into the stream bounds each copy's queue; else the run's.
+            cap = next((e.capacity for e in graph.inputs_of(node, p) if e.capacity is not None), None)
+            for i, c in enumerate(copies):
+                new.connect(router, f"to{i}", c, p, capacity=cap)
+            takers[(node, p)] = (router, "inp")
+    for e in graph.edges:
+        dst, port = takers[(e.dst, e.in_)]
+        for src in makers[e.src]:
+            new.connect(src, e.out, dst, port, capacity=e.capacity)
+    for (node, p), items in graph.feeds.items():
+        dst, port = takers[(node, p)]
+        new.feeds.setdefault((dst, port), []).extend(items)
+    return new
+
+
+def merge_report(graph: Graph, report: RunReport) -> RunReport:
+    """The report of a :func:`spread` graph's run, with each keyed stream's routers and copies as the stream."""
+    streams = dict(report.streams)
+    for node in graph.nodes:
+        if not is_keyed(node) or f"{node.name}[0]" not in streams:
+            continue
+        copies = [streams.pop(f"{node.name}[{i}]") for i in range(workers_of(node))]
+        routers = {p: streams.pop(router_name(node.name, p)) for p in node.ins if router_name(node.name, p) in streams}
+        first = copies[0]
+        streams[node.name] = dataclasses.replace(
+            first,
+            name=node.name,
+            items_in={p: r.items_in.get("inp", 0) for p, r in routers.items()},
+            items_out={p: sum(c.items_out.get(p, 0) for c in copies) for p in node.outs},
+            elapsed_s=max(c.elapsed_s for c in copies),
+            busy_s=sum(c.busy_s for c in copies),
+            blocked_s=sum(c.blocked_s for c in copies),
+            starved_s=sum(c.starved_s for c in copies),
+            buffered={
+                p: r.buffered.get("inp", 0) + sum(c.buffered.get(p, 0) for c in copies) for p, r in routers.items()
+            },
+            done=all(c.done for c in copies),
+            workers=len(copies),
+            backpressure_s={p: r.backpressure_s.get("inp", 0.0) for p, r in routers.items()},
+            stopped_early=any(c.stopped_early for c in copies),
+            dropped={p: r.dropped.get("inp", 0) + sum(c.dropped.get(p, 0) for c in copies) for p, r in routers.items()},
+            retries=sum(c.retries for c in copies),
+            restarts=sum(c.restarts for c in copies),
+        )
+    # Streams in the graph's order, as a report made without spreading.
+    order = {n.name: i for i, n in enumerate(graph.nodes)}
+    ordered = dict(sorted(streams.items(), key=lambda kv: order.get(kv[0], len(order))))
+    return dataclasses.replace(report, streams=ordered)

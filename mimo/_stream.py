@@ -150,8 +150,8 @@ class Stream:
     copy, in order, and a copy may keep per-key state. A key is what
     :func:`mimo.lib.stable_hash` takes (a str, int, tuple of these, ...);
     a key function that raises fails the run. With one copy, ``key`` has no
-    effect. Keyed workers run locally (not with ``executor=`` or
-    ``checkpoint=`` yet).
+    effect. On an executor (Ray) the router runs as a stream of its own;
+    ``checkpoint=`` refuses keyed workers for now.
 
     ``on_error`` says what an exception from the stream does:
     :class:`~mimo.Stop` (the default) fails the run; :class:`~mimo.Restart`

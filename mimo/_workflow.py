@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 from mimo._channel import check_capacity
 from mimo._errors import WorkflowError
 from mimo._graph import DEFAULT_CAPACITY, Graph, Node
-from mimo._keyed import is_keyed
+from mimo._keyed import is_keyed, merge_report, spread
 from mimo._report import RunReport, finish
 from mimo._runtime import OnStart, run_graph
 from mimo._store import CheckpointStore
@@ -210,6 +210,11 @@ class Workflow:
         )
 
 
+async def _run_spread(executor: Executor, graph: Graph, **options: Any) -> RunReport:
+    # An executor runs copies as they are: keyed streams go to it as routers and one-copy streams.
+    return merge_report(graph, await executor.run_async(spread(graph), **options))
+
+
 def check_no_running_loop(what: str, instead: str) -> None:
     """Refuse to block inside a running event loop.
 
@@ -276,10 +281,8 @@ async def run_graph_with(
     if checkpoint is not None and executor is not None:
         raise NotImplementedError("checkpointed runs are local for now: run(checkpoint=...) takes no executor")
     keyed = [n.name for n in graph.nodes if is_keyed(n)]
-    if keyed and (executor is not None or checkpoint is not None):
-        raise NotImplementedError(
-            f"keyed workers (workers=N, key=...) run locally for now, without checkpoints: {', '.join(keyed)}"
-        )
+    if keyed and checkpoint is not None:
+        raise NotImplementedError(f"keyed workers (workers=N, key=...) take no checkpoints for now: {', '.join(keyed)}")
     graph.mark_run()
     if dashboard:
         from mimo._dashboard import watch
@@ -299,6 +302,8 @@ async def run_graph_with(
 
         return await watch(dashboard, graph, name, watched)
     runner: Any = executor.run_async if executor is not None else run_graph
+    if executor is not None and keyed:
+        runner = functools.partial(_run_spread, executor)
     if checkpoint is not None:
         runner = functools.partial(run_graph, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
     if not progress:

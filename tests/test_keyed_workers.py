@@ -252,16 +252,41 @@ def test_cancelling_a_keyed_run_ends_every_task() -> None:
 
 
 @pytest.mark.timeout(10)
-def test_keyed_workers_on_an_executor_are_refused() -> None:
+def test_on_an_executor_keyed_streams_go_as_routers_and_one_copy_streams() -> None:
+    from mimo._runtime import run_graph
+
+    ran: list[list[str]] = []
+
+    class Here:
+        """An executor that runs what it is given in this event loop, and says what that was."""
+
+        async def run_async(self, graph: Any, *, capacity: Any = None, on_start: Any = None) -> Any:
+            ran.append([n.name for n in graph.nodes])
+            return await run_graph(graph, capacity=capacity, on_start=on_start)
+
+    items = [(k, i) for i in range(20) for k in "abcde"]
+    seen: dict[str, list[Any]] = {}
+    out: list[Any] = []
+    wf = Workflow()
+    _chain(wf, lib.from_iterable(items), _recorder(seen, key=lambda kv: kv[0]), lib.collect(out))
+    report = wf.run(executor=Here())
+    assert ran == [["from_iterable", "work[0]", "work[1]", "work[2]", "work.inp key router", "collect"]]
+    assert Counter(out) == Counter(items)
+    assert all(len(c) == 1 for c in _copy_of_each_key(seen, lambda kv: kv[0]).values())
+    for k in "abcde":
+        assert [i for kk, i in out if kk == k] == list(range(20))
+    # The report folds the router and copies back into the stream.
+    assert list(report.streams) == ["from_iterable", "work", "collect"]
+    work = report.streams["work"]
+    assert (work.workers, work.items_in, work.items_out) == (3, {"inp": 100}, {"out": 100})
+
+
+@pytest.mark.timeout(10)
+def test_keyed_workers_with_checkpoints_are_refused(tmp_path: Any) -> None:
     wf = Workflow()
     _chain(wf, lib.from_iterable([1]), _recorder({}, key=str), lib.collect([]))
-
-    class Elsewhere:
-        async def run_async(self, graph: Any, *, capacity: Any = None, on_start: Any = None) -> Any:
-            raise AssertionError("not reached")
-
-    with pytest.raises(NotImplementedError, match="keyed workers .* run locally for now.*: work"):
-        wf.run(executor=Elsewhere())
+    with pytest.raises(NotImplementedError, match="keyed workers .* take no checkpoints for now: work"):
+        wf.run(checkpoint=str(tmp_path / "ck"))
 
 
 @pytest.mark.timeout(30)

@@ -1263,3 +1263,37 @@ def test_two_nodes_run_exactly_and_a_dead_node_blames_the_stream_it_held(ray_ses
     # If the sender saw the death first, the edge it failed on names both ends.
     assert "numbers.out -> inp" not in out
     print([line for line in out.splitlines() if line.startswith(("died", "message", "notes"))])
+
+
+# -- keyed workers --------------------------------------------------------------
+
+
+async def keyed_tag(ins: Any, outs: Any, state: Any) -> None:
+    # Which copy: its process on Ray (one actor each), its task here.
+    task = asyncio.current_task()
+    me = f"{os.getpid()}:{task.get_name() if task is not None else ''}"
+    async for item in ins.inp:
+        await asyncio.sleep(0)  # copies sharing a queue would interleave: routing keeps keys apart
+        await outs.out.push((me, item))
+
+
+def test_keyed_workers_send_every_key_to_one_copy_in_order(executor):
+    items = [(k, i) for i in range(30) for k in "abcdefg"]
+    wf = Workflow(capacity=4)
+    src = wf.add_stream(lib.from_iterable(items))
+    sink = collector()
+    src.pipe(Stream(["inp"], ["out"], fn=keyed_tag, name="tag", workers=3, key=lambda kv: kv[0])).pipe(sink)
+    report = run(wf, executor)
+    got = sink.state
+    assert sorted(item for _, item in got) == sorted(items)
+    copies: dict[str, set[str]] = {}
+    for me, (k, _) in got:
+        copies.setdefault(k, set()).add(me)
+    assert sorted(copies) == list("abcdefg")
+    assert all(len(c) == 1 for c in copies.values())
+    assert len(set().union(*copies.values())) > 1  # seven keys over three copies
+    for k in "abcdefg":
+        assert [i for _, (kk, i) in got if kk == k] == list(range(30))
+    tag = report.streams["tag"]
+    assert (tag.workers, tag.items_in, tag.items_out) == (3, {"inp": 210}, {"out": 210})
+    assert_no_actor_left(executor)
