@@ -1,4 +1,8 @@
-"""Streams and workflows: construction, validation and build-time checks (§1.1, §1.3, §2.9)."""
+"""Streams and workflows: construction, validation and build-time checks.
+
+See README.md ("The two APIs side by side") and docs/concepts.md ("Ports",
+"Errors": mistakes in the graph are a WorkflowError before anything runs).
+"""
 
 from __future__ import annotations
 

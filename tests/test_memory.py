@@ -1,4 +1,4 @@
-"""§2.1: memory is bounded by the queues, not by the length of the stream."""
+"""Memory is bounded by the queues, not by the length of the stream (docs/concepts.md, "Back-pressure")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""DESIGN.md §1.2 and §2.1-2.3, 2.5: what a stream sees on its ports."""
+"""What a stream sees on its ports: bounded, in-order queues, fan-out and the end of a stream.
+
+See docs/concepts.md ("Ports", "Back-pressure", "The end of a stream", "Misusing
+a port is an error") and docs/guarantees.md ("A local run").
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hypothesis properties over random graphs (§2.1, §2.2, termination).
+"""Hypothesis properties over random graphs (docs/guarantees.md, "A local run"; docs/concepts.md, "Back-pressure").
 
 Random DAGs (some inputs fed by several edges), capacities 0-5, item counts
 and per-item delays: every item reaches every connected input exactly once and

@@ -1,4 +1,8 @@
-"""§2.4-2.8: failure, cancellation, Ctrl-C, cycles and deadlock; running and re-running."""
+"""Failure, cancellation, Ctrl-C, cycles and deadlock; running and re-running.
+
+See docs/concepts.md ("Errors", "Cycles"), docs/guarantees.md ("A local run") and
+docs/cli.md ("Stopping a run: Ctrl-C and SIGTERM").
+"""
 
 from __future__ import annotations
 
