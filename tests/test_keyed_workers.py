@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import mimo
 from mimo import Stream, Workflow, lib
 from mimo.dsl import In, Out, stream
 
@@ -300,3 +301,25 @@ def test_every_item_exactly_once_and_each_key_in_one_copy(items: list[tuple[str,
     assert Counter(out) == Counter(items)
     assert Counter(i for got in seen.values() for i in got) == Counter(items)
     assert all(len(c) == 1 for c in _copy_of_each_key(seen, lambda kv: kv[0]).values())
+
+
+@pytest.mark.timeout(10)
+def test_a_restarted_copy_keeps_its_own_queue_and_keys() -> None:
+    failed: list[int] = []
+
+    async def work(ins: Any, outs: Any) -> None:
+        async for x in ins.inp:
+            if x == 13 and not failed:
+                failed.append(x)
+                raise ValueError("once")
+            await asyncio.sleep(0)
+            await outs.out.push((_copy(), x))
+
+    s = Stream(ins=["inp"], outs=["out"], fn=work, name="work", workers=3, key=lambda x: x % 4)
+    out = _run(list(range(40)), s.with_options(on_error=mimo.Restart(backoff=0)))
+    assert failed == [13]
+    assert sorted(x for _, x in out) == [x for x in range(40) if x != 13]  # the failing item is lost, no other
+    where: dict[int, set[str]] = {}
+    for copy, x in out:
+        where.setdefault(x % 4, set()).add(copy)
+    assert sorted(where) == [0, 1, 2, 3] and all(len(c) == 1 for c in where.values())
