@@ -15,7 +15,7 @@ import os
 import pickle
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from mimo._checks import check_count
@@ -209,23 +209,20 @@ async def _pump(
     await _Window(inp, out, tasks, chunk, ordered, submit).run()
 
 
+@dataclass
 class _Window:
     """Keeps up to ``tasks`` tasks of up to ``chunk`` items in flight; pushes their results to ``out``."""
 
-    def __init__(
-        self,
-        inp: InputPort[Any],
-        out: OutputPort[Any],
-        tasks: int,
-        chunk: int,
-        ordered: bool,
-        submit: Callable[[list[Any]], asyncio.Future[list[Any]]],
-    ) -> None:
-        self.inp, self.out = inp, out
-        self.tasks, self.chunk, self.ordered, self.submit = tasks, chunk, ordered, submit
-        self.pending: deque[asyncio.Future[list[Any]]] = deque()
-        self.getter: asyncio.Task[Any] | None = None
-        self.ended = False
+    inp: InputPort[Any]
+    out: OutputPort[Any]
+    tasks: int
+    chunk: int
+    ordered: bool
+    submit: Callable[[list[Any]], asyncio.Future[list[Any]]]
+    pending: deque[asyncio.Future[list[Any]]] = field(default_factory=deque, init=False)
+    #: The pop waiting for the next item, while there is room for one and none is at hand.
+    getter: asyncio.Future[Any] | None = field(default=None, init=False)
+    ended: bool = field(default=False, init=False)
 
     async def run(self) -> None:
         try:
