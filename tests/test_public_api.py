@@ -43,7 +43,7 @@ def test_every_export_has_a_docstring(module):
     assert undocumented == []
 
 
-@pytest.mark.parametrize("module", ["mimo", "mimo.testing"])
+@pytest.mark.parametrize("module", PUBLIC)
 def test_every_export_says_it_comes_from_a_public_module(module):
     exports = [(n, o) for n, o in _exports(module) if isinstance(o, type | types.FunctionType)]
     assert exports
@@ -103,7 +103,7 @@ def _error_classes() -> dict[str, type[Exception]]:
     import mimo.executors
 
     found: dict[str, type[Exception]] = {}
-    for module in (mimo, mimo._cli, mimo._render):
+    for module in (mimo, mimo.executors, mimo._cli, mimo._render):
         for name, obj in vars(module).items():
             # Exception, not BaseException: a Ctrl-C or SIGTERM (KeyboardInterrupt) is no error of mimo's.
             if isinstance(obj, type) and issubclass(obj, Exception) and obj.__module__.startswith("mimo"):
@@ -113,15 +113,18 @@ def _error_classes() -> dict[str, type[Exception]]:
 
 def test_every_exception_mimo_raises_on_purpose_derives_from_mimo_error():
     errors = _error_classes()
-    assert {"RenderError", "LoadError", "WorkflowError"} <= set(errors)
+    assert {"RenderError", "EdgeError", "LoadError", "RemoteTraceback", "WorkflowError"} <= set(errors)
     assert sorted(n for n, e in errors.items() if not issubclass(e, mimo.MimoError)) == []
 
 
 def test_errors_that_were_runtime_errors_still_are():
     # Code written before they joined the tree may catch them as RuntimeError.
     from mimo._render import RenderError
+    from mimo.executors import EdgeError, StreamDiedError
 
     assert issubclass(RenderError, RuntimeError) and issubclass(RenderError, mimo.MimoError)
+    assert issubclass(EdgeError, RuntimeError) and issubclass(EdgeError, mimo.MimoError)
+    assert issubclass(StreamDiedError, RuntimeError) and issubclass(StreamDiedError, mimo.MimoError)
 
 
 def test_executor_protocol_is_public_and_documented():
@@ -163,3 +166,27 @@ def test_the_errors_page_shows_every_exported_exception():
     errors = [n for n, o in exports if isinstance(o, type) and issubclass(o, Exception)]
     assert len(errors) >= 10
     assert [n for n in errors if f"── {n} " not in page] == []
+
+
+def test_executors_import_no_private_name_of_the_runtime():
+    import ast
+    from pathlib import Path
+
+    folder = Path(mimo.__file__).parent / "executors"
+    imported = []
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mimo._"):
+                imported += [f"{path.name}: {node.module}.{a.name}" for a in node.names]
+    assert any("mimo._runtime." in i for i in imported)
+    assert [i for i in imported if i.rpartition(".")[2].startswith("_")] == []
+
+
+def test_executors_errors_pickle_by_their_public_name():
+    from mimo.executors import EdgeError, RemoteTraceback, StreamDiedError
+
+    errors = [EdgeError("lost", consumer="b[1]", peer_lost=True), RemoteTraceback("tb"), StreamDiedError("m", "s", "n")]
+    for error in errors:
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is type(error) and type(back).__module__ == "mimo.executors"
+        assert str(back) == str(error) and vars(back) == vars(error)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mimo._channel import Channel
+from mimo._errors import MimoError
 
 #: ``send(port, link, seq, items, end)``: a future of True (taken) or False (consumer gone).
 Send = Callable[[str, int, int, list[Any], bool], "asyncio.Future[bool]"]
@@ -127,7 +128,7 @@ def copy_label(stream: str, copy: int | None) -> str:
     return stream if copy is None else f"{stream}[{copy}]"
 
 
-class EdgeError(RuntimeError):
+class EdgeError(MimoError, RuntimeError):
     """Sending a batch along an edge failed (its consumer's process died, say).
 
     ``consumer`` names the stream copy at the other end (``name`` or

@@ -21,7 +21,7 @@ from mimo._channel import Channel
 from mimo._errors import CLEAN_EXITS, EndOfStream, name_error
 from mimo._ports import InputPort, Ins, OutputPort, Outs, PortTimes
 from mimo._report import RunReport, StreamReport
-from mimo._runtime import _feed
+from mimo._runtime import feed
 from mimo._supervision import CAUSES_KEPT, supervisor_for
 from mimo.executors._edges import Inbox, Outbox, Sizer, Target
 
@@ -167,7 +167,7 @@ class StreamHost:
         """Run the stream once; a failure comes back in the outcome, cancellation raises."""
         if self.outs is None:
             raise RuntimeError(f"stream {self.name!r} was run before it was connected")
-        feeders = [asyncio.ensure_future(_feed(self.channels[p], items)) for p, items in self.fed.items()]
+        feeders = [asyncio.ensure_future(feed(self.channels[p], items)) for p, items in self.fed.items()]
         error: BaseException | None = None
         self.start = time.perf_counter()
         me = self._task = asyncio.current_task()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mimo._checks import check_count, is_count
-from mimo._errors import WorkflowError
+from mimo._errors import MimoError, WorkflowError
 from mimo._graph import Graph, Node
 from mimo._report import RunReport
 from mimo._runtime import OnStart
@@ -38,7 +38,7 @@ PLACE_WARN_S = 10.0
 _UNPLACED = frozenset({"PENDING_CREATION", "DEPENDENCIES_UNREADY"})
 
 
-class RemoteTraceback(Exception):
+class RemoteTraceback(MimoError):
     """The traceback of an exception raised in another process, as text."""
 
     def __init__(self, text: str) -> None:
@@ -57,7 +57,7 @@ class PlacementError(WorkflowError):
         self.asks = asks
 
 
-class StreamDiedError(RuntimeError):
+class StreamDiedError(MimoError, RuntimeError):
     """A stream's actor died with its process or its node; ``stream`` and ``node`` (Ray's node id) say which."""
 
     def __init__(self, message: str, stream: str = "", node: str = "") -> None:

@@ -80,3 +80,8 @@ __all__ = [
     "zip",
     "zip_latest",
 ]
+
+# stable_hash is defined in a private module; it says it is mimo.lib's.
+from mimo._public import publish as _publish
+
+_publish(stable_hash, __name__)
