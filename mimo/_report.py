@@ -101,6 +101,24 @@ class Link(NamedTuple):
         return f"{self.src}.{self.out} -> {self.dst}.{self.in_}"
 
 
+def merged_report(name: str, lives: list[float], *, blocked_s: float, starved_s: float, **fields: Any) -> StreamReport:
+    """One stream's report from its copies: ``lives`` holds each copy's running time.
+
+    Times add up over copies; the stream's elapsed time is its longest-lived
+    copy's. Waiting to restart (``backoff_s``) is not work: a stream backing
+    off is not a bottleneck, so it is left out of the busy time.
+    """
+    return StreamReport(
+        name=name,
+        elapsed_s=max(lives),
+        busy_s=max(0.0, sum(lives) - blocked_s - starved_s - fields.get("backoff_s", 0.0)),
+        blocked_s=blocked_s,
+        starved_s=starved_s,
+        workers=len(lives),
+        **fields,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RunReport:
     """What a run did: ``report['name']`` is that stream's :class:`StreamReport`.

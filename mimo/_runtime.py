@@ -30,7 +30,7 @@ from mimo._errors import CLEAN_EXITS, ConsumersGone, DeadlockError, EndOfStream,
 from mimo._graph import Graph, Node, workers_of
 from mimo._keyed import KeyedInputs, is_keyed
 from mimo._ports import InputPort, Ins, OutputPort, Outs, PortTimes, WaitClock
-from mimo._report import RunReport, StreamReport
+from mimo._report import RunReport, merged_report
 from mimo._supervision import Supervisor, supervisor_for
 
 log = logging.getLogger("mimo")
@@ -525,24 +525,18 @@ def _report(runs: list[_StreamRun], elapsed: float, capacity: int) -> RunReport:
         by_node.setdefault(r.node, []).append(r)
     streams = {}
     for node, copies in by_node.items():
-        lives = [((r.end or now) - r.start) if r.start else 0.0 for r in copies]
-        blocked = sum(r.times.blocked_s for r in copies)
-        starved = sum(r.times.starved_s for r in copies)
         # A keyed copy's own queue holds only its share: report the graph's queue it is routed from.
         stats = {p.name: getattr(p._ch, "source", p._ch).statistics() for p in copies[0].ins}
         sup = copies[0].supervisor
-        streams[node.name] = StreamReport(
-            name=node.name,
+        streams[node.name] = merged_report(
+            node.name,
+            [((r.end or now) - r.start) if r.start else 0.0 for r in copies],
+            blocked_s=sum(r.times.blocked_s for r in copies),
+            starved_s=sum(r.times.starved_s for r in copies),
             items_in={n: st.popped for n, st in stats.items()},
             items_out={p: sum(r.outs[p].count for r in copies) for p in node.outs},
-            elapsed_s=max(lives),
-            # Waiting to restart is not work: a stream backing off is not a bottleneck.
-            busy_s=max(0.0, sum(lives) - blocked - starved - (sup.backoff_s if sup is not None else 0.0)),
-            blocked_s=blocked,
-            starved_s=starved,
             buffered={n: st.buffered for n, st in stats.items()},
             done=all(r.end for r in copies),
-            workers=len(copies),
             backpressure_s={n: st.push_wait_s for n, st in stats.items()},
             stopped_early=any(r.stopped_early for r in copies),
             dropped={n: st.dropped for n, st in stats.items()},

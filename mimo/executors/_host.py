@@ -11,7 +11,6 @@ an actor.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import Any
 from mimo._channel import Channel
 from mimo._errors import CLEAN_EXITS, EndOfStream, name_error
 from mimo._ports import InputPort, Ins, OutputPort, Outs, PortTimes
-from mimo._report import RunReport, StreamReport
+from mimo._report import RunReport, StreamReport, merged_report
 from mimo._runtime import feed
 from mimo._supervision import CAUSES_KEPT, supervisor_for
 from mimo.executors._edges import Inbox, Outbox, Sizer, Target
@@ -268,31 +267,23 @@ def build_report(
             for index, seconds in f.edge_wait_s.items():
                 key = edge_inputs[index]
                 pressure[key] = pressure.get(key, 0.0) + seconds
-    known = {f.name for f in dataclasses.fields(StreamReport)}
     streams: dict[str, StreamReport] = {}
     for name, figs in copies.items():
         ports_in = list(figs[0].items_in)
-        lives = [f.life_s for f in figs]
-        blocked = sum(f.blocked_s for f in figs)
-        starved = sum(f.starved_s for f in figs)
-        values: dict[str, Any] = {
-            "name": name,
-            "items_in": {p: sum(f.items_in[p] for f in figs) for p in ports_in},
-            "items_out": {p: sum(f.items_out.get(p, 0) for f in figs) for p in outs[name]},
-            "elapsed_s": max(lives),
-            # As in a local run, waiting to restart is not work.
-            "busy_s": max(0.0, sum(lives) - blocked - starved - sum(f.backoff_s for f in figs)),
-            "blocked_s": blocked,
-            "starved_s": starved,
-            "buffered": {p: sum(f.buffered[p] for f in figs) for p in ports_in},
-            "done": all(f.done for f in figs),
-            "workers": len(figs),
-            "backpressure_s": {p: pressure.get((name, p), 0.0) for p in ports_in},
-            "restarts": sum(f.restarts for f in figs),
-            "restart_causes": [c for f in figs for c in f.restart_causes][-CAUSES_KEPT:],
-            "backoff_s": sum(f.backoff_s for f in figs),
-            "backing_off": any(f.backing_off for f in figs),
-            "stopped_early": any(f.stopped_early for f in figs),
-        }
-        streams[name] = StreamReport(**{k: v for k, v in values.items() if k in known})
+        streams[name] = merged_report(
+            name,
+            [f.life_s for f in figs],
+            blocked_s=sum(f.blocked_s for f in figs),
+            starved_s=sum(f.starved_s for f in figs),
+            items_in={p: sum(f.items_in[p] for f in figs) for p in ports_in},
+            items_out={p: sum(f.items_out.get(p, 0) for f in figs) for p in outs[name]},
+            buffered={p: sum(f.buffered[p] for f in figs) for p in ports_in},
+            done=all(f.done for f in figs),
+            backpressure_s={p: pressure.get((name, p), 0.0) for p in ports_in},
+            restarts=sum(f.restarts for f in figs),
+            restart_causes=[c for f in figs for c in f.restart_causes][-CAUSES_KEPT:],
+            backoff_s=sum(f.backoff_s for f in figs),
+            backing_off=any(f.backing_off for f in figs),
+            stopped_early=any(f.stopped_early for f in figs),
+        )
     return RunReport(streams, elapsed, capacity)
