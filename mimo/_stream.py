@@ -9,6 +9,7 @@ import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, ClassVar, Self
 
+from mimo._checks import check_count
 from mimo._errors import ConsumersGone
 from mimo._ports import Ins, Outs
 from mimo._supervision import STOP, OnError, check_on_error
@@ -273,9 +274,7 @@ KeyFn = Callable[[Any], object]
 
 def check_workers(owner: str, workers: object) -> int:
     """``workers`` as a count of copies, or a ``ValueError`` naming the stream."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"stream {owner!r}: workers must be an int >= 1, not {workers!r}")
-    return workers
+    return check_count(f"stream {owner!r}: workers", workers)
 
 
 def check_key(owner: str, key: object) -> KeyFn | None:
