@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mimo._checks import check_count, is_count
-from mimo._errors import MimoError, WorkflowError
-from mimo._graph import Graph, Node
+from mimo._errors import MimoError, WorkflowError, name_error
+from mimo._graph import Graph, Node, workers_of
 from mimo._report import RunReport
 from mimo._runtime import OnStart
 from mimo._supervision import Supervisor, supervisor_for
@@ -390,10 +390,6 @@ class RayExecutor:
         return opts
 
 
-def _workers(node: Node) -> int:
-    return int(getattr(node.stream, "workers", 1))
-
-
 @dataclass(eq=False)
 class _Copy:
     node: Node
@@ -423,7 +419,7 @@ class _Copy:
 
     @property
     def copy(self) -> int | None:
-        return None if _workers(self.node) == 1 else self.index
+        return None if workers_of(self.node) == 1 else self.index
 
     @property
     def label(self) -> str:
@@ -438,7 +434,7 @@ class _Run:
         self.graph = graph
         self.capacity = capacity
         self.id = uuid.uuid4().hex[:12]
-        self.copies: dict[Node, list[_Copy]] = {n: [_Copy(n, i) for i in range(_workers(n))] for n in graph.nodes}
+        self.copies: dict[Node, list[_Copy]] = {n: [_Copy(n, i) for i in range(workers_of(n))] for n in graph.nodes}
         self.edge_index = {id(e): i for i, e in enumerate(graph.edges)}
         self.t0 = 0.0
         #: Modules whose code is sent by value in this run.
@@ -457,14 +453,14 @@ class _Run:
                 for port in node.ins:
                     links: dict[tuple[int, int], int] = {}
                     for e in graph.inputs_of(node, port):
-                        for i in range(_workers(e.src)):
+                        for i in range(workers_of(e.src)):
                             links[(self.edge_index[id(e)], i)] = len(links)
                     c.links[port] = links
                     c.producers[port] = len(links)
                     c.next_link[port] = len(links)
 
     def _fed(self, node: Node, index: int) -> dict[str, list[Any]]:
-        n = _workers(node)
+        n = workers_of(node)
         return {p: list(items)[index::n] for (fed_node, p), items in self.graph.feeds.items() if fed_node is node}
 
     def _place(self) -> None:
@@ -567,7 +563,7 @@ class _Run:
                     # Most often the stream's actor could not be made (its code failed to load there).
                     for other in waiting:
                         other.add_done_callback(_ignore)  # the run fails with this one's error
-                    _note(error, c.node.name)
+                    name_error(error, c.node.name)
                     raise error
                 c.node_id, c.node_ip = fut.result()
             elapsed = time.monotonic() - start
@@ -633,7 +629,7 @@ class _Run:
                         pending[c.future] = c
                         continue
                     error = error or RuntimeError(f"stream {c.label!r} could not be restarted")
-                    _note(error, c.node.name)
+                    name_error(error, c.node.name)
                     c.outcome = Outcome(c.figures or _no_figures(c.node), error=error)
                     failed = True
                     continue
@@ -679,7 +675,7 @@ class _Run:
         delay = sup.next_delay(died)
         if delay is None:
             sup.ran_out(died)
-            _note(died, c.node.name)
+            name_error(died, c.node.name)
             c.lost = True
             c.outcome = Outcome(c.figures or _no_figures(c.node), error=died)
         return delay
@@ -758,7 +754,7 @@ class _Run:
             error = self._died(c, exc)
         elif isinstance(exc, ray.exceptions.RayTaskError) and isinstance(exc.cause, BaseException):
             error = exc.cause
-        _note(error, c.node.name)
+        name_error(error, c.node.name)
         c.outcome = Outcome(c.figures or _no_figures(c.node), error=error)
         return True
 
@@ -786,7 +782,7 @@ class _Run:
             seen = f"{c.label!r} saw it: {error}"
             if victim.outcome is None or victim.outcome.error is None:
                 died = self._died(victim, error, seen)
-                _note(died, victim.node.name)
+                name_error(died, victim.node.name)
                 victim.outcome = Outcome(victim.figures or _no_figures(victim.node), error=died)
             elif isinstance(victim.outcome.error, StreamDiedError) and seen not in victim.outcome.error.__notes__:
                 victim.outcome.error.add_note(seen)
@@ -954,14 +950,6 @@ def _node_name(c: _Copy) -> str:
             if n.get("NodeID") == c.node_id and not n.get("Alive"):
                 alive = ", which has died"
     return f"node {c.node_ip} ({c.node_id[:8]}{alive})"
-
-
-def _note(exc: BaseException, name: str) -> None:
-    note = f"in mimo stream {name!r}"
-    with contextlib.suppress(AttributeError):
-        exc.mimo_stream = name  # type: ignore[attr-defined]
-    if note not in getattr(exc, "__notes__", ()):
-        exc.add_note(note)
 
 
 def _restore(stream: Any, new: Any) -> None:
