@@ -31,15 +31,11 @@ B = TypeVar("B")
 T = TypeVar("T")
 
 
-def _identity(item: Any) -> Any:
-    return item
-
-
 # -- map -------------------------------------------------------------------------
 
 
 @stream(name="map")
-async def _map(inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any] = _identity) -> None:
+async def _map(inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any]) -> None:
     if is_async(fn):
         async for item in inp:
             await out.push(await fn(item))
@@ -53,9 +49,7 @@ async def _map(inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any] = _ident
 
 
 @stream(name="map")
-async def _map_in_parallel(inp: In[Any], out: Out[Any], *, inner: Stream | None = None) -> None:
-    if inner is None:
-        raise RuntimeError("map: no parallel stream to run")
+async def _map_in_parallel(inp: In[Any], out: Out[Any], *, inner: Stream) -> None:
     # The parallel stream is written against bundles: give it this stream's two ports.
     await inner.run(Ins(inner.name, {"inp": inp}), Outs(inner.name, {"out": out}))
 
@@ -190,7 +184,7 @@ def map(
 
 
 @stream(name="filter")
-async def _filter(inp: In[Any], out: Out[Any], *, predicate: Callable[[Any], Any] = bool) -> None:
+async def _filter(inp: In[Any], out: Out[Any], *, predicate: Callable[[Any], Any]) -> None:
     call = per_item(predicate)
     async for item in inp:
         if await call(item):
@@ -216,7 +210,7 @@ def filter(predicate: Callable[[T], object], *, name: str | None = None) -> Stag
 
 
 @stream(name="flat_map")
-async def _flat_map(inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any] = _identity) -> None:
+async def _flat_map(inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any]) -> None:
     call = per_item(fn)
     async for item in inp:
         results = await call(item)
@@ -285,7 +279,7 @@ def flat_map(
 
 
 @stream(name="batch")
-async def _batch(inp: In[Any], out: Out[list[Any]], *, size: int = 1, timeout: float | None = None) -> None:
+async def _batch(inp: In[Any], out: Out[list[Any]], *, size: int, timeout: float | None) -> None:
     loop = asyncio.get_running_loop()
     while True:
         try:
@@ -343,7 +337,7 @@ def unbatch(*, name: str | None = None) -> StageStream[Iterable[T], T]:
 
 
 @stream(name="rate_limit")
-async def _rate_limit(inp: In[Any], out: Out[Any], *, per_second: float = 1.0, burst: int = 1) -> None:
+async def _rate_limit(inp: In[Any], out: Out[Any], *, per_second: float, burst: int) -> None:
     loop = asyncio.get_running_loop()
     tokens = float(burst)
     last = loop.time()
