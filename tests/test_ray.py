@@ -1030,6 +1030,7 @@ except KeyboardInterrupt:
 
 
 @pytest.mark.ray
+@pytest.mark.timeout(150)  # a second driver process joins the cluster: slow on a loaded machine
 def test_ctrl_c_tears_down_and_a_driver_that_joined_leaves_the_cluster_running(ray_session, tmp_path):
     import subprocess
     import sys
