@@ -54,11 +54,9 @@ WaitKind = Literal["push", "pop"]
 class WaitObserver(Protocol):
     """Told when a task starts and stops waiting on a channel (slow path only)."""
 
-    def wait_started(self, channel: Channel[Any], kind: WaitKind, fut: asyncio.Future[None]) -> None:
-        ...
+    def wait_started(self, channel: Channel[Any], kind: WaitKind, fut: asyncio.Future[None]) -> None: ...
 
-    def wait_ended(self, channel: Channel[Any], kind: WaitKind, fut: asyncio.Future[None], seconds: float) -> None:
-        ...
+    def wait_ended(self, channel: Channel[Any], kind: WaitKind, fut: asyncio.Future[None], seconds: float) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,7 +65,7 @@ CLEAN_EXITS = (EndOfStream, ConsumersGone)
 
 
 def unknown_name(owner: str, kind: str, name: str, names: list[str]) -> str:
-    """"OWNER has no KIND 'name'", with the closest name or the list of names."""
+    """ "OWNER has no KIND 'name'", with the closest name or the list of names."""
     if not isinstance(name, str):
         # Raised here, before difflib fails on it with a message naming nothing.
         article = "an" if kind[:1] in "aeiou" else "a"

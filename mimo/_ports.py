@@ -141,9 +141,7 @@ class InputPort(Generic[T_co]):
 
     def _check_timeout(self, timeout: object) -> None:
         if (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, int | float)
-            or not timeout >= 0  # also refuses NaN
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0  # also refuses NaN
         ):
             raise ValueError(
                 f"pop on {self.stream}.{self.name}: timeout must be a number of seconds >= 0 or None, not {timeout!r}"

@@ -56,9 +56,7 @@ class SQLiteStore:
         # A save runs in a worker thread; closing waits for it (closing under it would crash sqlite3).
         self._lock = threading.Lock()
         # Used from one worker thread at a time (the run's writes never overlap).
-        self._db: sqlite3.Connection | None = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False
-        )
+        self._db: sqlite3.Connection | None = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS mimo_checkpoint ("
             "id INTEGER PRIMARY KEY CHECK (id = 1), fingerprint TEXT NOT NULL, number INTEGER NOT NULL, "

@@ -48,8 +48,7 @@ def fn_takes_state(owner: str, fn: Callable[..., Any], *, settings: bool = False
         names = ", ".join(str(p) for p in params)
         raise TypeError(
             f"stream {owner!r}: its function is called as {owner}(ins, outs, state) or {owner}(ins, outs), "
-            f"but its parameters are ({names})"
-            + ("; give keyword-only parameters a default" if bare else "")
+            f"but its parameters are ({names})" + ("; give keyword-only parameters a default" if bare else "")
         )
     return star or len(positional) >= 3
 
@@ -90,8 +89,7 @@ def check_port_names(owner: str, kind: str, spec: PortSpec) -> dict[str, Any]:
             items = [(name, Any) for name in spec]
         except TypeError:
             raise TypeError(
-                f"stream {owner!r}: {kind} ports must be a list of names or a dict of name to item type, "
-                f"not {spec!r}"
+                f"stream {owner!r}: {kind} ports must be a list of names or a dict of name to item type, not {spec!r}"
             ) from None
     ports: dict[str, Any] = {}
     for name, typ in items:
@@ -202,9 +200,7 @@ class Stream:
             _check_run_signature(self.name, type(self).run)
         self.fn: StreamFn | None = fn
         self.in_types: dict[str, Any] = check_port_names(self.name, "input", type(self).IN if ins is None else ins)
-        self.out_types: dict[str, Any] = check_port_names(
-            self.name, "output", type(self).OUT if outs is None else outs
-        )
+        self.out_types: dict[str, Any] = check_port_names(self.name, "output", type(self).OUT if outs is None else outs)
         if fn is None and not own_run and self.in_types and self.out_types:
             if len(self.in_types) != len(self.out_types):
                 raise TypeError(

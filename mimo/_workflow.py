@@ -66,9 +66,7 @@ class Step:
         if not isinstance(other, Step):
             raise TypeError(f"pipe() needs a Step or a Stream, not {other!r}")
         if other.workflow is not self.workflow:
-            raise WorkflowError(
-                f"cannot pipe {self.name!r} to {other.name!r}: they belong to two different workflows"
-            )
+            raise WorkflowError(f"cannot pipe {self.name!r} to {other.name!r}: they belong to two different workflows")
         self.workflow.graph.connect(self.node, output, other.node, input, capacity=capacity)
         return other
 

@@ -461,8 +461,15 @@ def test_a_consumer_woken_then_cancelled_passes_the_item_to_another_waiting_cons
     run(main())
 
 
-@pytest.mark.parametrize(("kw", "what"), [({"producers": -1}, "producers"), ({"producers": 1.0}, "producers"),
-                                          ({"consumers": 0}, "consumers"), ({"consumers": True}, "consumers")])
+@pytest.mark.parametrize(
+    ("kw", "what"),
+    [
+        ({"producers": -1}, "producers"),
+        ({"producers": 1.0}, "producers"),
+        ({"consumers": 0}, "consumers"),
+        ({"consumers": True}, "consumers"),
+    ],
+)
 def test_producer_and_consumer_counts_are_checked_when_made(kw, what):
     with pytest.raises(ValueError, match=f"{what} must be an int"):
         Channel(2, **kw)

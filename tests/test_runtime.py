@@ -297,8 +297,10 @@ def test_the_report_counts_items_and_times():
         async for _ in ins.inp:
             await asyncio.sleep(0.002)
 
-    report = run_workflow(chain(source(list(range(40))), Stream(["a"], ["b"], name="fwd"),
-                                Stream(["inp"], fn=slow), capacity=2), timeout=10)
+    report = run_workflow(
+        chain(source(list(range(40))), Stream(["a"], ["b"], name="fwd"), Stream(["inp"], fn=slow), capacity=2),
+        timeout=10,
+    )
     assert report["source"].items_out == {"out": 40}
     assert report["fwd"].items_in == {"a": 40} and report["fwd"].items_out == {"b": 40}
     assert report["slow"].items_in == {"inp": 40}
@@ -442,8 +444,9 @@ def test_stopping_early_goes_up_a_chain_at_once():
             finals.append("mid")
 
     got: list[int] = []
-    report = run_workflow(chain(Stream(outs=["out"], fn=src), Stream(["inp"], ["out"], fn=mid), take(2, got)),
-                          timeout=5)
+    report = run_workflow(
+        chain(Stream(outs=["out"], fn=src), Stream(["inp"], ["out"], fn=mid), take(2, got)), timeout=5
+    )
     assert got == [0, 1] and sorted(finals) == ["mid", "src"]
     assert report["src"].stopped_early and report["mid"].stopped_early
     assert report.elapsed_s < 2
@@ -506,8 +509,12 @@ def _flush_chain(mid_fn) -> Workflow:
         await asyncio.sleep(0.01)
         raise ValueError("bad item")
 
-    return chain(Stream(outs=["out"], fn=src), Stream(["inp"], ["out"], fn=mid_fn, name="mid"),
-                 Stream(["inp"], fn=bad), capacity=1)
+    return chain(
+        Stream(outs=["out"], fn=src),
+        Stream(["inp"], ["out"], fn=mid_fn, name="mid"),
+        Stream(["inp"], fn=bad),
+        capacity=1,
+    )
 
 
 @pytest.mark.timeout(10)
@@ -563,8 +570,12 @@ def test_an_outer_timeout_wins_over_a_teardown_that_pushes():
         await asyncio.sleep(3600)
 
     async def main():
-        wf = chain(source(list(range(5))), Stream(["inp"], ["out"], fn=mid, name="mid"),
-                   Stream(["inp"], fn=stuck_sink), capacity=0)
+        wf = chain(
+            source(list(range(5))),
+            Stream(["inp"], ["out"], fn=mid, name="mid"),
+            Stream(["inp"], fn=stuck_sink),
+            capacity=0,
+        )
         before = asyncio.all_tasks()
         with pytest.raises(TimeoutError, match="^$"):  # asyncio.timeout's, not one of mimo's
             async with asyncio.timeout(0.1):
@@ -688,6 +699,7 @@ def test_a_streams_exception_that_refuses_attributes_comes_out_unchanged():
         code: int
 
     for exc in (Frozen(7), FrozenError("ro")):
+
         async def fail(ins, outs, state, exc=exc):
             raise exc
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 
-SEED_STREAMS = '''
+SEED_STREAMS = """
 from mimo import Stream
 # Method 1 (inheritance)
 class MyStream(Stream):
@@ -19,9 +19,9 @@ async def my_stream_fn(ins, outs, state):
     for item in iter(range(100)):
         await outs.entity.push(item)
 my_stream = Stream(outs=['entity'], fn=my_stream_fn)
-'''
+"""
 
-SEED_WORKFLOW = '''
+SEED_WORKFLOW = """
 from mimo import Stream, Workflow
 def main():
     workflow = Workflow()
@@ -34,7 +34,7 @@ def main():
 if __name__ == '__main__':
     import sys
     sys.exit(main())
-'''
+"""
 
 
 def test_seed_streams_block_defines_two_working_sources():

@@ -131,9 +131,7 @@ def _unhashable(stream_name: str, key: object, err: TypeError) -> TypeError:
 
 
 @stream(name="distinct")
-async def _distinct(
-    inp: In[Any], out: Out[Any], *, key: Callable[[Any], Any], window: int | None
-) -> None:
+async def _distinct(inp: In[Any], out: Out[Any], *, key: Callable[[Any], Any], window: int | None) -> None:
     call = per_item(key)
     pos = position()  # checkpointed runs keep what was seen there (the same objects)
     seen: set[Hashable] = set() if pos is None else pos.setdefault("seen", set())
