@@ -191,10 +191,12 @@ async def _filter(inp: In[Any], out: Out[Any], *, predicate: Callable[[Any], Any
             await out.push(item)
 
 
+# Plain and async predicates in the first overload, as for map: pyright then types a
+# lambda's parameter from the left of .then().
+@overload
+def filter(predicate: Callable[[T], object | Awaitable[object]], *, name: str | None = None) -> StageStream[T, T]: ...
 @overload
 def filter(predicate: Callable[[T], Awaitable[object]], *, name: str | None = None) -> StageStream[T, T]: ...
-@overload
-def filter(predicate: Callable[[T], object], *, name: str | None = None) -> StageStream[T, T]: ...
 def filter(predicate: Callable[[T], object], *, name: str | None = None) -> StageStream[T, T]:
     """A stage that passes on, in order, the items for which ``predicate(item)`` is true.
 

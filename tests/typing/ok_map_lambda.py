@@ -1,4 +1,4 @@
-"""A lambda given to lib.map after .then() is typed from the left neighbour; async functions keep their item type."""
+"""A lambda given to lib.map or lib.filter after .then() is typed from the left; async functions keep their type."""
 
 from dataclasses import dataclass
 from typing import assert_type
@@ -26,3 +26,5 @@ assert_type(lib.map(fetch_amount), StageStream[Order, float])
 labels = ids.then(lib.map(lambda n: f"#{n}")).then(lib.map(str.upper))
 assert_type(labels, Source[str])
 assert_type(labels.to_list(), list[str])
+big = orders.then(lib.filter(lambda o: o.amount > 3))
+assert_type(big, Source[Order])
