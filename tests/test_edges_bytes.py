@@ -230,3 +230,14 @@ def test_items_are_sized_by_their_payload():
     assert estimate_size((1, [bytes(3000)])) >= 3000
     # A long list is sampled, not walked, and scaled to its length.
     assert 900_000 <= estimate_size([bytes(1000)] * 1000) <= 1_100_000
+
+
+def test_the_executors_errors_survive_pickling_with_their_fields() -> None:
+    import pickle
+
+    from mimo.executors._ray import PlacementError, StreamDiedError
+
+    err = pickle.loads(pickle.dumps(PlacementError("1 stream could not be placed", {"a": {"GPU": 1.0}})))
+    assert str(err) == "1 stream could not be placed" and err.asks == {"a": {"GPU": 1.0}}
+    died = pickle.loads(pickle.dumps(StreamDiedError("stream 'b' died", "b", "n1")))
+    assert (str(died), died.stream, died.node) == ("stream 'b' died", "b", "n1")

@@ -56,6 +56,10 @@ class PlacementError(WorkflowError):
         super().__init__(message)
         self.asks = asks
 
+    def __reduce__(self) -> Any:
+        # The default would call __init__ with args alone, which lacks asks.
+        return (type(self), (str(self), self.asks), self.__dict__)
+
 
 class StreamDiedError(MimoError, RuntimeError):
     """A stream's actor died with its process or its node; ``stream`` and ``node`` (Ray's node id) say which."""
