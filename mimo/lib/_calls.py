@@ -33,13 +33,13 @@ def check_per_item(owner: str, fn: object, *, many: bool = False) -> None:
         raise TypeError(f"{owner}(): {fn!r} is an async generator function; use flat_map() for one-to-many")
 
 
-def per_item(fn: Callable[[Any], Any]) -> Callable[[Any], Awaitable[Any]]:
+def per_item(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     """``fn`` as an async function: what a plain ``fn`` returns is awaited too if awaitable."""
     if is_async(fn):
         return fn
 
-    async def call(item: Any) -> Any:
-        result = fn(item)
+    async def call(*args: Any) -> Any:
+        result = fn(*args)
         if inspect.isawaitable(result):
             result = await result
         return result

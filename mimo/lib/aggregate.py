@@ -15,6 +15,7 @@ from typing import Any, TypeVar, overload
 from mimo._checkpoint import position
 from mimo.dsl import In, Out, StageStream, stream
 from mimo.lib._arguments import check_callable
+from mimo.lib._calls import per_item
 from mimo.lib._naming import fn_name, named
 
 __all__ = ["reduce", "scan"]
@@ -29,19 +30,13 @@ def _check_fold(owner: str, fn: object) -> None:
         raise TypeError(f"{owner}(): fn {fn!r} is an async generator function; it must return the new value")
 
 
-async def _fold(fn: Callable[[Any, Any], Any], acc: Any, item: Any) -> Any:
-    result = fn(acc, item)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
-
-
 @stream(name="scan")
 async def _scan(inp: In[Any], out: Out[Any], *, fn: Callable[[Any, Any], Any], initial: Any) -> None:
     pos = position()  # checkpointed runs keep the running value there
     acc = initial if pos is None else pos.get("acc", initial)
+    call = per_item(fn)
     async for item in inp:
-        acc = await _fold(fn, acc, item)
+        acc = await call(acc, item)
         if pos is not None:
             pos["acc"] = acc
         await out.push(acc)
@@ -69,8 +64,9 @@ def scan(fn: Callable[[Acc, T], Any], initial: Acc, *, name: str | None = None) 
 async def _reduce(inp: In[Any], out: Out[Any], *, fn: Callable[[Any, Any], Any], initial: Any) -> None:
     pos = position()
     acc = initial if pos is None else pos.get("acc", initial)
+    call = per_item(fn)
     async for item in inp:
-        acc = await _fold(fn, acc, item)
+        acc = await call(acc, item)
         if pos is not None:
             pos["acc"] = acc
     await out.push(acc)
