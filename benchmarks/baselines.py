@@ -1,7 +1,7 @@
 """Hand-written yardsticks: the floors and the asyncio.Queue baseline.
 
-* ``B0``: a chain of plain synchronous generators, the floor for per-item work
-  in Python.
+* ``B0``: the sync floor, a chain of plain ``def`` generators (one per stage,
+  the source included) drained by a ``for`` loop: one generator resume per hop.
 * ``B1``: the same chain of async generators, run in an event loop.
 * ``B2``: one asyncio task per stage, joined by ``asyncio.Queue(maxsize=100)``,
   one ``await put`` / ``await get`` per item: what people write by hand.
@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator, Iterator
+from typing import TypeVar
 
 from workloads import CHAIN_LONG, CHAIN_SHORT, MERGE_SOURCES, PayloadSink, merge_items, payload
 
+T = TypeVar("T")
 _END = object()
 QUEUE_SIZE = 100
 BATCH = 256
@@ -25,28 +27,60 @@ BATCH_QUEUE = 4
 
 
 # -- B0: sync generators -------------------------------------------------------
+# The sync floor: one plain ``def`` generator per stage (the source too) and a
+# ``for`` loop as the sink, so that each hop is one generator resume. B1 is the
+# same chain written with ``async def``. (Not ``yield from``: each stage runs its
+# own loop, as a stage with work in it would.)
+
+
+def _range(start: int, stop: int) -> Iterator[int]:
+    for i in range(start, stop):  # noqa: UP028
+        yield i
+
+
+def _ident(it: Iterator[T]) -> Iterator[T]:
+    for x in it:  # noqa: UP028
+        yield x
+
+
+def _inc(it: Iterator[int]) -> Iterator[int]:
+    for x in it:
+        yield x + 1
+
+
+def _dbl(it: Iterator[int]) -> Iterator[int]:
+    for x in it:
+        yield x * 2
+
+
+def _total(it: Iterator[int]) -> int:
+    total = 0
+    for x in it:
+        total += x
+    return total
 
 
 class SyncGen:
     @staticmethod
     def W1(n: int) -> int:
-        a = (x + 1 for x in range(n))
-        b = (x * 2 for x in a)
-        return sum(b)
+        return _total(_dbl(_inc(_range(0, n))))
 
     @staticmethod
     def W2(n: int) -> int:
-        s1, s2 = itertools.tee(iter(range(n)), 2)
-        a = (x + 1 for x in s1)
-        b = (x * 2 for x in s2)
-        return sum(x + y for x, y in zip(a, b))
+        s1, s2 = itertools.tee(_range(0, n), 2)
+        total = 0
+        for a, b in zip(_inc(s1), _dbl(s2)):
+            total += a + b
+        return total
 
     @staticmethod
     def W3(n: int) -> tuple[int, int]:
-        src = (payload(i) for i in range(n))
-        mapped = (b for b in src)
+        def source() -> Iterator[bytes]:
+            for i in range(n):
+                yield payload(i)
+
         sink = PayloadSink()
-        for b in mapped:
+        for b in _ident(source()):
             sink.add(b)
         return sink.result()
 
@@ -54,10 +88,10 @@ class SyncGen:
 
     @staticmethod
     def _chain(n: int, length: int) -> int:
-        it: Iterator[int] = iter(range(n))
+        it = _range(0, n)
         for _ in range(length - 2):
-            it = (x for x in it)
-        return sum(it)
+            it = _ident(it)
+        return _total(it)
 
     @staticmethod
     def W4c3(n: int) -> int:
@@ -70,9 +104,9 @@ class SyncGen:
     @staticmethod
     def W4m(n: int) -> int:
         m = merge_items(n)
-        sources = [iter(range(k * m, (k + 1) * m)) for k in range(MERGE_SOURCES)]
+        sources = [_range(k * m, (k + 1) * m) for k in range(MERGE_SOURCES)]
         # Round-robin, the fairest sync analogue of a merge.
-        return sum(itertools.chain.from_iterable(zip(*sources)))
+        return _total(itertools.chain.from_iterable(zip(*sources)))
 
 
 # -- B1: async generators ------------------------------------------------------
