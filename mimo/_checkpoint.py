@@ -89,6 +89,10 @@ class _After:
 _CURRENT: contextvars.ContextVar[_NodeCk | None] = contextvars.ContextVar("mimo_checkpoint_node", default=None)
 
 
+#: The position dict of a stream copy run by an executor (which has no :class:`_NodeCk`).
+_POSITION: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("mimo_position", default=None)
+
+
 def position() -> dict[str, Any] | None:
     """A dict the running stream keeps its position in, saved with each checkpoint; None if the run takes none.
 
@@ -97,7 +101,41 @@ def position() -> dict[str, Any] | None:
     is left to its user), and only in a checkpointed run: others pay nothing.
     """
     node = _CURRENT.get()
-    return node.local if node is not None else None
+    return node.local if node is not None else _POSITION.get()
+
+
+def use_position(local: dict[str, Any]) -> None:
+    """Make ``local`` what :func:`position` returns in this task (and those it starts): an executor's copies."""
+    _POSITION.set(local)
+
+
+def take_snapshot(name: str, state: Any, local: dict[str, Any]) -> bytes:
+    """A stream's part of a checkpoint: its ``state`` and position, pickled now; CheckpointError naming it if not."""
+    try:
+        return pickle.dumps((state, local), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        raise CheckpointError(
+            f"stream {name!r}: its state cannot be saved in a checkpoint ({type(exc).__name__}: {exc}); "
+            "a checkpointed stream keeps only picklable values in its state"
+        ) from None
+
+
+def restore_snapshot(stream: Any, snap: bytes) -> dict[str, Any]:
+    """Put a snapshot's state back on ``stream`` (in place where possible); its position dict."""
+    state, local = pickle.loads(snap)
+    _restore_state(stream, state)
+    return local  # type: ignore[no-any-return]
+
+
+def pickle_items(items: list[Any], where: str) -> bytes:
+    """The items queued for input ``where`` (``stream.port``) at a cut, pickled; CheckpointError if they cannot be."""
+    try:
+        return pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        raise CheckpointError(
+            f"the items queued for {where} cannot be saved in a checkpoint "
+            f"({type(exc).__name__}: {exc}); items of a checkpointed run must be picklable"
+        ) from exc
 
 
 class _NodeCk:
@@ -474,13 +512,7 @@ class Checkpointer:
     """Takes a run's checkpoints and resumes it from the last one."""
 
     def __init__(self, graph: Graph, store: object, every: float, workers: Any, monitor: Any = None) -> None:
-        if isinstance(every, bool) or not isinstance(every, int | float) or not every > 0:
-            raise ValueError(f"checkpoint_every must be a number of seconds > 0, not {every!r}")
-        if graph.feeds:
-            raise ValueError(
-                "a checkpointed run cannot resume items fed with step.push(); feed them from a source stream "
-                "(lib.from_iterable) instead"
-            )
+        check_checkpointed(graph, every)
         self.graph = graph
         self.every = float(every)
         self.fingerprint = fingerprint(graph, workers)
@@ -499,21 +531,7 @@ class Checkpointer:
         self._complete: asyncio.Future[None] | None = None
         self._saving: asyncio.Future[None] | None = None
         self._resume: dict[str, Any] | None = None
-        self.store: CheckpointStore = open_store(store)
-        try:
-            saved = self.store.load()
-        except BaseException:
-            self.store.close()
-            raise
-        if saved is not None and not saved.done:
-            if saved.fingerprint != self.fingerprint:
-                self.store.close()
-                raise CheckpointError(
-                    f"the checkpoint in {_where(store)} was taken by a different graph (its streams, ports or "
-                    "joins differ), so this run cannot resume from it; delete it or pass another checkpoint file"
-                )
-            self._resume = pickle.loads(saved.data)
-            self.k = saved.number
+        self.store, self._resume, self.k = open_checkpoint(store, self.fingerprint)
 
     @property
     def resumed(self) -> bool:
@@ -544,9 +562,7 @@ class Checkpointer:
             entry = data["nodes"].get(n.name)
             if entry is None:
                 continue
-            state, local = pickle.loads(entry["snap"])
-            _restore_state(n.node.stream, state)
-            n.local = local
+            n.local = restore_snapshot(n.node.stream, entry["snap"])
             n.skip = entry["finished"]
         for (name, port), lane in self.lanes.items():
             items = data["channels"].get(f"{name}.{port}")
@@ -569,12 +585,8 @@ class Checkpointer:
 
     def pickle_state(self, n: _NodeCk) -> bytes:
         try:
-            return pickle.dumps((n.node.stream.state, n.local), protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:
-            err = CheckpointError(
-                f"stream {n.name!r}: its state cannot be saved in a checkpoint ({type(exc).__name__}: {exc}); "
-                "a checkpointed stream keeps only picklable values in its state"
-            )
+            return take_snapshot(n.name, n.node.stream.state, n.local)
+        except CheckpointError as err:
             self.fail(err)
             return b""
 
@@ -618,14 +630,8 @@ class Checkpointer:
         for (name, port), lane in self.lanes.items():
             items = lane.log
             if items:
-                try:
-                    channels[f"{name}.{port}"] = pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
-                except Exception as exc:
-                    raise CheckpointError(
-                        f"the items queued for {name}.{port} cannot be saved in a checkpoint "
-                        f"({type(exc).__name__}: {exc}); items of a checkpointed run must be picklable"
-                    ) from exc
-        return pickle.dumps({"version": _VERSION, "nodes": nodes, "channels": channels})
+                channels[f"{name}.{port}"] = pickle_items(items, f"{name}.{port}")
+        return pack_cut(nodes, channels)
 
     async def coordinate(self, stop: asyncio.Future[None]) -> None:
         """Take a checkpoint every ``every`` seconds until the run ends; a failure stops the run."""
@@ -666,10 +672,53 @@ class Checkpointer:
             self.store.close()
 
     def _mark_done(self) -> None:
-        if self.taken == 0 and not self.resumed:
-            # Never saved: store the end anyway, so a run over a file starts afresh next time.
-            self.store.save(self.fingerprint, self.k, pickle.dumps({"version": _VERSION, "nodes": {}, "channels": {}}))
-        self.store.mark_done()
+        mark_finished(self.store, self.fingerprint, self.k, self.taken > 0 or self.resumed)
+
+
+def check_checkpointed(graph: Graph, every: object) -> None:
+    """What a checkpointed run refuses before it starts: a bad interval, items fed with ``step.push()``."""
+    if isinstance(every, bool) or not isinstance(every, int | float) or not every > 0:
+        raise ValueError(f"checkpoint_every must be a number of seconds > 0, not {every!r}")
+    if graph.feeds:
+        raise ValueError(
+            "a checkpointed run cannot resume items fed with step.push(); feed them from a source stream "
+            "(lib.from_iterable) instead"
+        )
+
+
+def open_checkpoint(spec: object, fingerprint: str) -> tuple[CheckpointStore, dict[str, Any] | None, int]:
+    """Open the store; the checkpoint to resume from (None: start afresh) and its number.
+
+    A checkpoint of an unfinished run of another graph is a CheckpointError (the store is closed then).
+    """
+    store = open_store(spec)
+    try:
+        saved = store.load()
+    except BaseException:
+        store.close()
+        raise
+    if saved is None or saved.done:
+        return store, None, 0
+    if saved.fingerprint != fingerprint:
+        store.close()
+        raise CheckpointError(
+            f"the checkpoint in {_where(spec)} was taken by a different graph (its streams, ports or "
+            "joins differ), so this run cannot resume from it; delete it or pass another checkpoint file"
+        )
+    return store, pickle.loads(saved.data), saved.number
+
+
+def pack_cut(nodes: dict[str, dict[str, Any]], channels: dict[str, bytes]) -> bytes:
+    """A complete cut as stored: per stream (or copy) its snapshot and whether it had finished; queued items."""
+    return pickle.dumps({"version": _VERSION, "nodes": nodes, "channels": channels})
+
+
+def mark_finished(store: CheckpointStore, fingerprint: str, k: int, saved: bool) -> None:
+    """The run ended cleanly: mark its checkpoint done (storing an empty one first if it never saved one)."""
+    if not saved:
+        # Never saved: store the end anyway, so a run over a file starts afresh next time.
+        store.save(fingerprint, k, pack_cut({}, {}))
+    store.mark_done()
 
 
 def _restore_state(stream: Any, state: Any) -> None:
