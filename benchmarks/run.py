@@ -78,6 +78,10 @@ BUILD_CODE = """
 def BUILD_OF():
     import importlib
     try:
+        importlib.import_module("mimo._ports")  # where the compiled core is switched on
+    except ImportError:
+        pass
+    try:
         sp = importlib.import_module("mimo.speedups")
     except ImportError as e:
         return "pure", "no mimo.speedups (%s)" % e
@@ -94,7 +98,8 @@ def BUILD_OF():
             build = "pure" if low in ("", "pure", "python", "pure-python", "pure python", "none") else "compiled"
         else:
             build = "compiled" if v else "pure"
-        return build, "mimo.speedups.%s = %r" % (name, v)
+        why = getattr(sp, "reason", None)
+        return build, "mimo.speedups.%s = %r%s" % (name, v, ": %s" % why if isinstance(why, str) else "")
     return "unknown", "mimo.speedups has none of the expected names: %s" % sorted(
         n for n in dir(sp) if not n.startswith("_"))
 """
@@ -400,7 +405,7 @@ def _probe(cfg: Config) -> None:
 
     code = BUILD_CODE + PROBE_CODE
     for attempt in range(2):
-        p = subprocess.run([cfg.python, "-c", code], capture_output=True, text=True, env=cfg.env, timeout=120)
+        p = subprocess.run([cfg.python, "-c", code], capture_output=True, text=True, env=cfg.env, timeout=120, cwd=HERE)
         if p.returncode != 0:
             cfg.skip = f"probe failed: {(p.stderr.strip().splitlines() or ['?'])[-1][:160]}"
             return
@@ -438,7 +443,7 @@ def _run_child(cfg: Config, cmd: list[str], timeout: float) -> tuple[dict[str, A
     import subprocess
 
     try:
-        p = subprocess.run([cfg.python, *cmd], capture_output=True, text=True, timeout=timeout, env=cfg.env)
+        p = subprocess.run([cfg.python, *cmd], capture_output=True, text=True, timeout=timeout, env=cfg.env, cwd=HERE)
     except subprocess.TimeoutExpired:
         return None, f"timed out after {timeout:.0f} s"
     if p.returncode != 0:
@@ -462,7 +467,9 @@ def _run_fused(cfg: Config, args: Any) -> tuple[float | None, str]:
 
     cmd = [cfg.python, FUSED]
     try:
-        helptext = subprocess.run([*cmd, "--help"], capture_output=True, text=True, timeout=60, env=cfg.env).stdout
+        helptext = subprocess.run(
+            [*cmd, "--help"], capture_output=True, text=True, timeout=60, env=cfg.env, cwd=HERE
+        ).stdout
     except subprocess.TimeoutExpired:
         helptext = ""
     if "--json" in helptext:
@@ -474,7 +481,7 @@ def _run_fused(cfg: Config, args: Any) -> tuple[float | None, str]:
             cmd += [flag, str(args.reps)]
             break
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout * 4, env=cfg.env)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout * 4, env=cfg.env, cwd=HERE)
     except subprocess.TimeoutExpired:
         return None, "timed out"
     if p.returncode != 0:
@@ -1021,7 +1028,8 @@ def _per_version(configs: list[Config], results: dict[int, Results]) -> list[str
         limit = ", ".join(sorted(limits.get(k, set())))
         label = f"{k[0]} {k[1]}: {k[2]}"
         lines.append(f"| {label} | {limit} | " + " | ".join(row_cells) + " |")
-        note.append(f"- {label} ({limit}): {'; '.join(quoted) or 'not measured'}. Met in {met} of {total}.")
+        verdict = f"Met in {met} of {total}." if total else "Not measured."
+        note.append(f"- {label} ({limit}): {'; '.join(quoted) or 'not measured'}. {verdict}")
     lines += ["", "## Closing note", "", "Each target's figure, per column:", "", *note, ""]
 
     for cfg in configs:
