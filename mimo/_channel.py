@@ -294,33 +294,53 @@ class Channel(Generic[T]):
 
     async def wait_room(self) -> None:
         """Wait until ``push_nowait`` may succeed (a pop or a detach happened)."""
-        if self.has_room():
+        fut = self._add_putter()
+        if fut is None:
             return
+        t0 = time.perf_counter()
+        try:
+            await fut
+        except BaseException:
+            self._putter_failed(fut)
+            raise
+        finally:
+            self._putter_ended(fut, time.perf_counter() - t0)
+        self._putter_woken(fut)
+
+    # The four steps of wait_room, for the ports' slow path, which waits
+    # without a coroutine of the channel's own (a wait costs a few coroutine
+    # frames less). A subclass that overrides wait_room is awaited instead.
+
+    def _add_putter(self) -> asyncio.Future[None] | None:
+        """A future to await for room, registered; None if there is room now."""
+        if self.has_room():
+            return None
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._putters.append(fut)
         obs = self.observer
         if obs is not None:
             obs.wait_started(self, "push", fut)
-        t0 = time.perf_counter()
-        try:
-            await fut
-        except BaseException:
-            if self._woken is fut:
-                self._woken = None
-            if fut.done() and not fut.cancelled():
-                # We were woken but will not use the room: pass it on.
-                self._wake_putter()
-            else:
-                try:
-                    self._putters.remove(fut)
-                except ValueError:
-                    pass
-            raise
-        finally:
-            dt = time.perf_counter() - t0
-            self._push_wait += dt
-            if obs is not None:
-                obs.wait_ended(self, "push", fut, dt)
+        return fut
+
+    def _putter_failed(self, fut: asyncio.Future[None]) -> None:
+        if self._woken is fut:
+            self._woken = None
+        if fut.done() and not fut.cancelled():
+            # We were woken but will not use the room: pass it on.
+            self._wake_putter()
+        else:
+            try:
+                self._putters.remove(fut)
+            except ValueError:
+                pass
+
+    def _putter_ended(self, fut: asyncio.Future[None], seconds: float) -> None:
+        self._push_wait += seconds
+        obs = self.observer
+        if obs is not None:
+            obs.wait_ended(self, "push", fut, seconds)
+
+    def _putter_woken(self, fut: asyncio.Future[None]) -> None:
         if self._woken is fut:
             self._woken = None
         # Room for us and more: the next waiting producer may use the rest.
@@ -458,16 +478,9 @@ class Channel(Generic[T]):
         wait is not reported to the observer: its timer will wake it, so it is
         never part of a deadlock.
         """
-        if self._buf or self._producers <= 0:
+        fut = self._add_getter(timeout is None)
+        if fut is None:
             return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._getters.append(fut)
-        # A hand-over producer (capacity 0) may be waiting for us to ask.
-        if self._putters:
-            self._wake_putter()
-        obs = self.observer if timeout is None else None
-        if obs is not None:
-            obs.wait_started(self, "pop", fut)
         t0 = time.perf_counter()
         try:
             if timeout is None:
@@ -476,21 +489,45 @@ class Channel(Generic[T]):
                 async with asyncio.timeout(timeout):
                     await fut
         except BaseException:
-            if fut.done() and not fut.cancelled():
-                # Woken but leaving: another consumer may take the item.
-                if self._buf or self._producers <= 0:
-                    self._wake_getter()
-            else:
-                try:
-                    self._getters.remove(fut)
-                except ValueError:
-                    pass
+            self._getter_failed(fut)
             raise
         finally:
-            dt = time.perf_counter() - t0
-            self._pop_wait += dt
+            self._getter_ended(fut, time.perf_counter() - t0, timeout is None)
+
+    # The steps of wait_item, for the ports' slow path (as for wait_room).
+
+    def _add_getter(self, observed: bool = True) -> asyncio.Future[None] | None:
+        """A future to await for an item, registered; None if one is buffered or the channel closed."""
+        if self._buf or self._producers <= 0:
+            return None
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._getters.append(fut)
+        # A hand-over producer (capacity 0) may be waiting for us to ask.
+        if self._putters:
+            self._wake_putter()
+        if observed:
+            obs = self.observer
             if obs is not None:
-                obs.wait_ended(self, "pop", fut, dt)
+                obs.wait_started(self, "pop", fut)
+        return fut
+
+    def _getter_failed(self, fut: asyncio.Future[None]) -> None:
+        if fut.done() and not fut.cancelled():
+            # Woken but leaving: another consumer may take the item.
+            if self._buf or self._producers <= 0:
+                self._wake_getter()
+        else:
+            try:
+                self._getters.remove(fut)
+            except ValueError:
+                pass
+
+    def _getter_ended(self, fut: asyncio.Future[None], seconds: float, observed: bool = True) -> None:
+        self._pop_wait += seconds
+        if observed:
+            obs = self.observer
+            if obs is not None:
+                obs.wait_ended(self, "pop", fut, seconds)
 
     def close_consumer(self) -> None:
         """One consumer is done; when the last one is, the channel detaches."""

@@ -8,6 +8,7 @@ joined to (broadcast).
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator, Coroutine, Generator, Iterable, Iterator, Sequence
 from typing import Any, Final, Generic, TypeVar
@@ -19,6 +20,13 @@ from mimo._errors import ConsumersGone, EndOfStream, PortClosed, PushNotAwaited,
 # InputPort[int] is an InputPort[object] and an OutputPort[object] an OutputPort[int].
 T_co = TypeVar("T_co", covariant=True)
 T_contra = TypeVar("T_contra", contravariant=True)
+
+perf_counter = time.perf_counter
+_WAIT_ITEM: Final = Channel.wait_item
+_WAIT_ROOM: Final = Channel.wait_room
+
+#: Whether stepping an async generator is cheaper than making a coroutine (see InputPort.__aiter__).
+_ASYNC_GEN_FAST: Final = sys.version_info < (3, 12)
 
 #: A push into nothing lets other tasks run once in this many.
 _DISCARD_YIELD = 64
@@ -40,15 +48,17 @@ class WaitClock:
         self._on = 0
         self._t0 = 0.0
 
-    def start(self) -> None:
+    def start(self, now: float | None = None) -> None:
+        """A wait begins (at ``now``, a ``time.perf_counter()`` reading, if given)."""
         if not self._on:
-            self._t0 = time.perf_counter()
+            self._t0 = time.perf_counter() if now is None else now
         self._on += 1
 
-    def stop(self) -> None:
+    def stop(self, now: float | None = None) -> None:
+        """A wait ends (at ``now`` if given)."""
         self._on -= 1
         if not self._on:
-            self.seconds += time.perf_counter() - self._t0
+            self.seconds += (time.perf_counter() if now is None else now) - self._t0
 
 
 class PortTimes:
@@ -84,13 +94,14 @@ class InputPort(Generic[T_co]):
     Cancelling a waiting ``pop`` takes no item.
     """
 
-    __slots__ = ("name", "stream", "_ch", "_pop_nowait", "_times")
+    __slots__ = ("name", "stream", "_ch", "_pop_nowait", "_times", "_fast")
 
     def __init__(self, name: str, stream: str, channel: Channel[T_co], times: PortTimes | None = None) -> None:
         self.name: str = name
         self.stream: str = stream
         self._ch = channel
         self._pop_nowait = channel._try_pop
+        self._fast = type(channel) is Channel
         self._times = times if times is not None else PortTimes()
 
     def __repr__(self) -> str:
@@ -149,9 +160,30 @@ class InputPort(Generic[T_co]):
 
     async def _pop_slow(self, timeout: float | None = None) -> T_co:
         ch = self._ch
-        deadline = None if timeout is None else time.monotonic() + timeout
+        if timeout is not None or type(ch).wait_item is not _WAIT_ITEM:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                await self._wait(deadline)
+                item = ch._try_pop()
+                if item is not EMPTY:
+                    return item  # type: ignore[return-value]
+        # Channel.wait_item inline: a wait is then one coroutine frame (this
+        # one) below the stream's, and the clocks share one reading.
+        clock = self._times.popping
         while True:
-            await self._wait(deadline)
+            fut = ch._add_getter()
+            if fut is not None:
+                t0 = perf_counter()
+                clock.start(t0)
+                try:
+                    await fut
+                except BaseException:
+                    ch._getter_failed(fut)
+                    raise
+                finally:
+                    t1 = perf_counter()
+                    clock.stop(t1)
+                    ch._getter_ended(fut, t1 - t0)
             item = ch._try_pop()
             if item is not EMPTY:
                 return item  # type: ignore[return-value]
@@ -182,10 +214,14 @@ class InputPort(Generic[T_co]):
             await self._wait()
 
     def __aiter__(self) -> AsyncIterator[T_co]:
-        # An async generator resumes one frame per item where ``__anext__``
-        # would create a coroutine per item. It reads Channel's fields, so a
-        # subclass (which may pop differently) is read through ``__anext__``.
-        return self._items() if type(self._ch) is Channel else self
+        # Up to 3.11 an async generator resumes one frame per item where
+        # ``__anext__`` would create a coroutine per item. From 3.12 each
+        # step of an async generator allocates a StopIteration for the item
+        # it yields, while a coroutine's return value is handed over without
+        # one, so ``__anext__`` is the cheaper. The generator reads Channel's
+        # fields, so a subclass (which may pop differently) is read through
+        # ``__anext__``.
+        return self._items() if _ASYNC_GEN_FAST and type(self._ch) is Channel else self
 
     async def _items(self) -> AsyncIterator[T_co]:
         ch = self._ch
@@ -206,13 +242,22 @@ class InputPort(Generic[T_co]):
             return
 
     async def __anext__(self) -> T_co:
+        buf = self._ch._buf
+        if buf and self._fast:
+            # Channel._try_pop inline, as in _items.
+            ch = self._ch
+            item = buf.popleft()
+            ch._popped += 1
+            if ch._putters:
+                ch._room_freed()
+            return item
         try:
-            item = self._pop_nowait()
-            if item is EMPTY:
-                item = await self._pop_slow()
+            got = self._pop_nowait()
+            if got is EMPTY:
+                return await self._pop_slow()
         except EndOfStream:
             raise StopAsyncIteration from None
-        return item  # type: ignore[return-value]
+        return got  # type: ignore[return-value]
 
     def __len__(self) -> int:
         return len(self._ch)
@@ -428,12 +473,29 @@ class OutputPort(Generic[T_contra]):
         if waited is not None and waited is not full:
             # We were woken for room on `waited` but will not use it yet.
             waited.pass_room_on()
+        inline = type(full).wait_room is _WAIT_ROOM
+        fut = full._add_putter() if inline else None
+        if inline and fut is None:
+            return  # room already
         task = asyncio.current_task()
         if task is not None:
             self._waiting.add(task)
-        self._times.pushing.start()
+        clock = self._times.pushing
+        t0 = perf_counter()
+        clock.start(t0)
         try:
-            await full.wait_room()
+            if fut is None:
+                await full.wait_room()
+            else:
+                # Channel.wait_room inline, as in InputPort._pop_slow.
+                try:
+                    await fut
+                except BaseException:
+                    full._putter_failed(fut)
+                    raise
+                finally:
+                    full._putter_ended(fut, perf_counter() - t0)
+                full._putter_woken(fut)
         except asyncio.CancelledError:
             if task is not None and task in self._failing:
                 # close() cancelled this wait; unless someone else cancelled
@@ -445,7 +507,7 @@ class OutputPort(Generic[T_contra]):
                     ) from None
             raise
         finally:
-            self._times.pushing.stop()
+            clock.stop(perf_counter())
             if task is not None:
                 self._waiting.discard(task)
                 self._failing.discard(task)

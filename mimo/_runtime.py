@@ -27,6 +27,7 @@ from typing import Any
 from mimo._channel import Channel, WaitKind
 from mimo._checkpoint import Checkpointer
 from mimo._errors import CLEAN_EXITS, ConsumersGone, DeadlockError, EndOfStream, PortClosed, name_error
+from mimo._fuse import fuse_chains
 from mimo._graph import Graph, Node, workers_of
 from mimo._keyed import KeyedInputs, is_keyed
 from mimo._ports import InputPort, Ins, OutputPort, Outs, PortTimes, WaitClock
@@ -46,13 +47,17 @@ class _Side(WaitClock):
         self._all = clocks
         self._push = push
 
-    def start(self) -> None:
-        self._all.turn(self._push, 1)
-        super().start()
+    def start(self, now: float | None = None) -> None:
+        if now is None:
+            now = time.perf_counter()
+        self._all.turn(self._push, 1, now)
+        super().start(now)
 
-    def stop(self) -> None:
-        super().stop()
-        self._all.turn(self._push, -1)
+    def stop(self, now: float | None = None) -> None:
+        if now is None:
+            now = time.perf_counter()
+        super().stop(now)
+        self._all.turn(self._push, -1, now)
 
 
 class _Clocks(PortTimes):
@@ -83,8 +88,8 @@ class _Clocks(PortTimes):
             self._starved += now - self._t
         self._t = now
 
-    def turn(self, push: bool, step: int) -> None:
-        self._settle(time.perf_counter())
+    def turn(self, push: bool, step: int, now: float) -> None:
+        self._settle(now)
         if push:
             self._pushes += step
         else:
@@ -285,6 +290,8 @@ class _GraphRun:
         self.keyed = KeyedInputs(graph, self.chans, self.monitor)
         self._warn_unjoined()
         self.runs = self._make_runs()
+        # Chains of stock one-to-one stages run as one loop each; their records stay, for the report.
+        self.fused = fuse_chains(graph, self.runs, self.chans) if self.ck is None else []
         if self.ck is not None:
             self.ck.prepare()
         # Stopping early: when a consumer leaves, look at the streams feeding it.
@@ -390,7 +397,13 @@ class _GraphRun:
         return task
 
     def _start_all(self) -> None:
+        firsts = {chain.runs[0]: chain for chain in self.fused}
+        fused = {r for chain in self.fused for r in chain.runs}
         for r in self.runs:
+            if r in firsts:
+                firsts[r].started(self._start(firsts[r].run(), firsts[r].name))
+            if r in fused:
+                continue
             r.task = self._start(_run_stream(r), r.node.name if workers_of(r.node) == 1 else f"{r.node.name}[{r.copy}]")
         for (node, p), items in self.graph.feeds.items():
             self._start(_feed(self.chans[(node, p)], list(items)), f"items fed to {node.name}.{p}")
