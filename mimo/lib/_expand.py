@@ -13,9 +13,8 @@ import asyncio
 import concurrent.futures
 import inspect
 from collections.abc import AsyncIterable, Callable
-from typing import Any, cast
+from typing import Any
 
-from mimo._ports import OutputPort
 from mimo.dsl import In, Out, stream
 from mimo.lib._calls import is_async, per_item
 
@@ -33,19 +32,6 @@ async def _gather(results: Any) -> list[Any]:
     return list(results)
 
 
-class _Flatten:
-    """What the pump pushes an item's list of results to: each result, in order, to ``out``."""
-
-    __slots__ = ("out",)
-
-    def __init__(self, out: OutputPort[Any]) -> None:
-        self.out = out
-
-    async def push(self, results: list[Any]) -> None:
-        for r in results:
-            await self.out.push(r)
-
-
 @stream(name="flat_map")
 async def flat_map_parallel(
     inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any] = list, workers: int = 2, ordered: bool = True
@@ -53,14 +39,15 @@ async def flat_map_parallel(
     """``flat_map`` with ``workers=N``: up to N items expanded at once."""
     from mimo.lib.parallel import _apply, _detached, _one, _pump, _shut_down
 
-    sink = cast(OutputPort[Any], _Flatten(out))
     if is_async(fn) or inspect.isasyncgenfunction(fn):
         call = per_item(fn)
 
         async def expand(item: Any) -> list[Any]:
             return await _gather(await call(item))
 
-        await _pump(inp, sink, workers, 1, ordered, lambda items: asyncio.ensure_future(_one(expand, items[0])))
+        await _pump(
+            inp, out, workers, 1, ordered, lambda items: asyncio.ensure_future(_one(expand, items[0])), flatten=True
+        )
         return
 
     def expand_in_thread(item: Any) -> Any:
@@ -87,6 +74,6 @@ async def flat_map_parallel(
         return asyncio.ensure_future(settle())
 
     try:
-        await _pump(inp, sink, workers, 1, ordered, submit)
+        await _pump(inp, out, workers, 1, ordered, submit, flatten=True)
     finally:
         await _shut_down(pool)

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any, TypeVar, overload
 
+from mimo._checkpoint import position
 from mimo.dsl import In, Out, StageStream, stream
 from mimo.lib._calls import check_per_item, per_item
 from mimo.lib._naming import fn_name, named
@@ -23,8 +24,11 @@ B = TypeVar("B")
 @stream(name="switch_map")
 async def _switch_map(inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any]) -> None:
     call = per_item(fn)
+    # A checkpointed run keeps the item followed and how many of its results were pushed,
+    # so that a resumed run follows it again from there (fn must give the same results).
+    pos = position()
 
-    async def follow(item: Any) -> None:
+    async def follow(item: Any, entry: list[Any] | None = None) -> None:
         results = await call(item)
         if not isinstance(results, AsyncIterable):
             raise TypeError(
@@ -33,8 +37,19 @@ async def _switch_map(inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any]) 
             )
         iterator = aiter(results)
         try:
-            async for result in iterator:
-                await out.push(result)
+            if entry is None:
+                async for result in iterator:
+                    await out.push(result)
+            else:
+                skip = entry[1]
+                async for result in iterator:
+                    if skip:
+                        skip -= 1
+                        continue
+                    await out.push(result)
+                    entry[1] += 1
+                if pos is not None and pos.get("current") is entry:
+                    del pos["current"]
         finally:
             # Abandoned, ended or failed: the sub-stream's own finally runs now.
             aclose = getattr(iterator, "aclose", None)
@@ -44,11 +59,16 @@ async def _switch_map(inp: In[Any], out: Out[Any], *, fn: Callable[[Any], Any]) 
     try:
         async with asyncio.TaskGroup() as group:
             current: asyncio.Task[None] | None = None
+            if pos is not None and "current" in pos:  # resumed while following an item
+                current = group.create_task(follow(pos["current"][0], pos["current"]))
             async for item in inp:
+                entry = None
+                if pos is not None:
+                    entry = pos["current"] = [item, 0]
                 if current is not None and not current.done():
                     current.cancel()
                     await asyncio.wait((current,))  # closed before the next one starts
-                current = group.create_task(follow(item))
+                current = group.create_task(follow(item, entry))
     except BaseExceptionGroup as failed:
         if len(failed.exceptions) == 1:
             # One failure, as from any stream: its own type, not a group.

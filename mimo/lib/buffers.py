@@ -11,6 +11,7 @@ import asyncio
 from collections import deque
 from typing import Any, Literal, TypeVar, get_args
 
+from mimo._checkpoint import position
 from mimo._runtime import run_together
 from mimo.dsl import In, Out, StageStream, stream
 from mimo.lib._arguments import check_count
@@ -26,7 +27,14 @@ Overflow = Literal["block", "drop_oldest", "drop_newest", "fail"]
 
 @stream(name="buffer")
 async def _buffer(inp: In[Any], out: Out[Any], *, size: int, overflow: str) -> None:
-    items: deque[Any] = deque()
+    # A checkpointed run keeps the items held, and the one being pushed, in its position:
+    # a checkpoint is taken when the reader pops, whatever the writer is doing then.
+    pos = position()
+    items: deque[Any] = deque() if pos is None else pos.setdefault("items", deque())
+    pushing: list[Any] = [] if pos is None else pos.setdefault("pushing", [])
+    if pushing:  # resumed: pushed after the checkpoint, so not delivered as far as it knows
+        items.extendleft(reversed(pushing))
+        pushing.clear()
     changed = asyncio.Event()  # set when an item is added or taken, or the input ends
     ended = False
 
@@ -67,7 +75,12 @@ async def _buffer(inp: In[Any], out: Out[Any], *, size: int, overflow: str) -> N
             if items:
                 item = items.popleft()
                 wake()
-                await out.push(item)
+                if pos is None:
+                    await out.push(item)
+                else:
+                    pushing.append(item)
+                    await out.push(item)
+                    pushing.clear()
             elif ended:
                 return
             else:

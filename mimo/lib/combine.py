@@ -20,9 +20,10 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from itertools import count
 from typing import Any, Generic, TypeVar, overload
 
+from mimo._checkpoint import position
 from mimo._errors import EndOfStream
 from mimo._graph import Node
-from mimo._ports import InputPort, Ins, Outs
+from mimo._ports import InputPort, Ins, OutputPort, Outs
 from mimo._runtime import run_together
 from mimo.dsl import DslStream, In, Out, PortStream, stream
 from mimo.dsl._build import Sink, Source, _Group
@@ -88,6 +89,9 @@ def merge(*args: Any, inputs: Any = None, name: str | None = None) -> Any:
         ports = list(ins)
         if not ports:
             return  # merge(0): nothing to read, so it ends at once
+        if (pos := position()) is not None:
+            await _merge_kept(ports, out, pos)
+            return
         if len(ports) == 1:
             await pump(ports[0])
             return
@@ -97,6 +101,22 @@ def merge(*args: Any, inputs: Any = None, name: str | None = None) -> Any:
 
     m = named(body, name, "merge")
     return chain_from(feed("merge", m, ups, names), m) if ups else m
+
+
+async def _merge_kept(ports: list[InputPort[Any]], out: OutputPort[Any], pos: dict[str, Any]) -> None:
+    # Each input's item being pushed is kept: a checkpoint is taken at another input's pop.
+    pushing: dict[int, Any] = pos.setdefault("pushing", {})
+
+    async def pump(i: int, port: InputPort[Any]) -> None:
+        if i in pushing:  # resumed: it left after the checkpoint, if at all
+            await out.push(pushing[i])
+            del pushing[i]
+        async for item in port:
+            pushing[i] = item
+            await out.push(item)
+            del pushing[i]
+
+    await run_together(*(pump(i, port) for i, port in enumerate(ports)))
 
 
 @overload
@@ -135,6 +155,17 @@ def zip(*args: Any, inputs: Any = None, name: str | None = None) -> Any:
     async def body(ins: Ins, outs: Outs) -> None:
         ports = list(ins)
         out = outs.out
+        if ports and (pos := position()) is not None:
+            # Checkpointed: the items taken for the next tuple are kept in the position.
+            row = pos.setdefault("row", [])
+            while True:
+                try:
+                    while len(row) < len(ports):
+                        row.append(await ports[len(row)].pop())
+                except EndOfStream:
+                    return
+                await out.push(tuple(row))
+                row.clear()
         while ports:  # zip(0), like the builtin zip(), gives nothing
             try:
                 row = [await port.pop() for port in ports]
@@ -209,7 +240,8 @@ def broadcast(*args: Any, outputs: Any = None, name: str | None = None) -> FanOu
 async def _balance(ins: Ins, outs: Outs) -> None:
     ports = list(outs)
     n = len(ports)
-    i = 0
+    pos = position()  # checkpointed runs keep whose turn it is there
+    i = 0 if pos is None else pos.get("turn", 0)
     async for item in ins.inp:
         port = ports[i]
         for _ in range(n):
@@ -217,6 +249,8 @@ async def _balance(ins: Ins, outs: Outs) -> None:
             i = (i + 1) % n
             if port.consumers:
                 break
+        if pos is not None:
+            pos["turn"] = i
         await port.push(item)
 
 
@@ -374,6 +408,9 @@ def join(*args: Any, inputs: Any = None, key: Any, name: str | None = None) -> A
 
     @stream(ins=names, outs=["matched", "unmatched"], name="join")
     async def body(ins: Ins, outs: Outs) -> None:
+        if (pos := position()) is not None:
+            await _join_kept(list(ins), outs, calls, pos)
+            return
         ports = list(ins)
         # key -> for each input, its items waiting for a partner, with their arrival number
         waiting: dict[Hashable, list[deque[tuple[int, Any]]]] = {}
@@ -411,3 +448,55 @@ def join(*args: Any, inputs: Any = None, key: Any, name: str | None = None) -> A
     if ups:
         feed("join", j, ups, names)
     return j
+
+
+async def _join_kept(ports: list[InputPort[Any]], outs: Outs, calls: list[Any], pos: dict[str, Any]) -> None:
+    """``join`` in a checkpointed run: everything it holds is in ``pos``, saved at every checkpoint.
+
+    A checkpoint is taken at any input's pop, so besides the items waiting
+    for a partner the position holds, per input, the item whose key is being
+    computed and the tuple being pushed; a resumed run finishes those first.
+    """
+    # key -> for each input, its waiting (arrival number, item)s
+    waiting: dict[Hashable, list[deque[tuple[int, Any]]]] = pos.setdefault("waiting", {})
+    taken: dict[int, Any] = pos.setdefault("taken", {})
+    pushing: dict[int, tuple[Any, ...]] = pos.setdefault("pushing", {})
+    out = outs.matched
+
+    async def place(i: int, item: Any) -> None:
+        k = await calls[i](item)
+        del taken[i]
+        slots = waiting.get(k)
+        if slots is None:
+            slots = waiting[k] = [deque() for _ in ports]
+        n = pos["arrivals"] = pos.get("arrivals", 0) + 1
+        slots[i].append((n, item))
+        if all(slots):
+            row = tuple(q.popleft()[1] for q in slots)
+            if not any(slots):
+                del waiting[k]
+            pushing[i] = row
+            await out.push(row)
+            del pushing[i]
+
+    async def pump(i: int, port: InputPort[Any]) -> None:
+        if i in pushing:
+            await out.push(pushing[i])
+            del pushing[i]
+        if i in taken:
+            await place(i, taken[i])
+        async for item in port:
+            taken[i] = item
+            await place(i, item)
+
+    try:
+        await run_together(*(pump(i, p) for i, p in enumerate(ports)))
+    except BaseExceptionGroup as eg:
+        first: BaseException = eg
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
+    left = sorted((e for slots in waiting.values() for q in slots for e in q), key=lambda e: e[0])
+    for _, item in left:
+        await outs.unmatched.push(item)
+    waiting.clear()

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from mimo._checkpoint import position
 from mimo._checks import check_count
 from mimo._errors import EndOfStream, WouldBlock
 from mimo._ports import InputPort, Ins, OutputPort, Outs
@@ -204,9 +205,18 @@ async def _pump(
     chunk: int,
     ordered: bool,
     submit: Callable[[list[Any]], asyncio.Future[list[Any]]],
+    *,
+    flatten: bool = False,
 ) -> None:
-    """Keep up to ``tasks`` tasks of up to ``chunk`` items in flight; push their results to ``out``."""
-    await _Window(inp, out, tasks, chunk, ordered, submit).run()
+    """Keep up to ``tasks`` tasks of up to ``chunk`` items in flight; push their results to ``out``.
+
+    With ``flatten``, each item's result is a list whose elements are pushed one by one.
+    """
+    pos = position()
+    if pos is None:
+        await _Window(inp, out, tasks, chunk, ordered, submit, flatten).run()
+    else:
+        await _KeptWindow(inp, out, tasks, chunk, ordered, submit, flatten, pos).run()
 
 
 @dataclass
@@ -219,6 +229,7 @@ class _Window:
     chunk: int
     ordered: bool
     submit: Callable[[list[Any]], asyncio.Future[list[Any]]]
+    flatten: bool
     pending: deque[asyncio.Future[list[Any]]] = field(default_factory=deque, init=False)
     #: The pop waiting for the next item, while there is room for one and none is at hand.
     getter: asyncio.Future[Any] | None = field(default=None, init=False)
@@ -250,7 +261,11 @@ class _Window:
             return False
         self.pending.remove(done)
         for result in done.result():
-            await self.out.push(result)
+            if self.flatten:
+                for r in result:
+                    await self.out.push(r)
+            else:
+                await self.out.push(result)
         return True
 
     def _take(self) -> bool:
@@ -317,6 +332,78 @@ class _Window:
         for f in leftovers:
             if not f.cancelled():
                 f.exception()  # retrieved, so that asyncio does not log it
+
+
+class _KeptWindow(_Window):
+    """A :class:`_Window` in a checkpointed run: what is in flight is kept in the stream's position.
+
+    ``pos["flight"]`` maps a task's number to ``[items, pushed]``: the items
+    it took (in input order) and how many of its results have been pushed.
+    A checkpoint is taken at a pop, so it holds every item taken whose
+    results have not all left; a resumed run hands those to ``fn`` again
+    first, in order, and pushes only the results not pushed before.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        *rest, pos = args
+        super().__init__(*rest)
+        self.pos = pos
+        self.flight: dict[int, list[Any]] = pos.setdefault("flight", {})
+        self.entry: dict[asyncio.Future[list[Any]], list[Any]] = {}
+
+    async def run(self) -> None:
+        redo = list(self.flight.values())
+        self.flight.clear()
+        for items, pushed, _ in redo:
+            if not self.flatten:  # one result per item: those pushed need no second call
+                items, pushed = items[pushed:], 0
+            if items:
+                self._submit(self._enter(items, pushed), items)
+        await super().run()
+
+    def _enter(self, items: list[Any], pushed: int) -> list[Any]:
+        n = self.pos["next"] = self.pos.get("next", 0) + 1
+        entry = self.flight[n] = [items, pushed, n]
+        return entry
+
+    def _submit(self, entry: list[Any], items: list[Any]) -> None:
+        fut = self.submit(items)
+        self.entry[fut] = entry
+        self.pending.append(fut)
+
+    def _start(self, item: Any) -> None:
+        # In flight from the moment it is taken: the pops below may take a checkpoint.
+        items = [item]
+        entry = self._enter(items, 0)
+        while len(items) < self.chunk:
+            try:
+                items.append(self.inp.pop_nowait())
+            except WouldBlock:
+                break
+            except EndOfStream:
+                self.ended = True
+                break
+        self._submit(entry, items)
+
+    async def _push_ready(self) -> bool:
+        if not self.pending:
+            return False
+        if self.ordered:
+            done = self.pending[0] if self.pending[0].done() else None
+        else:
+            done = next((f for f in self.pending if f.done()), None)
+        if done is None:
+            return False
+        self.pending.remove(done)
+        entry = self.entry.pop(done)
+        results = done.result()
+        if self.flatten:
+            results = [r for rs in results for r in rs]
+        for r in results[entry[1] :]:
+            await self.out.push(r)
+            entry[1] += 1
+        del self.flight[entry[2]]
+        return True
 
 
 def _apply(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:

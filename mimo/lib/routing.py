@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, Final, TypeVar, overload
 
-from mimo._ports import InputPort, Ins, Outs
+from mimo._checkpoint import position
+from mimo._ports import InputPort, Ins, OutputPort, Outs
 from mimo._runtime import run_together
 from mimo.dsl import PortStream, Source, stream
 from mimo.lib._branches import Upstream, chain_from, feed, spec_or_upstreams
@@ -88,14 +89,35 @@ def zip_latest(inputs: int | Sequence[str] = 2, *, name: str | None = None) -> P
 
         if not ports:
             return
+        pos = position()
         try:
-            await run_together(*(pump(i, port) for i, port in enumerate(ports)))
+            if pos is None:
+                await run_together(*(pump(i, port) for i, port in enumerate(ports)))
+            else:
+                await run_together(*(_zip_latest_pump(i, port, len(ports), out, pos) for i, port in enumerate(ports)))
         except BaseExceptionGroup as group:
             _, rest = group.split(_NeverAll)
             if rest is not None:
                 raise rest from None
 
     return named(body, name, "zip_latest")
+
+
+async def _zip_latest_pump(i: int, port: InputPort[Any], n: int, out: OutputPort[Any], pos: dict[str, Any]) -> None:
+    """One input of ``zip_latest`` in a checkpointed run: the latest items and the rows being pushed are kept."""
+    latest: dict[int, Any] = pos.setdefault("latest", {})
+    pushing: dict[int, tuple[Any, ...]] = pos.setdefault("pushing", {})
+    if i in pushing:  # resumed: the row left after the checkpoint, if at all
+        await out.push(pushing[i])
+        del pushing[i]
+    async for item in port:
+        latest[i] = item
+        if len(latest) == n:
+            row = pushing[i] = tuple(latest[j] for j in range(n))
+            await out.push(row)
+            del pushing[i]
+    if i not in latest:
+        raise _NeverAll
 
 
 def partition(

@@ -29,10 +29,13 @@ T = TypeVar("T")
 
 @stream(name="take")
 async def _take(inp: In[Any], out: Out[Any], *, n: int) -> None:
-    left = n
+    pos = position()  # checkpointed runs keep the count left there
+    left = n if pos is None else pos.get("left", n)
     while left > 0:
         await out.push(await inp.pop())  # EndOfStream here ends the stage
         left -= 1
+        if pos is not None:
+            pos["left"] = left
 
 
 def take(n: int, *, name: str | None = None) -> StageStream[T, T]:
@@ -48,8 +51,13 @@ def take(n: int, *, name: str | None = None) -> StageStream[T, T]:
 
 @stream(name="skip")
 async def _skip(inp: In[Any], out: Out[Any], *, n: int) -> None:
-    for _ in range(n):
+    pos = position()  # checkpointed runs keep the count still to drop there
+    left = n if pos is None else pos.get("left", n)
+    while left > 0:
         await inp.pop()  # EndOfStream here ends the stage
+        left -= 1
+        if pos is not None:
+            pos["left"] = left
     async for item in inp:
         await out.push(item)
 
@@ -91,13 +99,16 @@ def take_while(
 @stream(name="drop_while")
 async def _drop_while(inp: In[Any], out: Out[Any], *, predicate: Callable[[Any], Any]) -> None:
     call = per_item(predicate)
-    while True:
+    pos = position()  # checkpointed runs note there that dropping is over
+    while pos is None or not pos.get("passing"):
         try:
             item = await inp.pop()
         except EndOfStream:
             return
         if not await call(item):
             await out.push(item)
+            if pos is not None:
+                pos["passing"] = True
             break
     async for item in inp:  # the predicate is never called again
         await out.push(item)

@@ -59,9 +59,20 @@ def from_iterable(items: Iterable[T], *, name: str | None = None) -> SourceStrea
 @stream(name="from_async_iterable")
 async def _from_async_iterable(out: Out[Any], *, items: AsyncIterable[Any]) -> None:
     iterator = aiter(items)
+    pos = position()
     try:
-        async for item in iterator:
-            await out.push(item)
+        if pos is None:
+            async for item in iterator:
+                await out.push(item)
+        else:
+            # Checkpointed: the count pushed is the position; a resumed run skips that many.
+            skip = pos.setdefault("next", 0)
+            async for item in iterator:
+                if skip:
+                    skip -= 1
+                    continue
+                await out.push(item)
+                pos["next"] += 1
     finally:
         # An async generator left suspended would only be closed at loop shutdown.
         aclose = getattr(iterator, "aclose", None)

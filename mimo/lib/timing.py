@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Final, TypeVar
 
+from mimo._checkpoint import position
 from mimo._errors import EndOfStream, WouldBlock
-from mimo._ports import InputPort
+from mimo._ports import InputPort, OutputPort
 from mimo.dsl import In, Out, StageStream, stream
 from mimo.lib._arguments import check_seconds
 from mimo.lib._naming import named
@@ -128,6 +129,9 @@ def timeout(seconds: float, *, clock: Clock | None = None, name: str | None = No
 
 @stream(name="debounce")
 async def _debounce(inp: In[Any], out: Out[Any], *, seconds: float, clock: Clock) -> None:
+    if (pos := position()) is not None:
+        await _debounce_kept(inp, out, seconds, clock, pos)
+        return
     while True:
         try:
             pending = await inp.pop()  # no item waiting: nothing to time
@@ -146,6 +150,35 @@ async def _debounce(inp: In[Any], out: Out[Any], *, seconds: float, clock: Clock
                 if item is _NONE:
                     break
             pending = item
+            deadline = clock.now() + seconds
+
+
+async def _debounce_kept(inp: InputPort[Any], out: OutputPort[Any], seconds: float, clock: Clock, pos: Any) -> None:
+    """``debounce`` in a checkpointed run: the item waiting is kept in ``pos["pending"]`` (empty or one item).
+
+    A resumed run times it afresh from its start: time is not part of a checkpoint.
+    """
+    held: list[Any] = pos.setdefault("pending", [])
+    while True:
+        if not held:
+            try:
+                held.append(await inp.pop())
+            except EndOfStream:
+                return
+        deadline = clock.now() + seconds
+        while True:
+            try:
+                item, due = await _pop_by(inp, clock, deadline)
+            except EndOfStream:
+                await out.push(held[0])
+                held.clear()
+                return
+            if due:
+                await out.push(held[0])
+                held.clear()
+                if item is _NONE:
+                    break
+            held[:] = [item]
             deadline = clock.now() + seconds
 
 

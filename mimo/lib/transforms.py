@@ -13,11 +13,13 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
+from mimo._checkpoint import position
 from mimo._errors import EndOfStream
 from mimo._ports import Ins, Outs
 from mimo._retry import Retry
 from mimo._stream import Stream
 from mimo.dsl import DslStream, In, Out, PortStream, StageStream, stream
+from mimo.lib._batching import batch_kept
 from mimo.lib._calls import check_per_item, is_async, per_item
 from mimo.lib._naming import fn_name, named
 
@@ -282,6 +284,9 @@ def flat_map(
 
 @stream(name="batch")
 async def _batch(inp: In[Any], out: Out[list[Any]], *, size: int, timeout: float | None) -> None:
+    if (pos := position()) is not None:  # a checkpointed run keeps the batch being built
+        await batch_kept(inp, out, size, timeout, pos)
+        return
     loop = asyncio.get_running_loop()
     while True:
         try:

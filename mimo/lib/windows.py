@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol, TypeVar, overload, runtime_checkable
 
+from mimo._checkpoint import position
 from mimo._errors import EndOfStream, WouldBlock
 from mimo._ports import InputPort
 from mimo._window import Window
@@ -347,10 +348,15 @@ async def _processing_time(
     clock: Clock,
 ) -> None:
     owner = out.stream
-    windows = shape()
-    latest = -math.inf
-    seq = 0
+    # A checkpointed run keeps the open windows (contents and spans) and the counters in its
+    # position, saved at the pops below; the time a resumed run reads is the clock's then.
+    pos = position()
+    windows = shape() if pos is None else pos.setdefault("windows", shape())
+    latest = -math.inf if pos is None else pos.get("latest", -math.inf)
+    seq = 0 if pos is None else pos.get("seq", 0)
     while True:
+        if pos is not None:
+            pos["latest"], pos["seq"] = latest, seq
         end = windows.next_end()
         # The clock is read as never going back, so a window once closed stays closed.
         latest = max(latest, clock.now())
@@ -385,9 +391,10 @@ async def _event_time(
     lateness: float,
 ) -> None:
     owner = out.stream
-    windows = shape()
-    watermark = -math.inf
-    seq = 0
+    pos = position()  # a checkpointed run keeps the open windows and the watermark there
+    windows = shape() if pos is None else pos.setdefault("windows", shape())
+    watermark = -math.inf if pos is None else pos.get("watermark", -math.inf)
+    seq = 0 if pos is None else pos.get("seq", 0)
     async for item in inp:
         t = _time_of(owner, timestamp, item)
         if t < watermark:
@@ -399,6 +406,8 @@ async def _event_time(
             watermark = t - lateness
             for w in windows.due(watermark):
                 await out.push(w)
+        if pos is not None:
+            pos["watermark"], pos["seq"] = watermark, seq
     for w in windows.due(math.inf):
         await out.push(w)
 

@@ -1,0 +1,356 @@
+"""Stock streams that carry items from one item to the next are exactly-once across a resume.
+
+Each test runs a graph checkpointed every few milliseconds, makes it fail
+after checkpoints were taken (a source that raises once: a stand-in for a
+crash), runs it again over the same checkpoint file, and compares what
+came out with an uninterrupted run's: nothing lost, nothing repeated, and
+the same order where the stream promises one. The source pauses in the
+middle of what the stream under test holds (a half-built batch, an open
+window, an unmatched side), so that checkpoints are taken while it holds
+something.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mimo import Stream, Workflow, lib
+from mimo._store import SQLiteStore
+
+pytestmark = pytest.mark.timeout(30)
+
+EVERY = 0.002  # seconds between checkpoints
+
+
+class Crash(Exception):
+    pass
+
+
+def _numbers(n: int, crash_at: int | None, pause_every: int = 5, name: str = "numbers") -> Stream:
+    """A source of 0..n-1 keeping its position in state; fails once at ``crash_at``."""
+    flags: dict[str, bool] = {}
+
+    async def numbers(ins: Any, outs: Any, state: dict[str, Any]) -> None:
+        i = state.get("next", 0)
+        while i < n:
+            if i == crash_at and not flags.get("crashed"):
+                flags["crashed"] = True
+                raise Crash(f"crash at {i}")
+            await outs.n.push(i)
+            i += 1
+            state["next"] = i
+            if i % pause_every == pause_every // 2:
+                await asyncio.sleep(0.001)  # in the middle of a batch: checkpoints are taken now
+
+    return Stream(outs=["n"], fn=numbers, name=name)
+
+
+Build = Callable[[Stream], tuple[Workflow, dict[str, list[Any]]]]
+
+
+def _chain(*stages: Stream) -> Build:
+    """A build for ``source | stages... | collect``."""
+
+    def build(src: Stream) -> tuple[Workflow, dict[str, list[Any]]]:
+        got: list[Any] = []
+        wf = Workflow(capacity=4)
+        step = wf.add_stream(src)
+        for s in [*stages, lib.collect(got)]:
+            step = step.pipe(s)
+        return wf, {"out": got}
+
+    return build
+
+
+def _resumed(build: Build, db: Path, n: int, crash_at: int, pause_every: int = 5) -> dict[str, list[Any]]:
+    wf, outs = build(_numbers(n, crash_at, pause_every))
+    with pytest.raises(Crash):
+        wf.run(checkpoint=db, checkpoint_every=EVERY)
+    saved = SQLiteStore(db).load()
+    assert saved is not None and not saved.done and saved.number >= 1, "no checkpoint before the crash"
+    wf.run(checkpoint=db, checkpoint_every=EVERY)
+    return outs
+
+
+def _plain(build: Build, n: int) -> dict[str, list[Any]]:
+    wf, outs = build(_numbers(n, None))
+    wf.run()
+    return outs
+
+
+def _same(build_: Callable[[], Build], tmp_path: Path, n: int = 400, crash_at: int = 300, pause_every: int = 5) -> None:
+    got = _resumed(build_(), tmp_path / "run.db", n, crash_at, pause_every)
+    want = _plain(build_(), n)
+    assert got == want
+
+
+# -- one input, one output --------------------------------------------------------
+
+
+def test_batch_keeps_its_half_built_batch(tmp_path: Path) -> None:
+    _same(lambda: _chain(lib.batch(7)), tmp_path)
+
+
+def test_batch_with_a_timeout_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    got = _resumed(_chain(lib.batch(7, timeout=0.05)), tmp_path / "run.db", 400, 300)["out"]
+    assert [x for b in got for x in b] == list(range(400))
+    assert all(1 <= len(b) <= 7 for b in got)
+
+
+def test_buffer_keeps_what_it_holds(tmp_path: Path) -> None:
+    async def slow(x: int) -> int:
+        if x % 3 == 0:
+            await asyncio.sleep(0.001)
+        return x
+
+    _same(lambda: _chain(lib.buffer(16), lib.map(slow)), tmp_path)
+
+
+@pytest.mark.parametrize("overflow", ["drop_oldest", "drop_newest"])
+def test_a_dropping_buffer_repeats_nothing(tmp_path: Path, overflow: Any) -> None:
+    got = _resumed(_chain(lib.buffer(4, overflow=overflow)), tmp_path / "run.db", 400, 300)["out"]
+    assert got == sorted(set(got))  # in order, no repeats
+    assert got[-1] == 399
+
+
+def test_take_and_skip_count_across_a_resume(tmp_path: Path) -> None:
+    _same(lambda: _chain(lib.skip(50), lib.take(320)), tmp_path, crash_at=250)
+
+
+def test_drop_while_does_not_start_dropping_again(tmp_path: Path) -> None:
+    _same(lambda: _chain(lib.drop_while(lambda x: x < 100), lib.map(lambda x: x % 150 > 20)), tmp_path)
+
+
+def test_drop_while_passes_once_it_has_started(tmp_path: Path) -> None:
+    _same(lambda: _chain(lib.drop_while(lambda x: x % 100 != 99)), tmp_path, crash_at=350)
+
+
+def test_debounce_loses_no_item_it_holds(tmp_path: Path) -> None:
+    got = _resumed(_chain(lib.debounce(0.5)), tmp_path / "run.db", 400, 300)["out"]
+    # Items come faster than 0.5 s apart: only the last one of the whole run leaves.
+    assert got == [399]
+
+
+# -- parallel forms of map ----------------------------------------------------------
+
+
+async def _jitter(x: int) -> int:
+    await asyncio.sleep(0.002 if x % 7 == 3 else 0)
+    return x * x
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+async def _expand(x: int) -> list[int]:
+    await asyncio.sleep(0.001 if x % 5 == 1 else 0)
+    return [x, -x, x * 10]
+
+
+@pytest.mark.parametrize("workers", [2, 5])
+def test_parallel_map_redoes_the_items_in_flight_in_order(tmp_path: Path, workers: int) -> None:
+    _same(lambda: _chain(lib.map(_jitter, workers=workers)), tmp_path)
+
+
+def test_map_in_a_thread_pool_with_chunks_redoes_the_chunks_in_flight(tmp_path: Path) -> None:
+    _same(lambda: _chain(lib.map(_square, workers=3, executor="thread", chunk_size=4)), tmp_path)
+
+
+def test_unordered_parallel_map_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    got = _resumed(_chain(lib.map(_jitter, workers=4, ordered=False)), tmp_path / "run.db", 400, 300)["out"]
+    assert Counter(got) == Counter(x * x for x in range(400))
+
+
+def test_parallel_flat_map_redoes_the_items_in_flight(tmp_path: Path) -> None:
+    _same(lambda: _chain(lib.flat_map(_expand, workers=3)), tmp_path)
+
+
+def test_map_with_retry_and_workers_redoes_the_items_in_flight(tmp_path: Path) -> None:
+    from mimo import Retry
+
+    _same(lambda: _chain(lib.map(_jitter, workers=3, retry=Retry(attempts=2))), tmp_path)
+
+
+# -- several inputs or outputs --------------------------------------------------------
+
+
+def _two_sources(stage: Callable[[], Stream], in_ports: tuple[str, str], outs: tuple[str, ...] = ("out",)) -> Build:
+    def build(src: Stream) -> tuple[Workflow, dict[str, list[Any]]]:
+        got: dict[str, list[Any]] = {o: [] for o in outs}
+        wf = Workflow(capacity=4)
+        s = stage()
+        step = wf.add_stream(s)
+        other = wf.add_stream(lib.from_iterable([f"x{i}" for i in range(400)]))
+        wf.add_stream(src).pipe(step, input=in_ports[0])
+        other.pipe(step, input=in_ports[1])
+        for o in outs:
+            step.pipe(wf.add_stream(lib.collect(got[o]), name=f"collect_{o}"), output=o)
+        return wf, got
+
+    return build
+
+
+def test_zip_keeps_the_side_items_it_took(tmp_path: Path) -> None:
+    _same(lambda: _two_sources(lambda: lib.zip(2), ("in0", "in1")), tmp_path)
+
+
+def test_merge_loses_and_repeats_nothing_and_keeps_each_inputs_order(tmp_path: Path) -> None:
+    got = _resumed(_two_sources(lambda: lib.merge(2), ("in0", "in1")), tmp_path / "run.db", 400, 300)["out"]
+    assert [x for x in got if isinstance(x, int)] == list(range(400))
+    assert [x for x in got if isinstance(x, str)] == [f"x{i}" for i in range(400)]
+
+
+def test_chain_resumes_on_the_input_it_was_reading(tmp_path: Path) -> None:
+    _same(lambda: _two_sources(lambda: lib.chain(2), ("in0", "in1")), tmp_path)
+
+
+def test_join_keeps_the_items_waiting_for_a_partner(tmp_path: Path) -> None:
+    def key(x: Any) -> int:
+        return int(x[1:]) if isinstance(x, str) else x
+
+    def build(src: Stream) -> tuple[Workflow, dict[str, list[Any]]]:
+        # The string side runs ahead: its items wait in the join for their numbers.
+        return _two_sources(lambda: lib.join(2, key=key), ("in0", "in1"), ("matched", "unmatched"))(src)
+
+    got = _resumed(build, tmp_path / "run.db", 300, 220)
+    assert Counter(got["matched"]) == Counter((i, f"x{i}") for i in range(300))
+    assert Counter(got["unmatched"]) == Counter(f"x{i}" for i in range(300, 400))
+
+
+def test_zip_latest_pushes_one_row_per_item_once_every_input_has_one(tmp_path: Path) -> None:
+    got = _resumed(_two_sources(lambda: lib.zip_latest(2), ("in0", "in1")), tmp_path / "run.db", 400, 300)["out"]
+    # Each item, once every input has one, makes exactly one row (rows may leave in another order).
+    nums = {a for a, _ in got}
+    texts = {int(b[1:]) for _, b in got}
+    assert nums == set(range(min(nums), 400)) and texts == set(range(min(texts), 400))
+    assert len(got) == len(set(got)) == 1 + (399 - min(nums)) + (399 - min(texts))
+
+
+@pytest.mark.parametrize("kind", ["balance", "broadcast", "partition", "split"])
+def test_fan_out_streams_deal_the_same_items_to_the_same_outputs(tmp_path: Path, kind: str) -> None:
+    def build_() -> Build:
+        def build(src: Stream) -> tuple[Workflow, dict[str, list[Any]]]:
+            made = {
+                "balance": (lambda: lib.balance(3), ["out0", "out1", "out2"]),
+                "broadcast": (lambda: lib.broadcast(2), ["out0", "out1"]),
+                "partition": (lambda: lib.partition(lambda x: x % 5, 3), ["out0", "out1", "out2"]),
+                "split": (lambda: lib.split(lambda x: x % 3 == 0), ["matched", "unmatched"]),
+            }
+            stage, outs = made[kind]
+            got: dict[str, list[Any]] = {o: [] for o in outs}
+            wf = Workflow(capacity=4)
+            step = wf.add_stream(src).pipe(stage())
+            for o in outs:
+                step.pipe(wf.add_stream(lib.collect(got[o]), name=f"collect_{o}"), output=o)
+            return wf, got
+
+        return build
+
+    _same(build_, tmp_path)
+
+
+def test_switch_map_loses_no_sub_stream_it_was_following(tmp_path: Path) -> None:
+    async def twice(x: int) -> Any:
+        yield x
+        yield -x
+
+    got = _resumed(_chain(lib.switch_map(twice)), tmp_path / "run.db", 400, 300)["out"]
+    assert got[-2:] == [399, -399]
+    assert len(got) == len(set(got))  # nothing repeated
+
+
+def test_from_async_iterable_resumes_from_its_position(tmp_path: Path) -> None:
+    async def numbers() -> Any:
+        for i in range(3000):
+            yield i
+            if i % 10 == 0:
+                await asyncio.sleep(0.001)
+
+    crashed: dict[str, bool] = {}
+
+    async def crash_once(x: int) -> int:
+        if x == 2000 and not crashed:
+            crashed["yes"] = True
+            raise Crash("crash at 2000")
+        return x
+
+    got: list[int] = []
+
+    def flow() -> Any:
+        return lib.from_async_iterable(numbers()) | lib.map(crash_once) | lib.collect(got)
+
+    db = tmp_path / "run.db"
+    with pytest.raises(Crash):
+        flow().run(checkpoint=db, checkpoint_every=EVERY)
+    flow().run(checkpoint=db, checkpoint_every=EVERY)
+    assert got == list(range(3000))
+
+
+# -- windows ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: lib.tumbling(10.0, timestamp=float),
+        lambda: lib.sliding(10.0, 4.0, timestamp=float, key=lambda x: x % 2),
+        lambda: lib.session(3.0, timestamp=lambda x: float(x + (x // 17) * 5), allowed_lateness=1.0),
+    ],
+    ids=["tumbling", "sliding", "session"],
+)
+def test_event_time_windows_keep_their_open_windows(tmp_path: Path, make: Callable[[], Stream]) -> None:
+    def build_() -> Build:
+        def build(src: Stream) -> tuple[Workflow, dict[str, list[Any]]]:
+            got: list[Any] = []
+            wf = Workflow(capacity=4)
+            wf.add_stream(src).pipe(make(), input="inp").pipe(lib.collect(got), output="out")
+            return wf, {"out": got}
+
+        return build
+
+    _same(build_, tmp_path)
+
+
+def test_processing_time_windows_keep_their_contents(tmp_path: Path) -> None:
+    # Which window an item falls in depends on the wall clock; that each item is in one, once, does not.
+    got = _resumed(_chain(lib.tumbling(0.01)), tmp_path / "run.db", 400, 300)["out"]
+    assert [x for w in got for x in w.items] == list(range(400))
+
+
+# -- a property over sizes and crash points ---------------------------------------------
+
+
+@pytest.mark.timeout(120)
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    size=st.integers(1, 12),
+    window=st.integers(1, 30),
+    crash_at=st.integers(20, 230),
+    pause_every=st.integers(2, 9),
+)
+def test_batches_and_windows_after_any_crash_are_an_uninterrupted_runs(
+    size: int, window: int, crash_at: int, pause_every: int
+) -> None:
+    def chain() -> Build:
+        def build(src: Stream) -> tuple[Workflow, dict[str, list[Any]]]:
+            got: list[Any] = []
+            wf = Workflow(capacity=3)
+            step = wf.add_stream(src).pipe(lib.batch(size)).pipe(lib.unbatch())
+            step.pipe(lib.tumbling(float(window), timestamp=float), input="inp").pipe(lib.collect(got), output="out")
+            return wf, {"out": got}
+
+        return build
+
+    with tempfile.TemporaryDirectory() as tmp:
+        got = _resumed(chain(), Path(tmp) / "run.db", 250, crash_at, pause_every)
+    assert got == _plain(chain(), 250)
