@@ -607,8 +607,10 @@ class Checkpointer:
         self._complete = asyncio.get_running_loop().create_future()
         self._pending = 0
         waiting: set[Any] = set()
+        pushing: set[Any] = set()
         if self.monitor is not None:
             waiting = {t for t, _, kind in self.monitor.waits.values() if kind == "pop"} | self.monitor.delegating
+            pushing = {t for t, _, kind in self.monitor.waits.values() if kind == "push"}
         for n in self.nodes.values():
             n.begin(waiting)
             if not n.finished:
@@ -621,6 +623,10 @@ class Checkpointer:
         for n in self.nodes.values():
             if n.source and not n.finished and not any(not lane.ch._detached for lane in n.outs):
                 n.record()  # nothing flows out of it: any moment is a cut
+            elif n.source and not n.finished and n.workers == 1 and n.tasks and n.tasks[-1] in pushing:
+                # Waiting for room (its consumer may not read that input for long, as a chain does):
+                # the item it waits to push is after the cut, and its position does not count it yet.
+                n.record()
         if self._pending <= 0:
             self._complete.set_result(None)
 
