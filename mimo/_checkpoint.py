@@ -692,10 +692,13 @@ def check_checkpointed(graph: Graph, every: object) -> None:
         )
 
 
-def open_checkpoint(spec: object, fingerprint: str) -> tuple[CheckpointStore, dict[str, Any] | None, int]:
+def open_checkpoint(
+    spec: object, fingerprint: str, elsewhere: tuple[str, str] | None = None
+) -> tuple[CheckpointStore, dict[str, Any] | None, int]:
     """Open the store; the checkpoint to resume from (None: start afresh) and its number.
 
     A checkpoint of an unfinished run of another graph is a CheckpointError (the store is closed then).
+    ``elsewhere`` is (fingerprint, where): the same graph run another way, named in that error.
     """
     store = open_store(spec)
     try:
@@ -707,6 +710,11 @@ def open_checkpoint(spec: object, fingerprint: str) -> tuple[CheckpointStore, di
         return store, None, 0
     if saved.fingerprint != fingerprint:
         store.close()
+        if elsewhere is not None and saved.fingerprint == elsewhere[0]:
+            raise CheckpointError(
+                f"the checkpoint in {_where(spec)} was taken by this graph run {elsewhere[1]}, and resumes only "
+                "there; run it that way again, or delete it (or pass another checkpoint file) to start afresh"
+            )
         raise CheckpointError(
             f"the checkpoint in {_where(spec)} was taken by a different graph (its streams, ports or "
             "joins differ), so this run cannot resume from it; delete it or pass another checkpoint file"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import os
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
@@ -276,8 +277,8 @@ async def run_graph_with(
         check_capacity(capacity)
     if executor is not None and not callable(getattr(executor, "run_async", None)):
         raise TypeError(f"executor must be a mimo.Executor (an object with an async run_async), not {executor!r}")
-    if checkpoint is not None and executor is not None:
-        raise NotImplementedError("checkpointed runs are local for now: run(checkpoint=...) takes no executor")
+    if checkpoint is not None and executor is not None and not _takes_checkpoints(executor):
+        raise NotImplementedError(f"{executor!r} takes no checkpoints: its run_async has no checkpoint parameter")
     keyed = [n.name for n in graph.nodes if is_keyed(n)]
     if keyed and checkpoint is not None:
         raise NotImplementedError(f"keyed workers (workers=N, key=...) take no checkpoints for now: {', '.join(keyed)}")
@@ -303,7 +304,12 @@ async def run_graph_with(
     if executor is not None and keyed:
         runner = functools.partial(_run_spread, executor)
     if checkpoint is not None:
-        runner = functools.partial(run_graph, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+        run: Any = run_graph if executor is None else executor.run_async
+        runner = functools.partial(
+            run,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+        )
     if not progress:
         return finish(await runner(graph, capacity=capacity, on_start=on_start), graph, name)
     from mimo._progress import Progress
@@ -312,6 +318,11 @@ async def run_graph_with(
         hooks = view.start if on_start is None else _both(view.start, on_start)
         report = await runner(graph, capacity=capacity, on_start=hooks)
     return finish(report, graph, name)
+
+
+def _takes_checkpoints(executor: Executor) -> bool:
+    """True if the executor's ``run_async`` takes ``checkpoint=`` (RayExecutor's does)."""
+    return "checkpoint" in inspect.signature(executor.run_async).parameters
 
 
 def _both(first: OnStart, second: OnStart) -> OnStart:

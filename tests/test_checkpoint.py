@@ -313,10 +313,10 @@ def test_a_dsl_chain_runs_checkpointed_with_run_async(tmp_path: Path) -> None:
     assert saved is not None and saved.done
 
 
-def test_a_checkpointed_run_on_an_executor_is_refused(tmp_path: Path) -> None:
+def test_a_checkpointed_run_on_an_executor_without_checkpoints_is_refused(tmp_path: Path) -> None:
     class Elsewhere:
         async def run_async(self, graph: Any, **kw: Any) -> Any:
             raise AssertionError("not called")
 
-    with pytest.raises(NotImplementedError, match="checkpointed runs are local for now"):
+    with pytest.raises(NotImplementedError, match="takes no checkpoints: its run_async has no checkpoint parameter"):
         (lib.range(3) | lib.collect()).run(checkpoint=tmp_path / "a.db", executor=Elsewhere())  # type: ignore[arg-type]

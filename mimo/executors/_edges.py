@@ -20,6 +20,10 @@ The receiving end, :class:`Inbox`, puts each link's batches into the input's
 channel in sequence order, since calls may arrive out of order, and answers a
 batch only once all its items are in that bounded channel.
 
+In a checkpointed run, a :class:`Barrier` travels on every link as a batch
+of its own, after every item its producer pushed before its part of the cut
+and before every item after it; :mod:`mimo.executors._cut` says what the ends do with it.
+
 Nothing here knows the transport: a :class:`Target` sends with a function
 returning an asyncio future.
 """
@@ -119,6 +123,18 @@ class Target:
     futures: dict[asyncio.Future[bool], int] = field(default_factory=dict)
 
 
+class Barrier:
+    """Checkpoint ``k``'s barrier, sent alone as a one-item batch: the link's items before it are before the cut."""
+
+    __slots__ = ("k",)
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    def __reduce__(self) -> Any:
+        return (Barrier, (self.k,))
+
+
 class PeerLost(Exception):
     """A transport's verdict: the process at the other end of a link is gone."""
 
@@ -181,6 +197,7 @@ class Outbox(Channel[Any]):
         "_failed",
         "sent",
         "wait_s",
+        "before_push",
     )
 
     def __init__(
@@ -220,6 +237,8 @@ class Outbox(Channel[Any]):
         #: Items sent, and seconds producers waited for a credit.
         self.sent = 0
         self.wait_s = 0.0
+        #: Called before an item is taken, while set (a source's part of a checkpoint is taken at its push).
+        self.before_push: Callable[[], None] | None = None
 
     # -- what an OutputPort uses -------------------------------------------
 
@@ -232,6 +251,8 @@ class Outbox(Channel[Any]):
 
     def push_nowait(self, item: Any) -> bool:
         # _put inline, with the estimate's common case inline too: this is per item.
+        if self.before_push is not None:
+            self.before_push()
         if self._error is not None:
             raise self._failure()
         if self._gone:
@@ -259,6 +280,8 @@ class Outbox(Channel[Any]):
         return self._size if self._free_target() is not None else 0
 
     def push_many_nowait(self, items: Sequence[Any]) -> int:
+        if self.before_push is not None and items:
+            self.before_push()
         if self._error is not None:
             raise self._failure()
         if self._gone:
@@ -315,6 +338,32 @@ class Outbox(Channel[Any]):
             await self._drained
         if self._error is not None:
             raise self._failure()
+
+    def barrier(self, k: int) -> None:
+        """Send checkpoint ``k``'s barrier on every link, after every item taken so far.
+
+        The batch being gathered leaves first, and the barriers after it,
+        whatever the credits (one batch and one barrier over the bound, once
+        per checkpoint): the producer has recorded, so nothing may wait.
+        """
+        if self._gone or self._error is not None:
+            return
+        if self._batch:
+            target = self._free_target() or min(
+                (t for t in self._targets if not (t.gone or t.ended or t.down)),
+                key=lambda t: t.outstanding,
+                default=None,
+            )
+            if target is not None:
+                batch, self._batch = self._batch, []
+                size, self._batch_bytes = self._batch_bytes, 0
+                self._due = False
+                self._cancel_timer()
+                self._send(target, batch, size, False)
+        for t in self._targets:
+            if not (t.gone or t.ended or t.down):
+                self._send(t, [Barrier(k)], 0, False)
+                self.sent -= 1  # not an item
 
     def retarget(self, index: int, send: Send, link: int) -> None:
         """The consumer copy of target ``index`` was restarted: send to it from now on, along ``link``.
@@ -487,15 +536,26 @@ class Outbox(Channel[Any]):
 class Inbox:
     """The receiving end of an input port: every link's batches, in order, into one channel."""
 
-    __slots__ = ("channel", "_next", "_turns", "_ended", "_mute")
+    __slots__ = ("channel", "_next", "_turns", "_ended", "_mute", "cut", "port", "here", "end_seq")
 
-    def __init__(self, channel: Channel[Any]) -> None:
+    def __init__(self, channel: Channel[Any], port: str = "") -> None:
         self.channel = channel
+        self.port = port
+        #: In a checkpointed run, what is told of barriers, items and ends (see :mod:`mimo.executors._cut`),
+        #: the batches that have come and are not all in the channel yet, and where each link's end came.
+        self.cut: Any = None
+        self.here: dict[tuple[int, int], list[Any]] = {}
+        self.end_seq: dict[int, int] = {}
         self._next: dict[int, int] = {}
         self._turns: dict[tuple[int, int], asyncio.Future[None]] = {}
         self._ended: set[int] = set()
         # Links whose end marker must not close the channel (see replace_link).
         self._mute: set[int] = set()
+
+    @property
+    def ended(self) -> frozenset[int]:
+        """The links whose end marker has come."""
+        return frozenset(self._ended)
 
     def replace_link(self, old: int, new: int) -> None:
         """The producer of link ``old`` was restarted and now sends along ``new``.
@@ -514,25 +574,79 @@ class Inbox:
         Returns once they are all in (waiting for room as a local push
         would), True while the consumer is there, False once it has gone.
         """
+        if self.cut is not None:
+            return await self._deliver_cut(link, seq, items, end)
         if self._next.get(link, 0) != seq:
-            turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._turns[(link, seq)] = turn
-            try:
-                await turn
-            finally:
-                del self._turns[(link, seq)]
+            await self._turn(link, seq)
         ch = self.channel
         try:
             for item in items:
                 if not ch.push_nowait(item):
                     await ch.push(item)
-            if end and link not in self._ended:
-                self._ended.add(link)
-                if link not in self._mute:
-                    ch.close_producer()
+            if end:
+                self._end(link)
         finally:
-            self._next[link] = seq + 1
-            after = self._turns.get((link, seq + 1))
-            if after is not None and not after.done():
-                after.set_result(None)
+            self._pass_turn(link, seq)
         return not ch.detached
+
+    async def _deliver_cut(self, link: int, seq: int, items: list[Any], end: bool) -> bool:
+        """:meth:`deliver` in a checkpointed run: the cut hears of each batch, barrier and end as it arrives."""
+        cut = self.cut
+        port = self.port
+        k = items[0].k if items and type(items[0]) is Barrier else 0
+        if k:
+            items = []
+        rest: list[Any] = [items, 0]  # the batch's items, and how many of them are in the channel
+        self.here[(link, seq)] = rest
+        if end:
+            self.end_seq[link] = seq
+        ch = self.channel
+        try:
+            if k:
+                cut.barrier(port, link, seq, k)
+            else:
+                cut.arrived(port, link, seq, items, end)
+            if self._next.get(link, 0) != seq:
+                await self._turn(link, seq)
+            try:
+                await cut.admit(port, link, seq)
+                for item in items:
+                    if not ch.push_nowait(item):
+                        await ch.push(item)
+                    rest[1] += 1
+                if end:
+                    self._end(link)
+            finally:
+                self._pass_turn(link, seq)
+        finally:
+            del self.here[(link, seq)]
+        return not ch.detached
+
+    def waiting(self, link: int, seq: int) -> list[Any]:
+        """The items of batch ``seq`` of ``link`` that have come but are not in the channel yet."""
+        items, done = self.here.get((link, seq), ((), 0))
+        return list(items[done:])
+
+    def came(self, link: int, below: int) -> bool:
+        """True if every batch of ``link`` numbered below ``below`` has come (in the channel or waiting here)."""
+        return all((link, seq) in self.here for seq in range(self._next.get(link, 0), below))
+
+    async def _turn(self, link: int, seq: int) -> None:
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._turns[(link, seq)] = turn
+        try:
+            await turn
+        finally:
+            del self._turns[(link, seq)]
+
+    def _pass_turn(self, link: int, seq: int) -> None:
+        self._next[link] = seq + 1
+        after = self._turns.get((link, seq + 1))
+        if after is not None and not after.done():
+            after.set_result(None)
+
+    def _end(self, link: int) -> None:
+        if link not in self._ended:
+            self._ended.add(link)
+            if link not in self._mute:
+                self.channel.close_producer()

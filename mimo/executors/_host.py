@@ -91,7 +91,7 @@ class StreamHost:
             cap = capacity[port] if isinstance(capacity, dict) else capacity
             ch: Channel[Any] = Channel(cap, producers=n, label=f"-> {name}.{port}", end=EndOfStream)
             self.channels[port] = ch
-            self.inboxes[port] = Inbox(ch)
+            self.inboxes[port] = Inbox(ch, port)
         self.ins = Ins(name, {p: InputPort(p, name, ch, self.times) for p, ch in self.channels.items()})
         self.outboxes: dict[str, dict[int, Outbox]] = {}
         self.outs: Outs | None = None
@@ -102,6 +102,8 @@ class StreamHost:
         self._task: asyncio.Task[Any] | None = None
         # A copy's own restart record: on Ray each copy keeps its own budget.
         self.supervisor = supervisor_for(stream, name)
+        #: Its part in a checkpointed run (a :class:`~mimo.executors._cut.CopyCut`), or None.
+        self.cut: Any = None
 
     def connect(
         self,
@@ -174,7 +176,11 @@ class StreamHost:
             try:
                 if self.stop_asked:
                     raise asyncio.CancelledError  # its consumers left before it began
-                if self.supervisor is None:
+                if self.cut is not None:
+                    self.cut.enter()
+                if self.cut is not None and self.cut.skip:
+                    pass  # it had ended at the checkpoint this run resumes from
+                elif self.supervisor is None:
                     await self.stream.run(self.ins, self.outs)
                 else:
                     outs = self.outs
@@ -196,6 +202,8 @@ class StreamHost:
             finally:
                 self.end = time.perf_counter()
             if error is None:
+                if self.cut is not None:
+                    self.cut.finish()  # before its outputs end, which count as its barriers
                 # As in a local run, only a clean end closes the outputs.
                 for out in self.outs:
                     out.close()

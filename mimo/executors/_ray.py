@@ -23,6 +23,7 @@ from mimo._report import RunReport
 from mimo._runtime import OnStart
 from mimo._supervision import Supervisor, supervisor_for
 from mimo.executors._code import by_value, sent_by_value
+from mimo.executors._cut import CopyCut, DriverCheckpoints, Part, Resume
 from mimo.executors._edges import EdgeError, PeerLost, Sizer, Target, copy_label, estimate_size
 from mimo.executors._host import Figures, Outcome, StreamHost, Wiring, build_report
 
@@ -85,8 +86,15 @@ class StreamActor:
         producers: dict[str, int],
         fed: dict[str, list[Any]],
         return_state: bool,
+        cut: tuple[str, Resume | None] | None = None,
     ) -> None:
         self.host = StreamHost(stream, name, capacity=capacity, producers=producers, fed=fed, return_state=return_state)
+        if cut is not None:
+            # A checkpointed run: (its label, what it resumes from).
+            label, saved = cut
+            self.host.cut = CopyCut(self.host, label, producers)
+            if saved is not None:
+                self.host.cut.resume(saved)
 
     async def connect(
         self,
@@ -156,6 +164,13 @@ class StreamActor:
     async def figures(self) -> Figures:
         """The counts and clocks so far (for progress displays)."""
         return self.host.figures()
+
+    async def checkpoint(self, k: int) -> Part:
+        """This copy's part of checkpoint ``k``, once complete (see :mod:`mimo.executors._cut`)."""
+        cut: CopyCut | None = self.host.cut
+        if cut is None:
+            raise RuntimeError(f"stream {self.host.name!r} was not made for a checkpointed run")
+        return await asyncio.shield(cut.request(k))
 
 
 def _sender(actor: Any) -> Any:
@@ -367,14 +382,32 @@ class RayExecutor:
     # -- running -------------------------------------------------------------
 
     async def run_async(
-        self, graph: Graph, *, capacity: int | None = None, on_start: OnStart | None = None
+        self,
+        graph: Graph,
+        *,
+        capacity: int | None = None,
+        on_start: OnStart | None = None,
+        checkpoint: object = None,
+        checkpoint_every: float = 5.0,
     ) -> RunReport:
-        """Run ``graph`` on Ray and return its report (the executor protocol)."""
+        """Run ``graph`` on Ray and return its report (the executor protocol).
+
+        With ``checkpoint`` (a file name or a store), a checkpoint is taken
+        every ``checkpoint_every`` seconds and written by this process; a run
+        over an unfinished checkpoint of the same graph resumes from it
+        (docs/recovery.md, "On Ray").
+        """
         self._check_options(graph)
         cap = graph.capacity if capacity is None else capacity
-        self._acquire()
+        ck = None if checkpoint is None else DriverCheckpoints(graph, checkpoint, checkpoint_every)
         try:
-            return await _Run(self, graph, cap).execute(on_start)
+            self._acquire()
+        except BaseException:
+            if ck is not None:
+                ck.store.close()
+            raise
+        try:
+            return await _Run(self, graph, cap, ck).execute(on_start)
         finally:
             self._release()
 
@@ -433,8 +466,11 @@ class _Copy:
 class _Run:
     """One run of one graph: placement, wiring, supervision, teardown."""
 
-    def __init__(self, executor: RayExecutor, graph: Graph, capacity: int) -> None:
+    def __init__(self, executor: RayExecutor, graph: Graph, capacity: int, ck: DriverCheckpoints | None = None) -> None:
         self.ex = executor
+        self.ck = ck
+        #: A checkpoint that could not be taken (a state that cannot be pickled): the run fails with it.
+        self.ck_error: BaseException | None = None
         self.graph = graph
         self.capacity = capacity
         self.id = uuid.uuid4().hex[:12]
@@ -443,8 +479,11 @@ class _Run:
         self.t0 = 0.0
         #: Modules whose code is sent by value in this run.
         self.by_value: set[str] = set()
-        #: Per stream under Restart, the record of its actors that died and were made again.
-        self.supervisors: dict[Node, Supervisor | None] = {n: supervisor_for(n.stream, n.name) for n in graph.nodes}
+        #: Per stream under Restart, the record of its actors that died and were made again. A checkpointed
+        #: run makes none again: the items in flight to a dead actor are lost, so the run fails and resumes.
+        self.supervisors: dict[Node, Supervisor | None] = {
+            n: None if ck is not None else supervisor_for(n.stream, n.name) for n in graph.nodes
+        }
         #: Restarts under way, and the copy each makes again.
         self.restarting: dict[asyncio.Task[None], _Copy] = {}
         self.actor_class: Any = None
@@ -510,9 +549,14 @@ class _Run:
                 # Every incoming link may have all its credits waiting at once.
                 max_concurrency=max(1000, incoming * credits + 16),
                 **c.options,
-            ).remote(node.stream, node.name, caps, c.producers, fed, c.return_state)
+            ).remote(node.stream, node.name, caps, c.producers, fed, c.return_state, self._cut_for(c))
         except TypeError as exc:
             raise TypeError(f"stream {node.name!r} cannot be sent to Ray: {exc}") from exc
+
+    def _cut_for(self, c: _Copy) -> tuple[str, Resume | None] | None:
+        if self.ck is None:
+            return None
+        return (c.label, self.ck.resume_for(c.label, c.node.ins))
 
     def _wiring(self, c: _Copy) -> dict[str, dict[int, list[tuple[Any, str, int, str, int | None, bool]]]]:
         """Where ``c``'s outputs go: per port, per edge index, one target per consumer copy."""
@@ -595,6 +639,7 @@ class _Run:
             return RunReport({}, 0.0, self.capacity)
         self._plan()
         poller: asyncio.Task[None] | None = None
+        coordinator: asyncio.Future[None] | None = None
         clean = False
         try:
             self._place()
@@ -606,23 +651,43 @@ class _Run:
             if on_start is not None:
                 poller = asyncio.ensure_future(self._poll())
                 on_start(self._snapshot)
-            failed = await self._supervise(all_copies)
+            if self.ck is not None:
+                coordinator = asyncio.ensure_future(self.ck.coordinate([(c.label, c.actor) for c in all_copies]))
+            failed = await self._supervise(all_copies, coordinator)
             clean = not failed
         finally:
             if poller is not None:
                 poller.cancel()
-            await self._tear_down(all_copies, clean)
+            if coordinator is not None:
+                coordinator.cancel()
+                await asyncio.wait([coordinator])
+            try:
+                await self._tear_down(all_copies, clean)
+            finally:
+                if self.ck is not None:
+                    await self.ck.finish(clean and self.ck_error is None)
         elapsed = time.perf_counter() - self.t0
         self._raise_failures(all_copies)
+        if self.ck_error is not None:
+            raise self.ck_error
         self._return_states(all_copies)
         return self._report(elapsed)
 
-    async def _supervise(self, copies: list[_Copy]) -> bool:
-        """Wait for every copy; restart those under Restart whose actor died; stop at the first failure."""
+    async def _supervise(self, copies: list[_Copy], checkpoints: asyncio.Future[None] | None = None) -> bool:
+        """Wait for every copy; restart those under Restart whose actor died; stop at the first failure.
+
+        ``checkpoints`` (the checkpoints' coordinator) fails the run if it raises.
+        """
         pending: dict[asyncio.Future[Any], _Copy] = {c.future: c for c in copies if c.future is not None}
         while pending:
-            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            watched = [*pending, checkpoints] if checkpoints is not None and not checkpoints.done() else list(pending)
+            done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
             failed = False
+            if checkpoints is not None and checkpoints in done:
+                done.discard(checkpoints)
+                if not checkpoints.cancelled() and checkpoints.exception() is not None:
+                    self.ck_error = checkpoints.exception()
+                    failed = True
             for fut in done:
                 c = pending.pop(fut)
                 if fut is not c.future:

@@ -1,0 +1,230 @@
+"""Checkpointed runs on Ray: the same cut as in one process, written by the driver, resumed after an actor died.
+
+Ray tests (``-m ray``) run inside a network namespace with only loopback:
+
+    unshare -n sh -c 'ip link set lo up && RAY_USAGE_STATS_ENABLED=0 \\
+        python -m pytest -m ray tests/test_ray_checkpoint.py'
+
+Stream code runs in actors, so results come back through ``stream.state``
+(``lib.collect``) and files (``lib.to_file``), never through closures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mimo import Stream, Workflow, lib
+from mimo._checkpoint import CheckpointError, fingerprint
+from mimo._graph import workers_of
+from mimo._store import SQLiteStore
+from mimo.executors import RayExecutor, StreamDiedError
+
+N = 3000
+
+
+@pytest.fixture(scope="module")
+def ray_executor() -> Iterator[RayExecutor]:
+    """One local Ray for this module, started and stopped by RayExecutor itself."""
+    if sorted(name for _, name in socket.if_nameindex()) != ["lo"]:
+        pytest.fail("Ray tests must run in a network namespace with only loopback (see this module's docstring)")
+    ex = RayExecutor(init_options={"num_cpus": 2, "object_store_memory": 200 << 20})
+    with ex:
+        yield ex
+
+
+# -- streams: module level, so that Ray can ship them ---------------------------------
+
+
+async def _count(ins: Any, outs: Any, state: Any) -> None:
+    # Slow enough that checkpoints are taken while items flow; all it carries is in state.
+    async for x in ins.inp:
+        state["n"] += 1
+        if state["n"] % 20 == 0:
+            await asyncio.sleep(0.02)
+        await outs.out.push(f"{state['n']}:{x}")
+
+
+def counter() -> Stream:
+    return Stream(ins=["inp"], outs=["out"], fn=_count, name="count", state={"n": 0})
+
+
+async def _tag(ins: Any, outs: Any, state: Any) -> None:
+    async for x in ins.inp:
+        await outs.out.push(f"{x}!")
+
+
+def tagger(workers: int = 1) -> Stream:
+    s = Stream(ins=["inp"], outs=["out"], fn=_tag, name="tag")
+    return s.with_options(workers=workers) if workers > 1 else s
+
+
+def graph(path: Path, got: list[Any], *, workers: int = 1) -> Workflow:
+    """range -> count (stateful) -> tag (maybe several copies) -> to_file and collect (fan-out)."""
+    wf = Workflow(capacity=8)
+    src = wf.add_stream(lib.range(N))
+    count = wf.add_stream(counter())
+    tag = wf.add_stream(tagger(workers))
+    out = wf.add_stream(lib.to_file(path))
+    keep = wf.add_stream(lib.collect(got))
+    src.pipe(count).pipe(tag)
+    tag.pipe(out)
+    tag.pipe(keep)
+    return wf
+
+
+def expected() -> list[str]:
+    return [f"{i + 1}:{i}!" for i in range(N)]
+
+
+def saved_number(db: Path) -> tuple[int, bool] | None:
+    with sqlite3.connect(db) as conn:
+        try:
+            row = conn.execute("SELECT number, done FROM mimo_checkpoint WHERE id = 1").fetchone()
+        except sqlite3.OperationalError:
+            return None  # not made yet
+    return None if row is None else (int(row[0]), bool(row[1]))
+
+
+def actor_named(part: str) -> Any:
+    import ray
+
+    for entry in ray.util.list_named_actors(all_namespaces=True):
+        name = entry["name"]
+        if name.startswith("mimo-") and name.endswith(part):
+            return ray.get_actor(name, namespace=entry["namespace"])
+    return None
+
+
+# -- tests ----------------------------------------------------------------------------
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(120)
+def test_a_checkpointed_ray_run_ends_as_a_local_one_and_marks_its_checkpoint_done(
+    ray_executor: RayExecutor, tmp_path: Path
+) -> None:
+    local: list[Any] = []
+    graph(tmp_path / "local.txt", local).run()
+    got: list[Any] = []
+    db = tmp_path / "run.db"
+    graph(tmp_path / "ray.txt", got).run(executor=ray_executor, checkpoint=db, checkpoint_every=0.2)
+    assert got == local == expected()
+    assert (tmp_path / "ray.txt").read_bytes() == (tmp_path / "local.txt").read_bytes()
+    saved = saved_number(db)
+    assert saved is not None
+    number, done = saved
+    assert done and number >= 2  # checkpoints were taken while it ran, and the end is marked
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(120)
+def test_a_checkpointed_ray_run_with_two_copies_of_a_stage_gives_every_item_once(
+    ray_executor: RayExecutor, tmp_path: Path
+) -> None:
+    got: list[Any] = []
+    db = tmp_path / "run.db"
+    graph(tmp_path / "out.txt", got, workers=2).run(executor=ray_executor, checkpoint=db, checkpoint_every=0.2)
+    assert sorted(got) == sorted(expected())
+    assert sorted((tmp_path / "out.txt").read_text().splitlines()) == sorted(expected())
+    saved = saved_number(db)
+    assert saved is not None and saved[1] and saved[0] >= 2
+
+
+async def _run_until_killed(wf: Workflow, ex: RayExecutor, db: Path, victim: str) -> BaseException:
+    """Run ``wf`` checkpointed; once two checkpoints are saved, kill ``victim``'s actor; the run's error."""
+    import ray
+
+    run = asyncio.ensure_future(wf.run_async(executor=ex, checkpoint=db, checkpoint_every=0.2))
+    deadline = time.monotonic() + 60
+    while True:
+        assert not run.done(), "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "no checkpoint was saved in time"
+        saved = await asyncio.to_thread(saved_number, db)
+        if saved is not None and saved[0] >= 2:
+            break
+        await asyncio.sleep(0.05)
+    actor = actor_named(victim)
+    assert actor is not None
+    ray.kill(actor, no_restart=True)
+    try:
+        await run
+    except BaseException as exc:
+        return exc
+    raise AssertionError("the run went on after its actor was killed")
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(180)
+def test_a_ray_run_whose_actor_died_resumes_from_its_checkpoint_exactly_once(
+    ray_executor: RayExecutor, tmp_path: Path
+) -> None:
+    db = tmp_path / "run.db"
+    out = tmp_path / "out.txt"
+    first: list[Any] = []
+    error = asyncio.run(_run_until_killed(graph(out, first), ray_executor, db, "-count-0"))
+    assert isinstance(error, StreamDiedError), repr(error)
+    assert error.stream == "count"
+    saved = saved_number(db)
+    assert saved is not None and not saved[1]  # an unfinished checkpoint is left to resume from
+    assert len(first) < N
+
+    # Another graph over the same file is refused, and leaves the checkpoint as it was.
+    other = Workflow()
+    other.add_stream(lib.range(5)).pipe(other.add_stream(lib.collect()))
+    with pytest.raises(CheckpointError, match="was taken by a different graph"):
+        other.run(executor=ray_executor, checkpoint=db)
+    assert saved_number(db) == saved
+
+    got: list[Any] = []
+    report = graph(out, got).run(executor=ray_executor, checkpoint=db, checkpoint_every=0.2)
+    assert report["count"].items_in["inp"] < N  # it went on from the checkpoint, not from the start
+    assert got == expected()  # the collected list: every item once, in order
+    assert out.read_text() == "".join(f"{line}\n" for line in expected())  # the file: byte for byte
+    after = saved_number(db)
+    assert after is not None and after[1] and after[0] > saved[0]
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(180)
+def test_a_ray_run_whose_sink_died_resumes_without_writing_a_line_twice(
+    ray_executor: RayExecutor, tmp_path: Path
+) -> None:
+    db = tmp_path / "run.db"
+    out = tmp_path / "out.txt"
+    error = asyncio.run(_run_until_killed(graph(out, []), ray_executor, db, "-to_file-0"))
+    assert isinstance(error, StreamDiedError), repr(error)
+    got: list[Any] = []
+    report = graph(out, got).run(executor=ray_executor, checkpoint=db, checkpoint_every=0.2)
+    assert report["to_file"].items_in["inp"] < N
+    assert out.read_text() == "".join(f"{line}\n" for line in expected())
+    assert got == expected()
+
+
+# -- refused before Ray starts (no -m ray needed) ----------------------------------------
+
+
+def test_a_checkpoint_of_another_graph_is_refused_on_ray(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    store = SQLiteStore(db)
+    store.save("not this graph", 3, b"")
+    store.close()
+    with pytest.raises(CheckpointError, match="was taken by a different graph"):
+        graph(tmp_path / "out.txt", []).run(executor=RayExecutor(), checkpoint=db)
+
+
+def test_a_checkpoint_taken_in_one_process_is_refused_on_ray_saying_where_it_resumes(tmp_path: Path) -> None:
+    wf = graph(tmp_path / "out.txt", [])
+    db = tmp_path / "run.db"
+    store = SQLiteStore(db)
+    store.save(fingerprint(wf.graph, workers_of), 3, b"")
+    store.close()
+    with pytest.raises(CheckpointError, match="taken by this graph run in one process"):
+        wf.run(executor=RayExecutor(), checkpoint=db)
