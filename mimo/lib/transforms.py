@@ -375,3 +375,33 @@ def rate_limit(per_second: float, *, burst: int = 1, name: str | None = None) ->
     if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
         raise ValueError(f"rate_limit burst must be an int >= 1, not {burst!r}")
     return named(_rate_limit(per_second=float(per_second), burst=burst), name, "rate_limit")
+
+
+# -- fusion ----------------------------------------------------------------------
+
+# The stock streams that a run may fuse into one loop when they are joined one to
+# one (see mimo._fuse): these, and the simple ones of select, sources and sinks.
+
+
+def _register_fusable() -> None:
+    from mimo._fuse import register
+    from mimo.lib.select import _drop_while, _skip, _take, _take_while
+    from mimo.lib.sinks import _collect
+    from mimo.lib.sources import _from_iterable, _range
+
+    for body, kind in (
+        (_map, "map"),
+        (_filter, "filter"),
+        (_flat_map, "flat_map"),
+        (_take, "take"),
+        (_skip, "skip"),
+        (_take_while, "take_while"),
+        (_drop_while, "drop_while"),
+        (_range, "range"),
+        (_from_iterable, "from_iterable"),
+        (_collect, "collect"),
+    ):
+        register(body, kind)
+
+
+_register_fusable()
