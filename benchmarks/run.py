@@ -915,7 +915,9 @@ def main(argv: list[str]) -> int:
     # -- the document ----------------------------------------------------------------------
     cmd = _command(argv)
     out: list[str] = ["# mimo benchmark results", ""]
-    out += ["Regenerate this file with (from the repository root):", "", "```", cmd, "```", ""]
+    cwd = os.getcwd()
+    where = "the repository root" if cwd == ROOT else f"`{os.path.relpath(cwd, ROOT) if cwd.startswith(ROOT) else cwd}`"
+    out += [f"Regenerate this file with (from {where}):", "", "```", cmd, "```", ""]
     out.append(
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {time.time() - t_start:.0f} s; "
         f"load average {load0[0]:.2f} before, {load1[0]:.2f} after."
