@@ -99,12 +99,13 @@ def _close_rest(items: list[Any]) -> None:
             r.close()  # never awaited now: closed, so no "never awaited" warning
 
 
-async def _settle(results: list[Any], plain: set[type]) -> None:
-    """Await, in order and in place, the awaitable results (a plain function's, as lib's rule says).
+async def _settle(results: list[Any], plain: set[type], start: int = 0) -> None:
+    """Await, in order and in place, the awaitable results from ``start`` on (a plain function's, by lib's rule).
 
     On a failure the list is cut before the failed result, so it holds what was done.
     """
-    for i, r in enumerate(results):
+    for i in range(start, len(results)):
+        r = results[i]
         t = type(r)
         if t in plain:
             continue
@@ -119,8 +120,18 @@ async def _settle(results: list[Any], plain: set[type]) -> None:
             plain.add(t)
 
 
+#: What a step's ``apply`` returns when ``await step.finish(xs, ys)`` must do the chunk (something to await).
+_LATER = -1
+
+
 class _Step:
-    """One fused stage. ``apply`` appends its output for ``xs`` to ``ys`` and returns how many of ``xs`` it took."""
+    """One fused stage, applied to a chunk at a time.
+
+    ``apply(xs, ys)`` appends the stage's output for ``xs`` to ``ys`` and
+    returns how many of ``xs`` it took, or ``_LATER``: then ``finish(xs, ys)``
+    does it (the same, awaiting what must be awaited). On an exception ``ys``
+    holds the output of the items before the failing one.
+    """
 
     #: The stage has ended (a ``take`` with nothing left): nothing more goes into it.
     done = False
@@ -128,56 +139,82 @@ class _Step:
     def start(self) -> None:
         """Reset for a new run."""
 
-    async def apply(self, xs: list[Any], ys: list[Any]) -> int:
+    def apply(self, xs: list[Any], ys: list[Any]) -> int:
+        return _LATER
+
+    async def finish(self, xs: list[Any], ys: list[Any]) -> int:
         raise NotImplementedError
 
 
 class _Calls(_Step):
-    """A stage calling a plain function per item: the calls are batched until one gives an awaitable."""
+    """A stage calling a plain function per item, batched unless its results must be awaited one by one."""
 
     def __init__(self, fn: Callable[[Any], Any]) -> None:
         self.fn = fn
         self.plain: set[type] = set()
+        #: None until the run's first call tells whether results are awaitables (then True: one call at a time).
         self.each: bool | None = None
 
     def start(self) -> None:
-        self.each = None  # the first call of a run tells whether results must be awaited one by one
+        self.each = None
 
-    async def call_all(self, xs: list[Any], out: list[Any]) -> None:
-        """``fn(x)`` for each of ``xs``, appended to ``out``, every awaitable awaited."""
+    def calls(self, xs: list[Any], out: list[Any]) -> bool:
+        """``fn`` over ``xs`` into the empty ``out`` at once; False if ``settle(xs, out)`` must finish the work."""
+        if self.each is not False:
+            return False
+        out.extend(map(self.fn, xs))  # extend keeps what came before a failure
+        return self.plain.issuperset(map(type, out))
+
+    async def settle(self, xs: list[Any], out: list[Any]) -> None:
+        """Finish what ``calls`` left: await awaitable results in order, or call one at a time."""
+        if self.each is False:
+            await _settle(out, self.plain)
+            return
         fn = self.fn
         if self.each is None:
             first = fn(xs[0])
             self.each = inspect.isawaitable(first)
             out.append(await first if self.each else first)
             xs = xs[1:]
-        if self.each:
-            for x in xs:
-                r = fn(x)
-                out.append(await r if inspect.isawaitable(r) else r)
-            return
-        n = len(out)
-        out.extend(map(fn, xs))  # extend keeps what came before a failure
-        if not self.plain.issuperset(map(type, out)):
-            rest = out[n:]
-            del out[n:]
-            try:
-                await _settle(rest, self.plain)
-            finally:
-                out.extend(rest)  # cut before a failed result by _settle
+            if not self.each:
+                out.extend(map(fn, xs))
+                await _settle(out, self.plain, 1)
+                return
+        for x in xs:
+            r = fn(x)
+            out.append(await r if inspect.isawaitable(r) else r)
 
 
 class _Map(_Calls):
-    async def apply(self, xs: list[Any], ys: list[Any]) -> int:
-        await self.call_all(xs, ys)
+    def apply(self, xs: list[Any], ys: list[Any]) -> int:
+        return len(xs) if self.calls(xs, ys) else _LATER
+
+    async def finish(self, xs: list[Any], ys: list[Any]) -> int:
+        await self.settle(xs, ys)
         return len(xs)
 
 
 class _Filter(_Calls):
-    async def apply(self, xs: list[Any], ys: list[Any]) -> int:
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        super().__init__(fn)
+        self.flags: list[Any] = []
+
+    def apply(self, xs: list[Any], ys: list[Any]) -> int:
         flags: list[Any] = []
+        self.flags = flags
         try:
-            await self.call_all(xs, flags)
+            if not self.calls(xs, flags):
+                return _LATER
+        except BaseException:
+            ys.extend(compress(xs, flags))
+            raise
+        ys.extend(compress(xs, flags))
+        return len(xs)
+
+    async def finish(self, xs: list[Any], ys: list[Any]) -> int:
+        flags = self.flags
+        try:
+            await self.settle(xs, flags)
         finally:
             ys.extend(compress(xs, flags))
         return len(xs)
@@ -190,7 +227,7 @@ class _TakeWhile(_Step):
     def start(self) -> None:
         self.done = False
 
-    async def apply(self, xs: list[Any], ys: list[Any]) -> int:
+    async def finish(self, xs: list[Any], ys: list[Any]) -> int:
         fn = self.fn
         for i, x in enumerate(xs):  # one at a time: the predicate is never called past the first false
             r = fn(x)
@@ -209,10 +246,13 @@ class _DropWhile(_Step):
     def start(self) -> None:
         self.dropping = True
 
-    async def apply(self, xs: list[Any], ys: list[Any]) -> int:
-        if not self.dropping:
-            ys.extend(xs)
-            return len(xs)
+    def apply(self, xs: list[Any], ys: list[Any]) -> int:
+        if self.dropping:
+            return _LATER
+        ys.extend(xs)
+        return len(xs)
+
+    async def finish(self, xs: list[Any], ys: list[Any]) -> int:
         fn = self.fn
         for i, x in enumerate(xs):
             r = fn(x)
@@ -231,7 +271,7 @@ class _Take(_Step):
         self.left = self.n
         self.done = self.n == 0
 
-    async def apply(self, xs: list[Any], ys: list[Any]) -> int:
+    def apply(self, xs: list[Any], ys: list[Any]) -> int:
         k = min(self.left, len(xs))
         ys.extend(xs[:k] if k < len(xs) else xs)
         self.left -= k
@@ -246,7 +286,7 @@ class _Skip(_Step):
     def start(self) -> None:
         self.left = self.n
 
-    async def apply(self, xs: list[Any], ys: list[Any]) -> int:
+    def apply(self, xs: list[Any], ys: list[Any]) -> int:
         k = min(self.left, len(xs))
         self.left -= k
         ys.extend(xs[k:] if k else xs)
@@ -501,7 +541,9 @@ class FusedChain:
                 return
             ys: list[Any] = []
             try:
-                took = await step.apply(xs, ys)
+                took = step.apply(xs, ys)
+                if took < 0:
+                    took = await step.finish(xs, ys)
             except BaseException as exc:
                 counts.popped += len(xs)
                 counts.pushed += len(ys)
@@ -520,8 +562,26 @@ class FusedChain:
             if step.done:
                 self.cut = max(self.cut, k)
             xs, k = ys, k + 1
-        if xs:
-            await self._out(xs)
+        if not xs:
+            return
+        if self.tail is not None:
+            try:
+                await self.tail.push_many(xs)
+            except BaseException as exc:
+                self._blame(_TAIL, exc)
+                raise
+            return
+        try:
+            into = self.into
+            if isinstance(into, list):
+                into.extend(xs)
+            else:
+                for x in xs:
+                    into.append(x)
+        except BaseException as exc:
+            self._blame(_TAIL, exc)
+            raise
+        self.counts[-1].popped += len(xs)
 
     async def _expand(self, k: int, step: _FlatMap, xs: list[Any]) -> None:
         fn, size = step.fn, self.chunk
@@ -568,22 +628,6 @@ class FusedChain:
             self.cut = max(self.cut, k)
         if buf:
             await flush()
-
-    async def _out(self, ys: list[Any]) -> None:
-        try:
-            if self.tail is not None:
-                await self.tail.push_many(ys)
-                return
-            into = self.into
-            if isinstance(into, list):
-                into.extend(ys)
-            else:
-                for y in ys:
-                    into.append(y)
-            self.counts[-1].popped += len(ys)
-        except BaseException as exc:
-            self._blame(_TAIL, exc)
-            raise
 
     # -- as the runtime runs a stream -------------------------------------------
 
