@@ -234,7 +234,9 @@ class Executor(Protocol):
     ``workflow.run(executor=...)`` (or to a DSL chain's ``run``);
     :class:`mimo.executors.RayExecutor` is one. mimo calls it once per run,
     after the graph is complete, and wraps it with the progress view and the
-    dashboard itself.
+    dashboard itself. One whose ``run_async`` also takes ``checkpoint`` and
+    ``checkpoint_every`` (as :func:`mimo._runtime.run_graph` does) is given
+    ``run(checkpoint=...)``; any other is refused it.
     """
 
     async def run_async(
@@ -280,8 +282,10 @@ async def run_graph_with(
     if checkpoint is not None and executor is not None and not _takes_checkpoints(executor):
         raise NotImplementedError(f"{executor!r} takes no checkpoints: its run_async has no checkpoint parameter")
     keyed = [n.name for n in graph.nodes if is_keyed(n)]
-    if keyed and checkpoint is not None:
-        raise NotImplementedError(f"keyed workers (workers=N, key=...) take no checkpoints for now: {', '.join(keyed)}")
+    if keyed and checkpoint is not None and executor is not None:
+        raise NotImplementedError(
+            f"keyed workers (workers=N, key=...) take checkpoints only in a local run for now: {', '.join(keyed)}"
+        )
     graph.mark_run()
     if dashboard:
         from mimo._dashboard import watch

@@ -284,6 +284,11 @@ class RayExecutor:
     flight to it are lost and nothing is retried. Under
     ``on_error=Restart(...)`` the stream's actor is made again instead, under
     that policy, from the stream's initial ``state`` (docs/scaleout.md).
+
+    ``run(checkpoint=..., executor=RayExecutor())`` takes checkpoints as in
+    one process, written by the driver; a run that failed because an actor
+    died resumes from the last one when run again (dead actors are not made
+    again in such a run). See docs/recovery.md, "Checkpointed runs on Ray".
     """
 
     def __init__(
