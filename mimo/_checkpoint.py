@@ -39,6 +39,7 @@ import contextvars
 import hashlib
 import pickle
 import sys
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,23 @@ else:  # asyncio.current_task is Python code here; this is what it does, without
 
     def _current_task() -> asyncio.Task[Any] | None:
         return _tasks.get(_get_running_loop())
+
+
+#: Each checkpointed run's Checkpointer, by the run's deadlock monitor (what keyed workers' routing is given).
+_BY_MONITOR: weakref.WeakKeyDictionary[Any, Checkpointer] = weakref.WeakKeyDictionary()
+
+
+def checkpointer_of(monitor: object) -> Checkpointer | None:
+    """The Checkpointer of the run watched by ``monitor``; None if the run takes no checkpoints."""
+    return _BY_MONITOR.get(monitor) if monitor is not None else None
+
+
+def enter_router(node: _NodeCk) -> None:
+    """Called in a keyed stream's router task: it pops the stream's queues on the stream's behalf."""
+    _CURRENT.set(node)
+    task = _current_task()
+    if task is not None:
+        node.routers.add(task)
 
 
 class CheckpointError(MimoError):
@@ -162,6 +180,12 @@ class _NodeCk:
         self.holders: set[asyncio.Task[Any]] | None = None
         self.known: set[asyncio.Task[Any]] = set()
         self.want = False
+        #: Keyed workers: the routers' tasks (they never hold an item: what they took is in
+        #: the snapshot), the copies' own queues (released with the inputs), and what completes
+        #: the position just before each snapshot (what those queues and routers hold).
+        self.routers: set[asyncio.Task[Any]] = set()
+        self.own_queues: list[Any] = []
+        self.before_snap: Callable[[], None] | None = None
 
     # -- who holds an item (several copies only) ------------------------------------
 
@@ -189,7 +213,7 @@ class _NodeCk:
         return True
 
     def took(self, t: asyncio.Task[Any] | None) -> None:
-        if self.holders is not None and t is not None and self.ck.active:
+        if self.holders is not None and t is not None and self.ck.active and t not in self.routers:
             self.holders.add(t)
             self._know(t)
 
@@ -229,6 +253,8 @@ class _NodeCk:
             self._release()
             return
         self.recorded = True
+        if self.before_snap is not None:
+            self.before_snap()
         self.snap = ck.pickle_state(self)
         for lane in self.ins:
             lane.consumer_recorded()
@@ -242,6 +268,8 @@ class _NodeCk:
             self.want = False
             for lane in self.ins:
                 lane.release()
+            for q in self.own_queues:
+                q.release()
 
     def copy_ended(self) -> None:
         """A copy ended cleanly; after the last one, the stream's final state stands for every later checkpoint."""
@@ -251,6 +279,8 @@ class _NodeCk:
         ck = self.ck
         self.finished = True
         if not ck.active or not self.recorded:
+            if self.before_snap is not None:
+                self.before_snap()
             self.snap = ck.pickle_state(self)
         if ck.active:
             if not self.recorded:
@@ -522,6 +552,8 @@ class Checkpointer:
         self.lanes: dict[tuple[str, str], _Lane] = {}
         #: The run's deadlock monitor: it knows which tasks wait on a pop.
         self.monitor = monitor
+        if monitor is not None:
+            _BY_MONITOR[monitor] = self
         self.k = 0
         self.active = False
         self.error: BaseException | None = None

@@ -5,16 +5,26 @@ router per input port. Each copy gets a queue of its own per input port, and
 the router pushes each item to copy ``stable_hash(fn(item)) % N``. A full copy
 queue blocks the router (back-pressure reaches the producers as usual), one
 router keeps each key's items in order, and the end of input reaches every copy.
+
+In a checkpointed run the routers pop the graph's queues on the stream's
+behalf, so a barrier they meet records the stream; it records when no copy
+holds an item (copies that ask for one meanwhile wait), and its snapshot
+keeps what sits between the graph's queues and the copies: the items in the
+copies' queues and those a router took and has not yet handed over. A
+resumed run's routers hand those over first, by the same hash, so each key's
+items keep their order.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from mimo._channel import Channel
+from mimo._checkpoint import _current_task, checkpointer_of, enter_router
 from mimo._errors import ConsumersGone, EndOfStream, name_error
 from mimo._graph import Graph, Node, workers_of
 from mimo._ports import Ins, Outs
@@ -38,6 +48,64 @@ class CopyChannel(Channel[Any]):
         )
         self.source = source
 
+    def _pop_many(self, limit: int) -> list[Any]:
+        out = super()._pop_many(limit)
+        buf = self._buf
+        if out and type(buf) is _CopyBuf:
+            buf.took()  # taken in one go, past its popleft
+        return out
+
+    def release(self) -> None:
+        """A checkpoint's recording is done: a copy kept waiting may take its items (checkpointed runs)."""
+        buf = self._buf
+        if type(buf) is _CopyBuf and buf.fake:
+            buf.fake = False
+            self._producers -= 1
+        self._wake_all_getters()
+
+
+#: Where a keyed stream's snapshot keeps, per input port, the items between its queue and its copies.
+_HELD = "mimo.keyed"
+
+
+class _CopyBuf(deque[Any]):
+    """A copy's queue's buffer in a checkpointed run: a copy asking for an item holds none.
+
+    While a checkpoint is taken, a copy that asks is no longer among those
+    holding an item, and sees an empty queue while the stream waits for the
+    others to finish theirs; one that takes an item holds it.
+    """
+
+    __slots__ = ("node", "ch", "fake")
+
+    def __init__(self, node: Any, ch: CopyChannel) -> None:
+        super().__init__()
+        self.node = node
+        self.ch = ch
+        self.fake = False  # holds the closed queue open while its copy waits
+
+    def __bool__(self) -> bool:
+        node = self.node
+        if (node.ck.active or node.want) and not self.ch._shut:
+            t = _current_task()
+            if t not in node.routers and not node.arrive(t):
+                ch = self.ch
+                if ch._producers <= 0 and not self.fake:
+                    # Closed but not drained: without this the copy would see its end while it waits.
+                    self.fake = True
+                    ch._producers += 1
+                return False
+        return deque.__len__(self) > 0
+
+    def popleft(self) -> Any:
+        item = deque.popleft(self)
+        if self.node.ck.active:
+            self.took()
+        return item
+
+    def took(self) -> None:
+        self.node.took(_current_task())
+
 
 def is_keyed(node: Node) -> bool:
     """True if ``node``'s stream runs as keyed workers (a key and more than one copy)."""
@@ -50,12 +118,35 @@ class KeyedInputs:
     def __init__(self, graph: Graph, chans: dict[tuple[Node, str], Channel[Any]], observer: Any) -> None:
         self._chans = chans
         self._copies: dict[tuple[Node, str], list[CopyChannel]] = {}
+        self._ck = checkpointer_of(observer)
+        #: Checkpointed runs: per keyed input, the items its router took and has not handed over.
+        self._taken: dict[tuple[Node, str], deque[Any]] = {}
         for node in graph.nodes:
             if not is_keyed(node):
                 continue
             for p in node.ins:
                 src = chans[(node, p)]
                 self._copies[(node, p)] = [CopyChannel(src, i, src.capacity, observer) for i in range(workers_of(node))]
+            if self._ck is not None:
+                self._checkpointed(node)
+
+    def _checkpointed(self, node: Node) -> None:
+        assert self._ck is not None
+        nck = self._ck.nodes[node]
+        for p in node.ins:
+            self._taken[(node, p)] = deque()
+            for c in self._copies[(node, p)]:
+                c._buf = _CopyBuf(nck, c)
+                nck.own_queues.append(c)
+
+        def held() -> None:
+            # Per port: the copies' queued items, then what its router took after them.
+            nck.local[_HELD] = {
+                p: [x for c in self._copies[(node, p)] for x in deque.__iter__(c._buf)] + list(self._taken[(node, p)])
+                for p in node.ins
+            }
+
+        nck.before_snap = held
 
     def channel(self, node: Node, port: str, copy: int) -> Channel[Any]:
         """The queue copy ``copy`` of ``node`` reads ``port`` from."""
@@ -69,7 +160,13 @@ class KeyedInputs:
     def routers(self) -> Iterator[tuple[Coroutine[Any, Any, None], str]]:
         """A routing coroutine and a task name per keyed input port."""
         for (node, p), copies in self._copies.items():
-            yield _route(node.name, node.stream.key, self._chans[(node, p)], copies), f"{node.name}.{p} key router"
+            src = self._chans[(node, p)]
+            if self._ck is None:
+                yield _route(node.name, node.stream.key, src, copies), f"{node.name}.{p} key router"
+            else:
+                nck = self._ck.nodes[node]
+                route = _route_kept(node.name, p, node.stream.key, src, copies, nck, self._taken[(node, p)])
+                yield route, f"{node.name}.{p} key router"
 
 
 async def _route(name: str, key: Any, src: Channel[Any], copies: list[CopyChannel]) -> None:
@@ -84,6 +181,31 @@ async def _route(name: str, key: Any, src: Channel[Any], copies: list[CopyChanne
         await copies[_pick(name, key, item, n, stable_hash)].push(item)
         if all(c.detached for c in copies):
             # Every copy has left: leave the graph's queue too, so its producers may stop.
+            src.close_consumer()
+            return
+    for c in copies:
+        c.close_producer()
+
+
+async def _route_kept(
+    name: str, port: str, key: Any, src: Channel[Any], copies: list[CopyChannel], nck: Any, taken: deque[Any]
+) -> None:
+    """:func:`_route` in a checkpointed run: ``taken`` holds the item being handed over (and, resumed, those before)."""
+    from mimo.lib._hashing import stable_hash
+
+    enter_router(nck)
+    taken.extend(nck.local.get(_HELD, {}).pop(port, ()))  # resumed: these come first, as they did
+    n = len(copies)
+    while True:
+        if not taken:
+            try:
+                taken.append(await src.pop())
+            except EndOfStream:
+                break
+        item = taken[0]
+        await copies[_pick(name, key, item, n, stable_hash)].push(item)
+        taken.popleft()
+        if all(c.detached for c in copies):
             src.close_consumer()
             return
     for c in copies:

@@ -354,3 +354,66 @@ def test_batches_and_windows_after_any_crash_are_an_uninterrupted_runs(
     with tempfile.TemporaryDirectory() as tmp:
         got = _resumed(chain(), Path(tmp) / "run.db", 250, crash_at, pause_every)
     assert got == _plain(chain(), 250)
+
+
+# -- keyed workers -----------------------------------------------------------------------
+
+
+def _per_key() -> Stream:
+    """Keyed workers counting each key's items in their shared ``state``."""
+
+    async def per_key(ins: Any, outs: Any, state: dict[int, int]) -> None:
+        async for x in ins.inp:
+            k = x % 5
+            state[k] = state.get(k, 0) + 1
+            if x % 7 == 0:
+                await asyncio.sleep(0.001)  # holding its item while its queue fills
+            elif x % 3 == 0:
+                await asyncio.sleep(0)  # copies interleave, holding their items
+            await outs.out.push((k, state[k], x))
+
+    return Stream(["inp"], ["out"], fn=per_key, workers=3, key=lambda x: x % 5, name="per_key")
+
+
+@pytest.mark.parametrize("capacity", [0, 1, 4])
+def test_keyed_workers_resume_with_each_keys_items_once_and_in_order(tmp_path: Path, capacity: int) -> None:
+    def build_() -> Build:
+        def build(src: Stream) -> tuple[Workflow, dict[str, list[Any]]]:
+            got: list[Any] = []
+            wf = Workflow(capacity=capacity)
+            wf.add_stream(src).pipe(_per_key()).pipe(lib.collect(got))
+            return wf, {"out": got}
+
+        return build
+
+    # A source faster than the copies: their queues are full when checkpoints are taken.
+    got = _resumed(build_(), tmp_path / "run.db", 400, 300, pause_every=50)["out"]
+    want = _plain(build_(), 400)["out"]
+    assert Counter(got) == Counter(want)
+    for k in range(5):
+        assert [r for r in got if r[0] == k] == [r for r in want if r[0] == k]
+
+
+def test_keyed_workers_with_two_inputs_resume_exactly_once(tmp_path: Path) -> None:
+    async def tag(ins: Any, outs: Any, state: dict[str, int]) -> None:
+        for port, label in ((ins.a, "a"), (ins.b, "b")):
+            async for x in port:
+                state[label] = state.get(label, 0) + 1
+                await outs.out.push((label, x, state[label]))
+
+    def build(src: Stream) -> tuple[Workflow, dict[str, list[Any]]]:
+        got: list[Any] = []
+        wf = Workflow(capacity=2)
+        s = wf.add_stream(Stream(["a", "b"], ["out"], fn=tag, workers=2, key=lambda x: x % 3, name="tag"))
+        wf.add_stream(src).pipe(s, input="a")
+        wf.add_stream(lib.range(300)).pipe(s, input="b")
+        s.pipe(lib.collect(got))
+        return wf, {"out": got}
+
+    got = _resumed(build, tmp_path / "run.db", 400, 300)["out"]
+    assert Counter((label, x) for label, x, _ in got) == Counter(
+        [("a", i) for i in range(400)] + [("b", i) for i in range(300)]
+    )
+    # The copies' shared state counted each item once, across the resume.
+    assert max(n for label, _, n in got if label == "a") == 400
+    assert max(n for label, _, n in got if label == "b") == 300
