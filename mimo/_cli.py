@@ -457,7 +457,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     """The command line's parser."""
-    from mimo import __version__
+    from mimo import __version__, speedups
 
     top = _Parser(
         prog="mimo",
@@ -465,7 +465,8 @@ def parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    top.add_argument("--version", action="version", version=f"mimo {__version__}")
+    # Which core runs, compiled or pure Python (and why), as mimo.speedups says.
+    top.add_argument("--version", action="version", version=f"mimo {__version__} ({speedups.reason})")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str, description: str) -> argparse.ArgumentParser:

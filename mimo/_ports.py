@@ -15,6 +15,7 @@ from typing import Any, Final, Generic, TypeVar
 
 from mimo._channel import EMPTY, Channel, ChannelStatistics, check_limit
 from mimo._errors import ConsumersGone, EndOfStream, PortClosed, PushNotAwaited, WouldBlock, unknown_name
+from mimo.speedups import _install as _install_speedups
 
 # An input port is only read from and an output port only written to, so an
 # InputPort[int] is an InputPort[object] and an OutputPort[object] an OutputPort[int].
@@ -694,3 +695,7 @@ class Outs(_Bundle[OutputPort[Any]]):
 
     def _all_gone(self) -> bool:
         return self.__connected > 0 and self.__live <= 0
+
+
+# The compiled fast paths (mimo/_speedups.c) when built and not turned off: see mimo.speedups.
+_install_speedups(sys.modules[__name__], Channel, InputPort, OutputPort, EndOfStream)
