@@ -436,7 +436,9 @@ class FusedChain:
         self.steps = [_step(k, _settings(r.node)) for k, r in zip(kinds, runs) if k in _STAGES]
         self.counts = [_Counts() for _ in runs]
         self.offset = 1 if self.source is not None else 0  # steps[i] is runs[i + offset]
-        times = _FusedTimes(first.times if self.head is not None else None, last.times if self.tail else None)
+        times = _FusedTimes(
+            first.times if self.head is not None else None, last.times if self.tail is not None else None
+        )
         self.queues: list[_FusedQueue] = []
         for i, r in enumerate(runs):
             r.times = times
@@ -491,9 +493,11 @@ class FusedChain:
         except BaseException as exc:
             self._blame(_HEAD, exc)
             raise
+        first = self.steps[0] if self.steps else None
         while self.cut < 0:
+            limit = min(size, first.left) if isinstance(first, _Take) else size
             try:
-                xs = list(islice(items, size))
+                xs = list(islice(items, limit))
             except BaseException as exc:
                 self._blame(_HEAD, exc)
                 raise
@@ -502,7 +506,7 @@ class FusedChain:
                 return
             counts.pushed += len(xs)
             await self._through(0, xs)
-            if len(xs) < size:
+            if len(xs) < limit:
                 self.head_ended = True  # as a for loop does, the first StopIteration ends it
                 return
             if slicing and clock() >= due:

@@ -224,9 +224,12 @@ def test_a_fused_chain_gives_what_the_unfused_one_and_plain_python_give(
     assert fused.items == unfused.items == want
     assert fused.report is not None and unfused.report is not None
     assert list(fused.report.streams) == list(unfused.report.streams)
-    if sink != "first" and not any(s.kind in ENDS_EARLY for s in chain):
-        # Every item went all the way: each stream's own counts are the unfused run's.
-        assert _counts(fused.report) == _counts(unfused.report)
+    if sink != "first":
+        # Each stream's own counts are the unfused run's, but for streams upstream of a
+        # stage that ends early (how far ahead they got is up to the scheduling there).
+        ends = [i + 1 for i, s in enumerate(chain) if s.kind in ENDS_EARLY]
+        settled = slice(ends[-1] + 1 if ends else 0, None)
+        assert list(_counts(fused.report).items())[settled] == list(_counts(unfused.report).items())[settled]
 
 
 @pytest.mark.timeout(240)
