@@ -110,6 +110,9 @@ _CURRENT: contextvars.ContextVar[_NodeCk | None] = contextvars.ContextVar("mimo_
 #: The position dict of a stream copy run by an executor (which has no :class:`_NodeCk`).
 _POSITION: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("mimo_position", default=None)
 
+#: Which copy of its stream the running task is (its part of the position, with several copies).
+_COPY: contextvars.ContextVar[int] = contextvars.ContextVar("mimo_copy", default=0)
+
 
 def position() -> dict[str, Any] | None:
     """A dict the running stream keeps its position in, saved with each checkpoint; None if the run takes none.
@@ -119,7 +122,12 @@ def position() -> dict[str, Any] | None:
     is left to its user), and only in a checkpointed run: others pay nothing.
     """
     node = _CURRENT.get()
-    return node.local if node is not None else _POSITION.get()
+    if node is None:
+        return _POSITION.get()
+    if node.workers == 1:
+        return node.local
+    # Each copy its own, as its local variables would be in a run without checkpoints.
+    return node.local.setdefault(f"copy {_COPY.get()}", {})  # type: ignore[no-any-return]
 
 
 def use_position(local: dict[str, Any]) -> None:
@@ -605,6 +613,7 @@ class Checkpointer:
         """Called in a stream copy's task before it runs; True if it finished before the checkpoint (skip it)."""
         n = self.nodes[node]
         _CURRENT.set(n)
+        _COPY.set(len(n.tasks))  # copies start in order, so a resumed copy finds its own part
         task = _current_task()
         if task is not None:
             n.tasks.append(task)
@@ -772,6 +781,9 @@ def _restore_state(stream: Any, state: Any) -> None:
     old = stream.state
     if isinstance(old, list) and isinstance(state, list):
         old[:] = state
+    elif isinstance(old, deque) and isinstance(state, deque):
+        old.clear()  # lib.collect into a deque; its maxlen stays
+        old.extend(state)
     elif isinstance(old, dict) and isinstance(state, dict) and type(old) is type(state):
         old.clear()
         old.update(state)

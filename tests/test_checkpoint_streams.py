@@ -417,3 +417,38 @@ def test_keyed_workers_with_two_inputs_resume_exactly_once(tmp_path: Path) -> No
     # The copies' shared state counted each item once, across the resume.
     assert max(n for label, _, n in got if label == "a") == 400
     assert max(n for label, _, n in got if label == "b") == 300
+
+
+# -- stock streams run as several copies ---------------------------------------------------
+
+
+def test_a_stock_stream_run_as_copies_keeps_each_copys_batch(tmp_path: Path) -> None:
+    got = _resumed(_chain(lib.batch(6).with_options(workers=2)), tmp_path / "run.db", 400, 300)["out"]
+    assert sorted(x for b in got for x in b) == list(range(400))
+    assert all(b == sorted(b) and 1 <= len(b) <= 6 for b in got)
+
+
+def test_keyed_copies_of_a_stock_stream_push_what_an_uninterrupted_run_does(tmp_path: Path) -> None:
+    # Each copy sees its keys' items in order, so its batches are the same in every run.
+    _same(lambda: _chain(lib.batch(4).with_options(workers=3, key=lambda x: x % 7)), tmp_path)
+
+
+def test_distinct_copies_keep_what_each_has_seen_as_without_checkpoints(tmp_path: Path) -> None:
+    # Keyed: a value always meets the copy that saw it before, so no value passes twice.
+    stage = lib.distinct(lambda x: x % 50).with_options(workers=3, key=lambda x: x % 50)
+    got = _resumed(_chain(stage), tmp_path / "run.db", 400, 300)["out"]
+    assert sorted(got) == list(range(50))
+
+
+def test_collect_into_a_deque_ends_with_an_uninterrupted_runs_items(tmp_path: Path) -> None:
+    from collections import deque
+
+    kept: deque[int] = deque(maxlen=1000)
+
+    def build(src: Stream) -> tuple[Workflow, dict[str, list[Any]]]:
+        wf = Workflow(capacity=4)
+        wf.add_stream(src).pipe(lib.map(lambda x: x)).pipe(lib.collect(kept))
+        return wf, {}
+
+    _resumed(build, tmp_path / "run.db", 400, 300)
+    assert list(kept) == list(range(400)) and kept.maxlen == 1000
