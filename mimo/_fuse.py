@@ -493,11 +493,9 @@ class FusedChain:
         except BaseException as exc:
             self._blame(_HEAD, exc)
             raise
-        first = self.steps[0] if self.steps else None
         while self.cut < 0:
-            limit = min(size, first.left) if isinstance(first, _Take) else size
             try:
-                xs = list(islice(items, limit))
+                xs = list(islice(items, size))
             except BaseException as exc:
                 self._blame(_HEAD, exc)
                 raise
@@ -506,7 +504,7 @@ class FusedChain:
                 return
             counts.pushed += len(xs)
             await self._through(0, xs)
-            if len(xs) < limit:
+            if len(xs) < size:
                 self.head_ended = True  # as a for loop does, the first StopIteration ends it
                 return
             if slicing and clock() >= due:

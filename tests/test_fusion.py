@@ -475,3 +475,19 @@ def test_the_live_report_shows_every_fused_stage_with_its_own_counts() -> None:
     assert not live["filter"].done and final["filter"].done
     assert 0 < live["filter"].items_out["out"] < final["filter"].items_out["out"] == 500
     assert live["filter"].items_in["inp"] == live["map"].items_out["out"]
+
+
+def test_a_deadlock_through_a_fused_chain_is_found_fused_or_not() -> None:
+    @stream
+    async def loop_back(x: In[int], y: Out[int]) -> None:
+        async for v in x:  # waits on the chain, which waits on this stream
+            await y.push(v)
+
+    for on in (True, False):
+        wf = mimo.Workflow()
+        a = wf.add_stream(loop_back)
+        b = wf.add_stream(lib.map(lambda v: v + 1))
+        c = wf.add_stream(lib.filter(lambda v: v > 0))
+        a.pipe(b).pipe(c).pipe(a)
+        with fusion(on), pytest.raises(mimo.DeadlockError, match="waits to pop"):
+            wf.run()
