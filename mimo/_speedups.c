@@ -113,12 +113,48 @@ slot_ssize(PyObject *o, Py_ssize_t off, const char *name, Py_ssize_t *out)
     return long_value(v, out);
 }
 
+/* Add 1 to a one-digit positive int in place when nothing else can see it:
+ * the slot holds the only reference (cached small ints never qualify), so no
+ * one can tell it from a new int, and a counter bumped once per item
+ * allocates nothing. 1 if done, 0 if the int does not qualify. */
+static inline int
+long_bump_in_place(PyObject *v)
+{
+#if defined(Py_GIL_DISABLED)
+    return 0;
+#elif PY_VERSION_HEX >= 0x030C0000
+    if (!PyLong_CheckExact(v) || Py_REFCNT(v) != 1 || !PyUnstable_Long_IsCompact((PyLongObject *)v)) {
+        return 0;
+    }
+    PyLongObject *l = (PyLongObject *)v;
+    /* lv_tag: digit count << 3 | sign bits (0 = positive). One positive digit: 1 << 3. */
+    if (l->long_value.lv_tag != (1 << 3) || l->long_value.ob_digit[0] >= PyLong_MASK) {
+        return 0;
+    }
+    l->long_value.ob_digit[0] += 1;
+    return 1;
+#else
+    if (!PyLong_CheckExact(v) || Py_REFCNT(v) != 1 || Py_SIZE(v) != 1) {
+        return 0;
+    }
+    PyLongObject *l = (PyLongObject *)v;
+    if (l->ob_digit[0] >= PyLong_MASK) {
+        return 0;
+    }
+    l->ob_digit[0] += 1;
+    return 1;
+#endif
+}
+
 static int
 slot_add(PyObject *o, Py_ssize_t off, const char *name, Py_ssize_t k)
 {
     PyObject *v = slot_get(o, off, name);
     if (v == NULL) {
         return -1;
+    }
+    if (k == 1 && long_bump_in_place(v)) {
+        return 0;
     }
     PyObject *nv = NULL;
     Py_ssize_t x;

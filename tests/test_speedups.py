@@ -137,6 +137,27 @@ def test_an_awaited_or_started_push_counts_as_awaited(core: str) -> None:
     asyncio.run(main())
 
 
+def test_counts_read_from_the_port_and_the_channel_never_change_under_the_reader(core: str) -> None:
+    async def main() -> None:
+        ch, out, inp = pair(5000)
+        for i in range(1000):
+            await out.push(i)
+        count, high = out.count, ch._high
+        await out.push(-1)
+        assert (count, high, out.count, ch._high) == (1000, 1000, 1001, 1001)
+        it = aiter(inp)
+        for _ in range(600):
+            await anext(it)
+        popped = ch._popped
+        await anext(it)
+        assert (popped, ch._popped) == (600, 601)
+        out.count += 5  # the Python side may write the counters too
+        await out.push(0)
+        assert out.count == 1007 and ch.statistics().popped == 601
+
+    asyncio.run(main())
+
+
 def test_back_pressure_holds_the_producer_at_the_bound(core: str) -> None:
     async def main() -> None:
         ch, out, inp = pair(2)
