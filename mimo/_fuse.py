@@ -135,6 +135,10 @@ class _Step:
 
     #: The stage has ended (a ``take`` with nothing left): nothing more goes into it.
     done = False
+    #: A flat_map: its chunks go on as they fill, from ``FusedChain._expand``.
+    flat = False
+    #: Its stream's counts in this run (set by the chain).
+    counts: _Counts
 
     def start(self) -> None:
         """Reset for a new run."""
@@ -187,7 +191,10 @@ class _Calls(_Step):
 
 class _Map(_Calls):
     def apply(self, xs: list[Any], ys: list[Any]) -> int:
-        return len(xs) if self.calls(xs, ys) else _LATER
+        if self.each is not False:
+            return _LATER
+        ys.extend(map(self.fn, xs))  # calls() inline: the hottest path
+        return len(xs) if self.plain.issuperset(map(type, ys)) else _LATER
 
     async def finish(self, xs: list[Any], ys: list[Any]) -> int:
         await self.settle(xs, ys)
@@ -295,6 +302,8 @@ class _Skip(_Step):
 
 class _FlatMap(_Step):
     """Expands lazily: results go on in chunks as they come, so an endless expansion before a ``take`` is fine."""
+
+    flat = True
 
     def __init__(self, fn: Callable[[Any], Any]) -> None:
         self.fn = fn
@@ -436,6 +445,8 @@ class FusedChain:
         self.steps = [_step(k, _settings(r.node)) for k, r in zip(kinds, runs) if k in _STAGES]
         self.counts = [_Counts() for _ in runs]
         self.offset = 1 if self.source is not None else 0  # steps[i] is runs[i + offset]
+        for i, step in enumerate(self.steps):
+            step.counts = self.counts[i + self.offset]
         times = _FusedTimes(
             first.times if self.head is not None else None, last.times if self.tail is not None else None
         )
@@ -532,14 +543,15 @@ class FusedChain:
     async def _through(self, k: int, xs: list[Any]) -> None:
         """Take ``xs`` through the steps from ``k`` on, and out."""
         steps = self.steps
-        while k < len(steps):
+        n = len(steps)
+        while k < n:
             if not xs:
                 return
             step = steps[k]
-            counts = self.counts[k + self.offset]
-            if isinstance(step, _FlatMap):
+            counts = step.counts
+            if step.flat:
                 counts.popped += len(xs)
-                await self._expand(k, step, xs)
+                await self._expand(k, cast(_FlatMap, step), xs)
                 return
             ys: list[Any] = []
             try:
@@ -559,7 +571,8 @@ class FusedChain:
                 xs, k = ys, k + 1
                 continue
             counts.popped += took
-            counts.dropped += len(xs) - took
+            if took != len(xs):
+                counts.dropped += len(xs) - took
             counts.pushed += len(ys)
             if step.done:
                 self.cut = max(self.cut, k)
