@@ -149,6 +149,10 @@ class _Step:
     async def finish(self, xs: list[Any], ys: list[Any]) -> int:
         raise NotImplementedError
 
+    def taken(self, xs: list[Any], ys: list[Any]) -> int:
+        """After ``apply`` or ``finish`` raised: how many of ``xs`` it took, the failed one included."""
+        return len(xs)
+
 
 class _Calls(_Step):
     """A stage calling a plain function per item, batched unless its results must be awaited one by one."""
@@ -200,6 +204,9 @@ class _Map(_Calls):
         await self.settle(xs, ys)
         return len(xs)
 
+    def taken(self, xs: list[Any], ys: list[Any]) -> int:
+        return min(len(ys) + 1, len(xs))
+
 
 class _Filter(_Calls):
     def __init__(self, fn: Callable[[Any], Any]) -> None:
@@ -225,6 +232,9 @@ class _Filter(_Calls):
         finally:
             ys.extend(compress(xs, flags))
         return len(xs)
+
+    def taken(self, xs: list[Any], ys: list[Any]) -> int:
+        return min(len(self.flags) + 1, len(xs))
 
 
 class _TakeWhile(_Step):
@@ -559,7 +569,9 @@ class FusedChain:
                 if took < 0:
                     took = await step.finish(xs, ys)
             except BaseException as exc:
-                counts.popped += len(xs)
+                took = step.taken(xs, ys)
+                counts.popped += took
+                counts.dropped += len(xs) - took
                 counts.pushed += len(ys)
                 if exc is self.blamed:
                     raise

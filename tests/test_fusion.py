@@ -425,12 +425,15 @@ def test_end_of_stream_from_a_function_ends_its_stage_cleanly_fused_or_not() -> 
         return x
 
     results = []
+    reports = []
     for on in (True, False):
         out: list[int] = []
         with fusion(on):
-            (lib.range(10) | lib.map(upto5) | lib.map(lambda x: -x) | lib.collect(out)).run()
+            reports.append((lib.range(10) | lib.map(upto5) | lib.map(lambda x: -x) | lib.collect(out)).run())
         results.append(out)
     assert results[0] == results[1] == [0, -1, -2, -3, -4]
+    fused, unfused = (r["upto5"] for r in reports)
+    assert (fused.items_in, fused.items_out) == (unfused.items_in, unfused.items_out) == ({"inp": 6}, {"out": 5})
 
 
 def test_a_plain_function_returning_an_awaitable_is_awaited_in_a_fused_chain() -> None:
@@ -491,3 +494,18 @@ def test_a_deadlock_through_a_fused_chain_is_found_fused_or_not() -> None:
         a.pipe(b).pipe(c).pipe(a)
         with fusion(on), pytest.raises(mimo.DeadlockError, match="waits to pop"):
             wf.run()
+
+
+def test_an_endless_fused_chain_with_no_queue_still_lets_a_timeout_end_the_run() -> None:
+    from collections import deque
+
+    last: deque[int] = deque(maxlen=1)
+
+    async def main() -> None:
+        chain = lib.range(10**15) | lib.map(lambda x: x + 1) | lib.collect(last)
+        async with asyncio.timeout(0.2):
+            await chain.run_async()
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(main())
+    assert last and last[0] > 0
