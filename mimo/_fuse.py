@@ -640,12 +640,15 @@ class FusedChain:
                         if aclose is not None:
                             await aclose()
                     continue
-                for r in results:
-                    buf.append(r)
-                    if len(buf) >= size:
-                        await flush()
-                        if self.cut > k:
-                            return
+                it = iter(results)
+                while True:
+                    room = size - len(buf)
+                    buf.extend(islice(it, room))  # extend keeps what came before a failure
+                    if len(buf) < size:
+                        break  # the results ran out
+                    await flush()
+                    if self.cut > k:
+                        return
         except BaseException as exc:
             if exc is self.blamed:
                 raise
