@@ -509,3 +509,16 @@ def test_an_endless_fused_chain_with_no_queue_still_lets_a_timeout_end_the_run()
     with pytest.raises(TimeoutError):
         asyncio.run(main())
     assert last and last[0] > 0
+
+
+def test_the_run_picture_shows_every_fused_stream_and_each_joins_count(tmp_path: Any) -> None:
+    wf = mimo.Workflow()
+    streams: list[mimo.Stream] = [lib.range(10), lib.map(lambda x: x + 1), lib.filter(lambda x: x % 2 == 0)]
+    steps = [wf.add_stream(s) for s in [*streams, lib.collect()]]
+    for a, b in itertools.pairwise(steps):
+        a.pipe(b)
+    wf.render(tmp_path / "run.dot", report=wf.run())
+    dot = (tmp_path / "run.dot").read_text()
+    for name in ("range", "map", "filter", "collect"):
+        assert f"|{name}|" in dot or f"{{{name}|" in dot or f"|{name}}}" in dot
+    assert [line.split("label=")[1] for line in dot.splitlines() if "->" in line] == ['"10"];', '"10"];', '"5"];']
