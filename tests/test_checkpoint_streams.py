@@ -452,3 +452,24 @@ def test_collect_into_a_deque_ends_with_an_uninterrupted_runs_items(tmp_path: Pa
 
     _resumed(build, tmp_path / "run.db", 400, 300)
     assert list(kept) == list(range(400)) and kept.maxlen == 1000
+
+
+@pytest.mark.timeout(120)
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    workers=st.integers(2, 6),
+    chunk=st.integers(1, 5),
+    ordered=st.booleans(),
+    crash_at=st.integers(20, 230),
+    pause_every=st.integers(2, 9),
+)
+def test_parallel_maps_after_any_crash_give_each_result_once(
+    workers: int, chunk: int, ordered: bool, crash_at: int, pause_every: int
+) -> None:
+    def chain() -> Build:
+        return _chain(lib.map(_square, workers=workers, executor="thread", chunk_size=chunk, ordered=ordered))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        got = _resumed(chain(), Path(tmp) / "run.db", 250, crash_at, pause_every)["out"]
+    want = [x * x for x in range(250)]
+    assert got == want if ordered else sorted(got) == want
