@@ -574,65 +574,96 @@ static PyMethodDef push_def = {
 
 /* ======================================================================== */
 /* InputPort.__aiter__: ItemIter, whose __anext__ gives a NextItem.         */
+/*
+ * As the pure-Python iteration (InputPort.__anext__ from 3.12) does: each
+ * __anext__ is one pop, a cancelled one takes no item and leaves the port
+ * readable, several may wait at once, and once the end was seen every next
+ * one ends too. The state of a waiting pop is its NextItem's.
+ */
 
 typedef struct {
     PyObject_HEAD
     PyObject *port;
     PyObject *ch;
-    PyObject *slow; /* the running _pop_slow() coroutine, if any */
     PyObject *next; /* a NextItem kept for reuse */
 #if PY_VERSION_HEX >= 0x030C0000
     PyObject *stop; /* a StopIteration kept for reuse */
 #endif
-    int done;
+    int done; /* the end was seen */
 } ItemIterObject;
 
 typedef struct {
     PyObject_HEAD
     ItemIterObject *it;
+    PyObject *slow; /* the running _pop_slow() coroutine, if waiting */
 } NextItemObject;
 
 static PyTypeObject ItemIter_Type;
 static PyTypeObject NextItem_Type;
 
-/* The error is an end (EndOfStream: StopAsyncIteration) or a failure; either way this iterator is finished. */
+/* An EndOfStream is the end: StopAsyncIteration, now and for every later pop. */
 static void
 it_fail(ItemIterObject *it)
 {
-    it->done = 1;
     if (PyErr_ExceptionMatches(EndOfStream)) {
+        it->done = 1;
         PyErr_Clear();
         PyErr_SetNone(PyExc_StopAsyncIteration);
     }
 }
 
+/* While a NextItem waits, the iterator does not keep it for reuse: dropped,
+ * it goes at once and its pop with it (the waiter leaves the channel), as a
+ * dropped coroutine would. Idle again, it may be reused. */
+static inline void
+next_waiting(NextItemObject *self)
+{
+    if (self->it != NULL && self->it->next == (PyObject *)self) {
+        Py_CLEAR(self->it->next); /* the caller holds another reference */
+    }
+}
+
+static inline void
+next_idle(NextItemObject *self)
+{
+    if (self->it != NULL && self->it->next == NULL) {
+        self->it->next = Py_NewRef((PyObject *)self);
+    }
+}
+
 static PySendResult
-it_forward(ItemIterObject *it, PyObject *arg, PyObject **result)
+next_forward(NextItemObject *self, PyObject *arg, PyObject **result)
 {
     PyObject *res = NULL;
-    PySendResult st = PyIter_Send(it->slow, arg, &res);
+    PySendResult st = PyIter_Send(self->slow, arg, &res);
     if (st == PYGEN_NEXT) {
         *result = res;
         return PYGEN_NEXT;
     }
-    Py_CLEAR(it->slow);
+    Py_CLEAR(self->slow);
+    next_idle(self);
     if (st == PYGEN_RETURN) {
         *result = res;
         return PYGEN_RETURN;
     }
-    it_fail(it);
+    it_fail(self->it);
     *result = NULL;
     return PYGEN_ERROR;
 }
 
 /* One step of awaiting the next item. */
 static PySendResult
-it_step(ItemIterObject *it, PyObject *arg, PyObject **result)
+next_step(NextItemObject *self, PyObject *arg, PyObject **result)
 {
-    if (it->slow != NULL) {
-        return it_forward(it, arg, result);
+    if (self->slow != NULL) {
+        return next_forward(self, arg, result);
     }
+    ItemIterObject *it = self->it;
     *result = NULL;
+    if (it == NULL) { /* cleared by the garbage collector */
+        PyErr_SetNone(PyExc_StopAsyncIteration);
+        return PYGEN_ERROR;
+    }
     if (it->done) {
         PyErr_SetNone(PyExc_StopAsyncIteration);
         return PYGEN_ERROR;
@@ -677,11 +708,12 @@ it_step(ItemIterObject *it, PyObject *arg, PyObject **result)
         return PYGEN_RETURN;
     }
     Py_DECREF(buf);
-    it->slow = PyObject_CallMethodNoArgs(it->port, s_pop_slow);
-    if (it->slow == NULL) {
+    self->slow = PyObject_CallMethodNoArgs(it->port, s_pop_slow);
+    if (self->slow == NULL) {
         goto error;
     }
-    return it_forward(it, Py_None, result);
+    next_waiting(self);
+    return next_forward(self, Py_None, result);
 error:
     it_fail(it);
     return PYGEN_ERROR;
@@ -723,43 +755,6 @@ it_return(ItemIterObject *it, PyObject *value)
 }
 
 static PyObject *
-it_throw(ItemIterObject *it, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (it->slow == NULL) {
-        it->done = 1;
-        return raise_thrown(args, nargs);
-    }
-    PyObject *meth = PyObject_GetAttr(it->slow, s_throw);
-    if (meth == NULL) {
-        return NULL;
-    }
-    PyObject *res = PyObject_Vectorcall(meth, args, nargs, NULL);
-    Py_DECREF(meth);
-    if (res != NULL) {
-        return res; /* the slow path waits again */
-    }
-    Py_CLEAR(it->slow);
-    if (!PyErr_ExceptionMatches(PyExc_StopIteration)) {
-        it_fail(it);
-    }
-    return NULL; /* StopIteration: it returned an item after all */
-}
-
-static PyObject *
-it_close(ItemIterObject *it)
-{
-    PyObject *slow = it->slow;
-    it->done = 1;
-    if (slow == NULL) {
-        Py_RETURN_NONE;
-    }
-    it->slow = NULL;
-    PyObject *r = PyObject_CallMethodNoArgs(slow, s_close);
-    Py_DECREF(slow);
-    return r;
-}
-
-static PyObject *
 ItemIter_aiter(PyObject *self)
 {
     return Py_NewRef(self);
@@ -768,22 +763,20 @@ ItemIter_aiter(PyObject *self)
 static PyObject *
 ItemIter_anext(ItemIterObject *it)
 {
-    if (it->slow != NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "anext(): asynchronous generator is already running");
-        return NULL;
-    }
-    PyObject *next = it->next;
-    if (next != NULL && Py_REFCNT(next) == 1) {
+    NextItemObject *next = (NextItemObject *)it->next;
+    /* Reused once nobody else holds it (an idle one: see next_waiting). */
+    if (next != NULL && Py_REFCNT(next) == 1 && next->slow == NULL) {
         return Py_NewRef(next);
     }
-    NextItemObject *n = PyObject_GC_New(NextItemObject, &NextItem_Type);
-    if (n == NULL) {
+    next = PyObject_GC_New(NextItemObject, &NextItem_Type);
+    if (next == NULL) {
         return NULL;
     }
-    n->it = (ItemIterObject *)Py_NewRef(it);
-    PyObject_GC_Track(n);
-    Py_XSETREF(it->next, Py_NewRef((PyObject *)n));
-    return (PyObject *)n;
+    next->it = (ItemIterObject *)Py_NewRef(it);
+    next->slow = NULL;
+    PyObject_GC_Track(next);
+    Py_XSETREF(it->next, Py_NewRef((PyObject *)next));
+    return (PyObject *)next;
 }
 
 static int
@@ -791,7 +784,6 @@ ItemIter_traverse(ItemIterObject *it, visitproc visit, void *arg)
 {
     Py_VISIT(it->port);
     Py_VISIT(it->ch);
-    Py_VISIT(it->slow);
     Py_VISIT(it->next);
 #if PY_VERSION_HEX >= 0x030C0000
     Py_VISIT(it->stop);
@@ -804,7 +796,6 @@ ItemIter_clear(ItemIterObject *it)
 {
     Py_CLEAR(it->port);
     Py_CLEAR(it->ch);
-    Py_CLEAR(it->slow);
     Py_CLEAR(it->next);
 #if PY_VERSION_HEX >= 0x030C0000
     Py_CLEAR(it->stop);
@@ -856,7 +847,7 @@ static PyObject *
 NextItem_iternext(NextItemObject *self)
 {
     PyObject *res;
-    switch (it_step(self->it, Py_None, &res)) {
+    switch (next_step(self, Py_None, &res)) {
     case PYGEN_NEXT:
         return res;
     case PYGEN_RETURN:
@@ -869,14 +860,14 @@ NextItem_iternext(NextItemObject *self)
 static PySendResult
 NextItem_am_send(NextItemObject *self, PyObject *arg, PyObject **result)
 {
-    return it_step(self->it, arg, result);
+    return next_step(self, arg, result);
 }
 
 static PyObject *
 NextItem_send(NextItemObject *self, PyObject *arg)
 {
     PyObject *res;
-    switch (it_step(self->it, arg, &res)) {
+    switch (next_step(self, arg, &res)) {
     case PYGEN_NEXT:
         return res;
     case PYGEN_RETURN: {
@@ -898,28 +889,56 @@ NextItem_send(NextItemObject *self, PyObject *arg)
     }
 }
 
+/* Thrown in while waiting: into the slow path, as `yield from` would. */
 static PyObject *
 NextItem_throw(NextItemObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return it_throw(self->it, args, nargs);
+    if (self->slow == NULL) {
+        return raise_thrown(args, nargs);
+    }
+    PyObject *meth = PyObject_GetAttr(self->slow, s_throw);
+    if (meth == NULL) {
+        return NULL;
+    }
+    PyObject *res = PyObject_Vectorcall(meth, args, nargs, NULL);
+    Py_DECREF(meth);
+    if (res != NULL) {
+        return res; /* the slow path waits again */
+    }
+    Py_CLEAR(self->slow);
+    next_idle(self);
+    if (!PyErr_ExceptionMatches(PyExc_StopIteration)) {
+        it_fail(self->it);
+    }
+    return NULL; /* StopIteration: it returned an item after all */
 }
 
 static PyObject *
 NextItem_close(NextItemObject *self, PyObject *unused)
 {
-    return it_close(self->it);
+    PyObject *slow = self->slow;
+    if (slow == NULL) {
+        Py_RETURN_NONE;
+    }
+    self->slow = NULL;
+    next_idle(self);
+    PyObject *r = PyObject_CallMethodNoArgs(slow, s_close);
+    Py_DECREF(slow);
+    return r;
 }
 
 static int
 NextItem_traverse(NextItemObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->it);
+    Py_VISIT(self->slow);
     return 0;
 }
 
 static int
 NextItem_clear(NextItemObject *self)
 {
+    Py_CLEAR(self->slow);
     Py_CLEAR(self->it);
     return 0;
 }
@@ -975,7 +994,6 @@ in_aiter(PyObject *port, PyObject *unused)
     }
     it->port = Py_NewRef(port);
     it->ch = Py_NewRef(ch);
-    it->slow = NULL;
     it->next = NULL;
 #if PY_VERSION_HEX >= 0x030C0000
     it->stop = NULL;

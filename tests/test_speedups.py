@@ -9,6 +9,7 @@ object between them); CI also runs the whole suite once per core.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import random
 import subprocess
@@ -200,6 +201,52 @@ def test_a_cancelled_wait_for_an_item_takes_no_item(core: str) -> None:
         assert ch.statistics().waiting_poppers == 0 and len(ch) == 1
         out.close()
         assert [x async for x in inp] == [7] and got == []
+
+    asyncio.run(main())
+
+
+def _iterator_survives_cancellation(core: str) -> None:
+    if core == "pure" and sys.version_info < (3, 12):
+        pytest.skip("pure Python on 3.11 iterates a port with an async generator, which a cancellation closes")
+
+
+def test_a_timed_out_next_takes_no_item_and_the_iterator_goes_on(core: str) -> None:
+    _iterator_survives_cancellation(core)
+
+    async def main() -> None:
+        ch, out, inp = pair(4)
+        it = aiter(inp)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(it), 0.01)
+        assert ch.statistics().waiting_poppers == 0
+        await out.push(1)
+        await out.push(2)
+        out.close()
+        assert [await anext(it), await anext(it)] == [1, 2]
+        with pytest.raises(StopAsyncIteration):
+            await anext(it)
+
+    asyncio.run(main())
+
+
+def test_a_waiting_next_that_is_dropped_or_closed_leaves_no_waiter(core: str) -> None:
+    _iterator_survives_cancellation(core)
+
+    async def main() -> None:
+        ch, out, inp = pair(4)
+        it = aiter(inp)
+        step = anext(it).__await__()
+        assert isinstance(step.send(None), asyncio.Future)  # waits on the empty queue
+        assert ch.statistics().waiting_poppers == 1
+        step.close()
+        assert ch.statistics().waiting_poppers == 0
+        step = anext(it).__await__()
+        step.send(None)
+        del step
+        gc.collect()
+        assert ch.statistics().waiting_poppers == 0
+        await out.push(5)
+        assert await anext(it) == 5
 
     asyncio.run(main())
 
