@@ -240,8 +240,8 @@ def broadcast(*args: Any, outputs: Any = None, name: str | None = None) -> FanOu
 async def _balance(ins: Ins, outs: Outs) -> None:
     ports = list(outs)
     n = len(ports)
-    pos = position()  # checkpointed runs keep whose turn it is there
-    i = 0 if pos is None else pos.get("turn", 0)
+    pos = position()
+    i = 0 if pos is None else pos.get("turn", 0)  # checkpointed runs keep whose turn it is there
     async for item in ins.inp:
         port = ports[i]
         for _ in range(n):

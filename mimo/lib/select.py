@@ -29,13 +29,16 @@ T = TypeVar("T")
 
 @stream(name="take")
 async def _take(inp: In[Any], out: Out[Any], *, n: int) -> None:
-    pos = position()  # checkpointed runs keep the count left there
-    left = n if pos is None else pos.get("left", n)
+    pos = position()
+    if pos is None:
+        for _ in range(n):
+            await out.push(await inp.pop())  # EndOfStream here ends the stage
+        return
+    left = pos.get("left", n)  # checkpointed runs keep the count left there
     while left > 0:
-        await out.push(await inp.pop())  # EndOfStream here ends the stage
+        await out.push(await inp.pop())
         left -= 1
-        if pos is not None:
-            pos["left"] = left
+        pos["left"] = left
 
 
 def take(n: int, *, name: str | None = None) -> StageStream[T, T]:
@@ -51,12 +54,15 @@ def take(n: int, *, name: str | None = None) -> StageStream[T, T]:
 
 @stream(name="skip")
 async def _skip(inp: In[Any], out: Out[Any], *, n: int) -> None:
-    pos = position()  # checkpointed runs keep the count still to drop there
-    left = n if pos is None else pos.get("left", n)
-    while left > 0:
-        await inp.pop()  # EndOfStream here ends the stage
-        left -= 1
-        if pos is not None:
+    pos = position()
+    if pos is None:
+        for _ in range(n):
+            await inp.pop()  # EndOfStream here ends the stage
+    else:
+        left = pos.get("left", n)  # checkpointed runs keep the count still to drop there
+        while left > 0:
+            await inp.pop()
+            left -= 1
             pos["left"] = left
     async for item in inp:
         await out.push(item)
