@@ -522,3 +522,18 @@ def test_the_run_picture_shows_every_fused_stream_and_each_joins_count(tmp_path:
     for name in ("range", "map", "filter", "collect"):
         assert f"|{name}|" in dot or f"{{{name}|" in dot or f"|{name}}}" in dot
     assert [line.split("label=")[1] for line in dot.splitlines() if "->" in line] == ['"10"];', '"10"];', '"5"];']
+
+
+def test_a_chain_fed_by_two_producers_and_by_pushed_items_reads_them_all() -> None:
+    wf = mimo.Workflow(capacity=2)
+    a = wf.add_stream(lib.range(0, 50))
+    b = wf.add_stream(lib.range(100, 150))
+    m = wf.add_stream(lib.map(lambda x: x + 1))
+    out: list[int] = []
+    a.pipe(m)
+    b.pipe(m)
+    m.push(-1)
+    m.pipe(wf.add_stream(lib.filter(lambda x: x % 2 == 0))).pipe(wf.add_stream(lib.collect(out)))
+    report = wf.run()
+    assert sorted(out) == sorted(x + 1 for x in [*range(50), *range(100, 150), -1] if (x + 1) % 2 == 0)
+    assert report["map"].items_in == {"inp": 101}
