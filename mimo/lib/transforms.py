@@ -380,7 +380,9 @@ def rate_limit(per_second: float, *, burst: int = 1, name: str | None = None) ->
 # -- fusion ----------------------------------------------------------------------
 
 # The stock streams that a run may fuse into one loop when they are joined one to
-# one (see mimo._fuse): these, and the simple ones of select, sources and sinks.
+# one (see mimo._fuse): these, and the simple ones of select, sources and sinks,
+# listed in one place. mimo._fuse has each one's fused form; tests/test_fusion.py
+# checks every form against its stream run on its own.
 
 
 def _register_fusable() -> None:
