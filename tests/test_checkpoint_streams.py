@@ -473,3 +473,116 @@ def test_parallel_maps_after_any_crash_give_each_result_once(
         got = _resumed(chain(), Path(tmp) / "run.db", 250, crash_at, pause_every)["out"]
     want = [x * x for x in range(250)]
     assert got == want if ordered else sorted(got) == want
+
+
+# -- killed for real: SIGKILL at random moments, resumed each time ---------------------------
+
+_KILLED_GRAPH = """
+import asyncio, json, sys
+from mimo import Stream, Workflow, lib
+
+N = 2000
+
+
+async def numbers(ins, outs, state):
+    i = state.get("next", 0)
+    while i < N:
+        await outs.n.push(i)
+        i += 1
+        state["next"] = i
+        if i % 10 == 5:
+            await asyncio.sleep(0.002)
+
+
+async def square(x):
+    if x % 13 == 0:
+        await asyncio.sleep(0.001)
+    return x * x
+
+
+async def per_key(ins, outs, state):
+    async for sq, i in ins.inp:
+        k = i % 5
+        state[k] = state.get(k, 0) + 1
+        if i % 7 == 0:
+            await asyncio.sleep(0.0005)
+        await outs.out.push([k, state[k], i])
+
+
+def main(db, out, result, plain=False):
+    wf = Workflow(capacity=4)
+    z = wf.add_stream(lib.zip(2))
+    wf.add_stream(Stream(outs=["n"], fn=numbers)).pipe(lib.batch(7)).pipe(lib.unbatch()).pipe(
+        lib.map(square, workers=3)
+    ).pipe(z, input="in0")
+    wf.add_stream(lib.range(N)).pipe(z, input="in1")
+    windows = z.pipe(lib.tumbling(50.0, timestamp=lambda t: float(t[1])), input="inp")
+    windows.pipe(lib.map(lambda w: f"{w.start:g} {len(w.items)} {sum(s for s, _ in w.items)}"), output="out").pipe(
+        lib.to_file(out)
+    )
+    got = []
+    keyed = Stream(["inp"], ["out"], fn=per_key, workers=3, key=lambda t: t[1] % 5)
+    z.pipe(keyed).pipe(lib.collect(got))
+    if plain:
+        wf.run()
+    else:
+        wf.run(checkpoint=db, checkpoint_every=0.02)
+    with open(result, "w") as f:
+        json.dump(got, f)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4], plain=len(sys.argv) > 4)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_stock_streams_killed_with_sigkill_and_resumed_end_as_an_uninterrupted_run(tmp_path: Path) -> None:
+    import json
+    import random
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "graph.py"
+    script.write_text(_KILLED_GRAPH)
+
+    def start(*args: str) -> subprocess.Popen[bytes]:
+        files = [str(tmp_path / n) for n in ("run.db", "out.txt", "result.json")]
+        return subprocess.Popen([sys.executable, str(script), *files, *args], stderr=subprocess.PIPE)
+
+    def last_checkpoint() -> int:
+        if not (tmp_path / "run.db").exists():
+            return 0
+        saved = SQLiteStore(tmp_path / "run.db").load()
+        return 0 if saved is None or saved.done else saved.number
+
+    rng = random.Random()
+    killed = 0
+    resumed_from = []
+    while killed < 4:
+        resumed_from.append(last_checkpoint())
+        proc = start()
+        try:
+            proc.wait(timeout=rng.uniform(0.3, 1.2))
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            killed += 1
+            continue
+        assert proc.returncode == 0, proc.stderr.read().decode() if proc.stderr else ""
+        (tmp_path / "result.json").unlink()  # finished before the kill: marked done, starts afresh
+    assert any(resumed_from), resumed_from  # kills landed on runs that resumed from a checkpoint
+    proc = start()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    text, got = (tmp_path / "out.txt").read_text(), json.loads((tmp_path / "result.json").read_text())
+
+    proc = start("plain")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    want_text, want = (tmp_path / "out.txt").read_text(), json.loads((tmp_path / "result.json").read_text())
+    assert text == want_text
+    assert sorted(got) == sorted(want)
+    for k in range(5):
+        assert [r for r in got if r[0] == k] == [r for r in want if r[0] == k]
