@@ -586,3 +586,17 @@ def test_stock_streams_killed_with_sigkill_and_resumed_end_as_an_uninterrupted_r
     assert sorted(got) == sorted(want)
     for k in range(5):
         assert [r for r in got if r[0] == k] == [r for r in want if r[0] == k]
+
+
+@pytest.mark.parametrize(
+    "stages",
+    [
+        lambda: [lib.map(lambda x: x + 1), lib.filter(lambda x: x % 3 != 0)],
+        lambda: [lib.flat_map(lambda x: [x, -x]), lib.take_while(lambda x: x < 10_000)],
+        lambda: [lib.batch(3), lib.unbatch(), lib.timeout(30.0)],
+        lambda: [lib.rate_limit(1e9, burst=100)],
+    ],
+    ids=["map-filter", "flat_map-take_while", "unbatch-timeout", "rate_limit"],
+)
+def test_stateless_stock_streams_resume_exactly_once(tmp_path: Path, stages: Callable[[], list[Stream]]) -> None:
+    _same(lambda: _chain(*stages()), tmp_path)
