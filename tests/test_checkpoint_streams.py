@@ -330,23 +330,38 @@ def test_processing_time_windows_keep_their_contents(tmp_path: Path) -> None:
 # -- a property over sizes and crash points ---------------------------------------------
 
 
+def _windows(shape: str, window: int, lateness: int) -> Stream:
+    """A window stage in event time: ``shape`` is tumbling, sliding or session; items' times jump now and then."""
+
+    def t(x: int) -> float:
+        return float(x + (x // 23) * window)  # gaps longer than a session's
+
+    if shape == "tumbling":
+        return lib.tumbling(float(window), timestamp=t, allowed_lateness=float(lateness))
+    if shape == "sliding":
+        return lib.sliding(float(window), float(max(1, window // 3)), timestamp=t, key=lambda x: x % 3)
+    return lib.session(float(window), timestamp=t, allowed_lateness=float(lateness), key=lambda x: x % 2)
+
+
 @pytest.mark.timeout(120)
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     size=st.integers(1, 12),
+    shape=st.sampled_from(["tumbling", "sliding", "session"]),
     window=st.integers(1, 30),
+    lateness=st.integers(0, 5),
     crash_at=st.integers(20, 230),
     pause_every=st.integers(2, 9),
 )
 def test_batches_and_windows_after_any_crash_are_an_uninterrupted_runs(
-    size: int, window: int, crash_at: int, pause_every: int
+    size: int, shape: str, window: int, lateness: int, crash_at: int, pause_every: int
 ) -> None:
     def chain() -> Build:
         def build(src: Stream) -> tuple[Workflow, dict[str, list[Any]]]:
             got: list[Any] = []
             wf = Workflow(capacity=3)
             step = wf.add_stream(src).pipe(lib.batch(size)).pipe(lib.unbatch())
-            step.pipe(lib.tumbling(float(window), timestamp=float), input="inp").pipe(lib.collect(got), output="out")
+            step.pipe(_windows(shape, window, lateness), input="inp").pipe(lib.collect(got), output="out")
             return wf, {"out": got}
 
         return build
