@@ -260,12 +260,11 @@ class _Window:
         if done is None:
             return False
         self.pending.remove(done)
-        for result in done.result():
-            if self.flatten:
-                for r in result:
-                    await self.out.push(r)
-            else:
-                await self.out.push(result)
+        results = done.result()
+        if self.flatten:
+            results = [r for rs in results for r in rs]
+        for result in results:
+            await self.out.push(result)
         return True
 
     def _take(self) -> bool:
@@ -337,8 +336,8 @@ class _Window:
 class _KeptWindow(_Window):
     """A :class:`_Window` in a checkpointed run: what is in flight is kept in the stream's position.
 
-    ``pos["flight"]`` maps a task's number to ``[items, pushed]``: the items
-    it took (in input order) and how many of its results have been pushed.
+    ``pos["flight"]`` maps a task's number ``n`` to ``[items, pushed, n]``: the
+    items it took (in input order) and how many of its results have been pushed.
     A checkpoint is taken at a pop, so it holds every item taken whose
     results have not all left; a resumed run hands those to ``fn`` again
     first, in order, and pushes only the results not pushed before.
