@@ -32,7 +32,7 @@ async def _buffer(inp: In[Any], out: Out[Any], *, size: int, overflow: str) -> N
     pos = position()
     items: deque[Any] = deque() if pos is None else pos.setdefault("items", deque())
     pushing: list[Any] = [] if pos is None else pos.setdefault("pushing", [])
-    if pushing:  # resumed: pushed after the checkpoint, so not delivered as far as it knows
+    if pushing:  # resumed: the item being pushed at the cut left after it, if at all: again, first
         items.extendleft(reversed(pushing))
         pushing.clear()
     changed = asyncio.Event()  # set when an item is added or taken, or the input ends
