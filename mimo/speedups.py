@@ -68,6 +68,15 @@ def _load(ports: Any, channel_cls: type, input_cls: type, output_cls: type, end:
         return "the compiled core is not built"
     from collections import deque
 
+    # The Python methods the C code calls on its slow paths.
+    wanted: dict[type, tuple[str, ...]] = {
+        channel_cls: ("_wake_getter", "_room_freed"),
+        output_cls: ("_not_awaited", "_push_slow"),
+        input_cls: ("_pop_slow",),
+    }
+    missing = [f"{c.__name__}.{n}" for c, names in wanted.items() for n in names if not callable(getattr(c, n, None))]
+    if missing:
+        return f"the compiled core does not fit this mimo (no {', '.join(missing)})"
     try:
         push, aiter = _speedups.setup(channel_cls, input_cls, output_cls, end, deque)
     except (TypeError, AttributeError) as exc:  # the classes' fields changed under the C code
