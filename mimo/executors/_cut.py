@@ -99,7 +99,10 @@ class CopyCut:
         self.skip = False
         self.final: Part | CheckpointError | None = None
         self.snap = b""
+        #: Per input port, what was queued when this copy recorded; per (port, link), by batch number,
+        #: the items that had come but were not queued yet, or came after (those before the cut are kept).
         self.logs: dict[str, list[Any]] = {}
+        self.later: dict[tuple[str, int], dict[int, list[Any]]] = {}
         #: Per (port, link) still open at the checkpoint: the number of its first batch after the cut, once known.
         self.pending: dict[tuple[str, int], int | None] = {}
         #: Per (port, link), the number of the batch that brought this checkpoint's barrier.
@@ -143,6 +146,7 @@ class CopyCut:
         host = self.host
         self.recorded = False
         self.logs = {p: [] for p in self.links}
+        self.later = {}
         self.pending = {}
         for p, n in self.links.items():
             inbox = host.inboxes[p]
@@ -183,7 +187,7 @@ class CopyCut:
             bound = self.pending[key] = seq + 1
         if self.recorded:
             if bound is None or seq < bound:
-                self.logs[port].extend(items)
+                self.later.setdefault(key, {})[seq] = list(items)
             self._check()
 
     async def admit(self, port: str, link: int, seq: int) -> None:
@@ -212,14 +216,13 @@ class CopyCut:
                 self.part.set_exception(err)
             return
         for p, ch in host.channels.items():
-            # What the stream has not taken: queued, then come and waiting for room, if before the cut.
-            log = list(deque.__iter__(ch._buf))
+            # What the stream has not taken: queued, then come and waiting for room (if before the cut,
+            # which _check sees once every barrier has come: batches may come out of order).
+            self.logs[p] = list(deque.__iter__(ch._buf))
             inbox = host.inboxes[p]
-            for link, seq in sorted(inbox.here):
-                bound = self.pending.get((p, link))
-                if bound is None or seq < bound:
-                    log += inbox.waiting(link, seq)
-            self.logs[p] = log
+            for link, seq in inbox.here:
+                if (p, link) in self.pending:
+                    self.later.setdefault((p, link), {})[seq] = inbox.waiting(link, seq)
         for box in self._outboxes():
             box.barrier(self.k)
         self._release()
@@ -239,8 +242,7 @@ class CopyCut:
                 self._answer_final()
             else:
                 # Recorded before it ended: it reads nothing more, so what it has logged is all.
-                self.pending = {}
-                self._check()
+                self._check(ended=True)
         for box in self._outboxes():
             box.before_push = None
         self._release()
@@ -253,14 +255,19 @@ class CopyCut:
         else:
             part.set_result(final)
 
-    def _check(self) -> None:
+    def _check(self, ended: bool = False) -> None:
         part = self.part
         if not self.recorded or part is None or part.done():
             return
         inboxes = self.host.inboxes
         for (port, link), bound in self.pending.items():
-            if bound is None or not inboxes[port].came(link, bound):
+            if not ended and (bound is None or not inboxes[port].came(link, bound)):
                 return
+        for (port, link), batches in self.later.items():
+            bound = self.pending.get((port, link))
+            for seq in sorted(batches):
+                if bound is None or seq < bound:
+                    self.logs[port] += batches[seq]
         try:
             channels = {p: pickle_items(items, f"{self.label}.{p}") for p, items in self.logs.items() if items}
         except CheckpointError as err:
@@ -268,6 +275,7 @@ class CopyCut:
         else:
             part.set_result((self.snap, False, channels))
         self.logs = {}
+        self.later = {}
 
     def _release(self) -> None:
         gates, self.gates = self.gates, []
