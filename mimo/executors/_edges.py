@@ -198,6 +198,7 @@ class Outbox(Channel[Any]):
         "sent",
         "wait_s",
         "before_push",
+        "eager_end",
     )
 
     def __init__(
@@ -239,6 +240,8 @@ class Outbox(Channel[Any]):
         self.wait_s = 0.0
         #: Called before an item is taken, while set (a source's part of a checkpoint is taken at its push).
         self.before_push: Callable[[], None] | None = None
+        #: A checkpointed run's: the end marker leaves at once, whatever the credits.
+        self.eager_end = False
 
     # -- what an OutputPort uses -------------------------------------------
 
@@ -312,6 +315,12 @@ class Outbox(Channel[Any]):
             return
         self._closing = True
         self._cancel_timer()
+        if self.eager_end and not (self._gone or self._error is not None):
+            # The end marker is a checkpoint's barrier for every later one: it must not wait for credits.
+            self._flush_now()
+            for t in self._targets:
+                if not (t.gone or t.ended or t.down):
+                    self._send(t, [], 0, True)
         self._pump()
 
     def detach(self) -> None:
@@ -348,22 +357,27 @@ class Outbox(Channel[Any]):
         """
         if self._gone or self._error is not None:
             return
-        if self._batch:
-            target = self._free_target() or min(
-                (t for t in self._targets if not (t.gone or t.ended or t.down)),
-                key=lambda t: t.outstanding,
-                default=None,
-            )
-            if target is not None:
-                batch, self._batch = self._batch, []
-                size, self._batch_bytes = self._batch_bytes, 0
-                self._due = False
-                self._cancel_timer()
-                self._send(target, batch, size, False)
+        self._flush_now()
         for t in self._targets:
             if not (t.gone or t.ended or t.down):
                 self._send(t, [Barrier(k)], 0, False)
                 self.sent -= 1  # not an item
+
+    def _flush_now(self) -> None:
+        """Send the batch being gathered now, to a link with a credit free or else the least loaded one."""
+        if not self._batch:
+            return
+        target = self._free_target() or min(
+            (t for t in self._targets if not (t.gone or t.ended or t.down)),
+            key=lambda t: t.outstanding,
+            default=None,
+        )
+        if target is not None:
+            batch, self._batch = self._batch, []
+            size, self._batch_bytes = self._batch_bytes, 0
+            self._due = False
+            self._cancel_timer()
+            self._send(target, batch, size, False)
 
     def retarget(self, index: int, send: Send, link: int) -> None:
         """The consumer copy of target ``index`` was restarted: send to it from now on, along ``link``.

@@ -133,6 +133,9 @@ class StreamHost:
                 for index, targets in (wiring[port].edges.items() if port in wiring else ())
             }
             self.outboxes[port] = boxes
+            if self.cut is not None:
+                for box in boxes.values():
+                    box.eager_end = True
             ports[port] = OutputPort(port, self.name, list(boxes.values()), self.times)
         self.outs = Outs(self.name, ports)
         # After the ports' own callbacks, so that the bundle is up to date when asked.
