@@ -571,7 +571,8 @@ class Checkpointer:
         self._complete: asyncio.Future[None] | None = None
         self._saving: asyncio.Future[None] | None = None
         self._resume: dict[str, Any] | None = None
-        self.store, self._resume, self.k = open_checkpoint(store, self.fingerprint)
+        ray = (fingerprint_on(graph, workers, "ray"), "on Ray (executor=RayExecutor(...))")
+        self.store, self._resume, self.k = open_checkpoint(store, self.fingerprint, ray)
 
     @property
     def resumed(self) -> bool:
@@ -793,6 +794,11 @@ def _restore_state(stream: Any, state: Any) -> None:
 
 def _where(store: object) -> str:
     return repr(getattr(store, "path", store)) if not isinstance(store, str) else repr(store)
+
+
+def fingerprint_on(graph: Graph, workers: Any, executor: str) -> str:
+    """The fingerprint of the graph run by ``executor`` (``"ray"``): its checkpoints resume there only."""
+    return hashlib.sha256(f"{fingerprint(graph, workers)}\nexecutor {executor}".encode()).hexdigest()
 
 
 def fingerprint(graph: Graph, workers: Any) -> str:

@@ -317,3 +317,15 @@ def test_a_cut_of_hosts_joined_by_a_reordering_transport_resumes_exactly_once(se
     # Every source item once, and counted once: the counter runs 1, 2, 3, ... without a gap or a repeat.
     assert [int(s.split(":")[0]) for s in got] == list(range(1, 601))
     assert sorted(int(s.split(":")[1]) for s in got) == [*range(300), *range(1000, 1300)]
+
+
+def test_a_checkpoint_taken_on_ray_is_refused_in_one_process_saying_where_it_resumes(tmp_path: Path) -> None:
+    from mimo.executors._cut import ray_fingerprint
+
+    wf = graph(tmp_path / "out.txt", [])
+    db = tmp_path / "run.db"
+    store = SQLiteStore(db)
+    store.save(ray_fingerprint(wf.graph), 3, b"")
+    store.close()
+    with pytest.raises(CheckpointError, match=r"taken by this graph run on Ray \(executor=RayExecutor"):
+        wf.run(checkpoint=db)

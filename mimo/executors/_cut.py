@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import hashlib
 import pickle
 from collections import deque
 from collections.abc import Sequence
@@ -45,6 +44,7 @@ from mimo._checkpoint import (
     CheckpointError,
     check_checkpointed,
     fingerprint,
+    fingerprint_on,
     mark_finished,
     open_checkpoint,
     pack_cut,
@@ -299,7 +299,7 @@ class CopyCut:
 
 def ray_fingerprint(graph: Graph) -> str:
     """The graph's fingerprint for a run on Ray: a checkpoint taken there resumes there only."""
-    return hashlib.sha256((fingerprint(graph, workers_of) + "\nexecutor ray").encode()).hexdigest()
+    return fingerprint_on(graph, workers_of, "ray")
 
 
 class DriverCheckpoints:
