@@ -37,6 +37,11 @@ static PyTypeObject *OutputPort_type;
 static PyTypeObject *InputPort_type;
 static PyTypeObject *Deque_type;
 static PyObject *EndOfStream;
+static PyObject *py_pop; /* InputPort.pop in Python: pops the compiled one hands over */
+#if PY_VERSION_HEX >= 0x030C0000
+static PyObject *stop_cache; /* a StopIteration kept for reuse */
+#endif
+static PyObject *pop_cache; /* a finished pop()'s NextItem kept for reuse */
 static PyCFunction deque_append;  /* METH_O, or NULL: call the method */
 static PyCFunction deque_popleft; /* METH_NOARGS, or NULL */
 
@@ -586,26 +591,28 @@ typedef struct {
     PyObject *port;
     PyObject *ch;
     PyObject *next; /* a NextItem kept for reuse */
-#if PY_VERSION_HEX >= 0x030C0000
-    PyObject *stop; /* a StopIteration kept for reuse */
-#endif
     int done; /* the end was seen */
 } ItemIterObject;
 
+/* One pop: of an iteration (it set: the end is StopAsyncIteration) or of
+ * InputPort.pop() (it NULL: the end is EndOfStream). It pops when first
+ * awaited, as a coroutine would, never when made. */
 typedef struct {
     PyObject_HEAD
     ItemIterObject *it;
+    PyObject *port;
+    PyObject *ch;
     PyObject *slow; /* the running _pop_slow() coroutine, if waiting */
 } NextItemObject;
 
 static PyTypeObject ItemIter_Type;
 static PyTypeObject NextItem_Type;
 
-/* An EndOfStream is the end: StopAsyncIteration, now and for every later pop. */
+/* Of an iteration, an EndOfStream is its end: StopAsyncIteration, now and for every later pop. */
 static void
 it_fail(ItemIterObject *it)
 {
-    if (PyErr_ExceptionMatches(EndOfStream)) {
+    if (it != NULL && PyErr_ExceptionMatches(EndOfStream)) {
         it->done = 1;
         PyErr_Clear();
         PyErr_SetNone(PyExc_StopAsyncIteration);
@@ -631,6 +638,17 @@ next_idle(NextItemObject *self)
     }
 }
 
+/* A pop() that returned or failed is spent (as an awaited coroutine is):
+ * it lets go of its port, and pop() may reuse it once nobody holds it. */
+static inline void
+next_done(NextItemObject *self)
+{
+    if (self->it == NULL) {
+        Py_CLEAR(self->port);
+        Py_CLEAR(self->ch);
+    }
+}
+
 static PySendResult
 next_forward(NextItemObject *self, PyObject *arg, PyObject **result)
 {
@@ -642,6 +660,7 @@ next_forward(NextItemObject *self, PyObject *arg, PyObject **result)
     }
     Py_CLEAR(self->slow);
     next_idle(self);
+    next_done(self);
     if (st == PYGEN_RETURN) {
         *result = res;
         return PYGEN_RETURN;
@@ -659,16 +678,16 @@ next_step(NextItemObject *self, PyObject *arg, PyObject **result)
         return next_forward(self, arg, result);
     }
     ItemIterObject *it = self->it;
+    PyObject *ch = self->ch;
     *result = NULL;
-    if (it == NULL) { /* cleared by the garbage collector */
+    if (ch == NULL) { /* a pop() already awaited (or cleared by the garbage collector) */
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse an already awaited pop()");
+        return PYGEN_ERROR;
+    }
+    if (it != NULL && it->done) {
         PyErr_SetNone(PyExc_StopAsyncIteration);
         return PYGEN_ERROR;
     }
-    if (it->done) {
-        PyErr_SetNone(PyExc_StopAsyncIteration);
-        return PYGEN_ERROR;
-    }
-    PyObject *ch = it->ch;
     PyObject *buf = slot_get(ch, CH.buf, "_buf");
     if (buf == NULL) {
         goto error;
@@ -704,11 +723,12 @@ next_step(NextItemObject *self, PyObject *arg, PyObject **result)
             Py_DECREF(item);
             goto error;
         }
+        next_done(self);
         *result = item;
         return PYGEN_RETURN;
     }
     Py_DECREF(buf);
-    self->slow = PyObject_CallMethodNoArgs(it->port, s_pop_slow);
+    self->slow = PyObject_CallMethodNoArgs(self->port, s_pop_slow);
     if (self->slow == NULL) {
         goto error;
     }
@@ -716,12 +736,13 @@ next_step(NextItemObject *self, PyObject *arg, PyObject **result)
     return next_forward(self, Py_None, result);
 error:
     it_fail(it);
+    next_done(self);
     return PYGEN_ERROR;
 }
 
 /* Set StopIteration(value) (stealing `value`) and return NULL, as tp_iternext returns a value. */
 static PyObject *
-it_return(ItemIterObject *it, PyObject *value)
+return_value(PyObject *value)
 {
     if (value == Py_None) {
         Py_DECREF(value);
@@ -730,7 +751,7 @@ it_return(ItemIterObject *it, PyObject *value)
 #if PY_VERSION_HEX >= 0x030C0000
     /* From 3.12 the interpreter awaits through tp_iternext: reuse one
      * StopIteration while nobody else holds it, rather than make one per item. */
-    PyObject *exc = it->stop;
+    PyObject *exc = stop_cache;
     PyBaseExceptionObject *b = (PyBaseExceptionObject *)exc;
     if (exc == NULL || Py_REFCNT(exc) != 1 || b->traceback != NULL || b->context != NULL || b->cause != NULL) {
         exc = PyObject_CallNoArgs(PyExc_StopIteration);
@@ -738,7 +759,7 @@ it_return(ItemIterObject *it, PyObject *value)
             Py_DECREF(value);
             return NULL;
         }
-        Py_XSETREF(it->stop, exc);
+        Py_XSETREF(stop_cache, exc);
     }
     Py_XSETREF(((PyStopIterationObject *)exc)->value, value);
     PyErr_SetRaisedException(Py_NewRef(exc));
@@ -773,6 +794,8 @@ ItemIter_anext(ItemIterObject *it)
         return NULL;
     }
     next->it = (ItemIterObject *)Py_NewRef(it);
+    next->port = Py_NewRef(it->port);
+    next->ch = Py_NewRef(it->ch);
     next->slow = NULL;
     PyObject_GC_Track(next);
     Py_XSETREF(it->next, Py_NewRef((PyObject *)next));
@@ -785,9 +808,6 @@ ItemIter_traverse(ItemIterObject *it, visitproc visit, void *arg)
     Py_VISIT(it->port);
     Py_VISIT(it->ch);
     Py_VISIT(it->next);
-#if PY_VERSION_HEX >= 0x030C0000
-    Py_VISIT(it->stop);
-#endif
     return 0;
 }
 
@@ -797,9 +817,6 @@ ItemIter_clear(ItemIterObject *it)
     Py_CLEAR(it->port);
     Py_CLEAR(it->ch);
     Py_CLEAR(it->next);
-#if PY_VERSION_HEX >= 0x030C0000
-    Py_CLEAR(it->stop);
-#endif
     return 0;
 }
 
@@ -851,7 +868,7 @@ NextItem_iternext(NextItemObject *self)
     case PYGEN_NEXT:
         return res;
     case PYGEN_RETURN:
-        return it_return(self->it, res);
+        return return_value(res);
     default:
         return NULL;
     }
@@ -894,6 +911,7 @@ static PyObject *
 NextItem_throw(NextItemObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (self->slow == NULL) {
+        next_done(self);
         return raise_thrown(args, nargs);
     }
     PyObject *meth = PyObject_GetAttr(self->slow, s_throw);
@@ -907,6 +925,7 @@ NextItem_throw(NextItemObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_CLEAR(self->slow);
     next_idle(self);
+    next_done(self);
     if (!PyErr_ExceptionMatches(PyExc_StopIteration)) {
         it_fail(self->it);
     }
@@ -917,11 +936,12 @@ static PyObject *
 NextItem_close(NextItemObject *self, PyObject *unused)
 {
     PyObject *slow = self->slow;
+    self->slow = NULL;
+    next_idle(self);
+    next_done(self); /* a closed pop() is spent, awaited or not */
     if (slow == NULL) {
         Py_RETURN_NONE;
     }
-    self->slow = NULL;
-    next_idle(self);
     PyObject *r = PyObject_CallMethodNoArgs(slow, s_close);
     Py_DECREF(slow);
     return r;
@@ -931,6 +951,8 @@ static int
 NextItem_traverse(NextItemObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->it);
+    Py_VISIT(self->port);
+    Py_VISIT(self->ch);
     Py_VISIT(self->slow);
     return 0;
 }
@@ -940,6 +962,8 @@ NextItem_clear(NextItemObject *self)
 {
     Py_CLEAR(self->slow);
     Py_CLEAR(self->it);
+    Py_CLEAR(self->port);
+    Py_CLEAR(self->ch);
     return 0;
 }
 
@@ -966,7 +990,7 @@ static PyAsyncMethods NextItem_as_async = {
 static PyTypeObject NextItem_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "mimo._speedups.NextItem",
-    .tp_doc = "Awaiting it gives the port's next item (StopAsyncIteration at the end).",
+    .tp_doc = "One pop, made when first awaited: the next item (at the end StopAsyncIteration, or EndOfStream for pop()).",
     .tp_basicsize = sizeof(NextItemObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_dealloc = (destructor)NextItem_dealloc,
@@ -995,13 +1019,60 @@ in_aiter(PyObject *port, PyObject *unused)
     it->port = Py_NewRef(port);
     it->ch = Py_NewRef(ch);
     it->next = NULL;
-#if PY_VERSION_HEX >= 0x030C0000
-    it->stop = NULL;
-#endif
     it->done = 0;
     PyObject_GC_Track(it);
     return (PyObject *)it;
 }
+
+static PyObject *
+in_pop(PyObject *port, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    PyObject *timeout = Py_None;
+    if (nargs + nkw > 1 || (nkw == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "timeout"))) {
+        PyErr_SetString(PyExc_TypeError, "pop() takes one optional argument, timeout");
+        return NULL;
+    }
+    if (nargs + nkw == 1) {
+        timeout = args[0];
+    }
+    PyObject *ch = slot_get(port, IN.ch, "_ch");
+    if (ch == NULL) {
+        return NULL;
+    }
+    /* A timed pop, or a channel that may pop its own way: the Python pop. */
+    if (timeout != Py_None || !Py_IS_TYPE(ch, Channel_type)) {
+        PyObject *call[2] = {port, timeout};
+        return PyObject_Vectorcall(py_pop, call, timeout != Py_None ? 2 : 1, NULL);
+    }
+    NextItemObject *next = (NextItemObject *)pop_cache;
+    /* The last pop's, when spent and let go of (the common `await port.pop()`). */
+    if (next != NULL && Py_REFCNT(next) == 1 && next->ch == NULL && next->slow == NULL) {
+        next->port = Py_NewRef(port);
+        next->ch = Py_NewRef(ch);
+        return Py_NewRef((PyObject *)next);
+    }
+    next = PyObject_GC_New(NextItemObject, &NextItem_Type);
+    if (next == NULL) {
+        return NULL;
+    }
+    next->it = NULL;
+    next->port = Py_NewRef(port);
+    next->ch = Py_NewRef(ch);
+    next->slow = NULL;
+    PyObject_GC_Track(next);
+    Py_XSETREF(pop_cache, Py_NewRef((PyObject *)next));
+    return (PyObject *)next;
+}
+
+static PyMethodDef pop_def = {
+    "pop",
+    (PyCFunction)(void (*)(void))in_pop,
+    METH_FASTCALL | METH_KEYWORDS,
+    "pop($self, timeout=None)\n--\n\n"
+    "The next item; waits while none is buffered. ``EndOfStream`` at the end.\n\n"
+    "With ``timeout`` (seconds), ``TimeoutError`` if no item came in time; no item is taken then.",
+};
 
 static PyMethodDef aiter_def = {
     "__aiter__",
@@ -1079,6 +1150,10 @@ setup(PyObject *module, PyObject *args)
         slot_offset(outport, "count", &OUT.count) < 0 || slot_offset(inport, "_ch", &IN.ch) < 0) {
         return NULL;
     }
+    py_pop = PyObject_GetAttrString(inport, "pop");
+    if (py_pop == NULL) {
+        return NULL;
+    }
     deque_append = method_of(deque, "append", METH_O);
     deque_popleft = method_of(deque, "popleft", METH_NOARGS);
     Channel_type = (PyTypeObject *)Py_NewRef(channel);
@@ -1095,13 +1170,19 @@ setup(PyObject *module, PyObject *args)
         Py_DECREF(push);
         return NULL;
     }
-    return Py_BuildValue("(NN)", push, aiter);
+    PyObject *pop = PyDescr_NewMethod(InputPort_type, &pop_def);
+    if (pop == NULL) {
+        Py_DECREF(push);
+        Py_DECREF(aiter);
+        return NULL;
+    }
+    return Py_BuildValue("(NNN)", push, aiter, pop);
 }
 
 static PyMethodDef module_methods[] = {
     {"setup", setup, METH_VARARGS,
      "setup(Channel, InputPort, OutputPort, EndOfStream, deque, /)\n--\n\n"
-     "Read the classes' slot offsets; return (OutputPort.push, InputPort.__aiter__) in C."},
+     "Read the classes' slot offsets; return (OutputPort.push, InputPort.__aiter__, InputPort.pop) in C."},
     {NULL, NULL, 0, NULL},
 };
 

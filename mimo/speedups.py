@@ -1,7 +1,7 @@
 """Whether mimo's optional compiled core is in use.
 
-mimo's per-item fast paths (``OutputPort.push`` and ``async for`` over an
-``InputPort``) have a C implementation, ``mimo._speedups``, built when mimo is
+mimo's per-item fast paths (``OutputPort.push``, ``InputPort.pop`` and
+``async for`` over an ``InputPort``) have a C implementation, ``mimo._speedups``, built when mimo is
 installed on a machine with a C compiler. It is used when it imports; the
 pure-Python code is the fallback, with the same behaviour. Set the environment
 variable ``MIMO_NO_EXTENSIONS=1`` (before mimo is imported) to use the
@@ -43,6 +43,7 @@ def _install(ports: Any, channel_cls: type, input_cls: type, output_cls: type, e
         {
             (output_cls, "push"): vars(output_cls)["push"],
             (input_cls, "__aiter__"): vars(input_cls)["__aiter__"],
+            (input_cls, "pop"): vars(input_cls)["pop"],
             (ports, "_Pushed"): ports._Pushed,
         }
     )
@@ -78,11 +79,16 @@ def _load(ports: Any, channel_cls: type, input_cls: type, output_cls: type, end:
     if missing:
         return f"the compiled core does not fit this mimo (no {', '.join(missing)})"
     try:
-        push, aiter = _speedups.setup(channel_cls, input_cls, output_cls, end, deque)
+        push, aiter, pop = _speedups.setup(channel_cls, input_cls, output_cls, end, deque)
     except (TypeError, AttributeError) as exc:  # the classes' fields changed under the C code
         return f"the compiled core does not fit this mimo ({exc})"
     _compiled.update(
-        {(output_cls, "push"): push, (input_cls, "__aiter__"): aiter, (ports, "_Pushed"): _speedups.Pushed}
+        {
+            (output_cls, "push"): push,
+            (input_cls, "__aiter__"): aiter,
+            (input_cls, "pop"): pop,
+            (ports, "_Pushed"): _speedups.Pushed,
+        }
     )
     return None
 

@@ -57,6 +57,7 @@ def test_the_core_in_use_is_the_one_asked_for(core: str) -> None:
     _, out, inp = pair(4)
     compiled = core == "compiled"
     assert (type(out.push).__name__ == "builtin_function_or_method") is compiled
+    assert (type(inp.pop).__name__ == "builtin_function_or_method") is compiled
     assert (type(out._pushed).__module__ == "mimo._speedups") is compiled
     assert (type(aiter(inp)).__module__ == "mimo._speedups") is compiled
 
@@ -201,6 +202,62 @@ def test_a_cancelled_wait_for_an_item_takes_no_item(core: str) -> None:
         assert ch.statistics().waiting_poppers == 0 and len(ch) == 1
         out.close()
         assert [x async for x in inp] == [7] and got == []
+
+    asyncio.run(main())
+
+
+def test_pop_takes_items_in_order_and_raises_end_of_stream_at_the_end(core: str) -> None:
+    async def main() -> None:
+        _, out, inp = pair(2)
+
+        async def produce() -> None:
+            for item in [(1,), None, 3]:
+                await out.push(item)
+            out.close()
+
+        task = asyncio.create_task(produce())
+        assert [await inp.pop(), await inp.pop(), await inp.pop()] == [(1,), None, 3]
+        await task
+        with pytest.raises(EndOfStream):
+            await inp.pop()
+        with pytest.raises(EndOfStream):
+            await inp.pop(timeout=1)
+
+    asyncio.run(main())
+
+
+def test_a_pop_takes_its_item_when_awaited_and_a_cancelled_one_takes_none(core: str) -> None:
+    async def main() -> None:
+        ch, out, inp = pair(4)
+        await out.push(1)
+        unawaited = inp.pop()
+        assert len(ch) == 1  # made, not awaited: nothing taken yet
+        unawaited.close()
+        with pytest.raises(RuntimeError):
+            await unawaited  # closed: it may not run any more, as a closed coroutine
+        assert len(ch) == 1
+        task = asyncio.ensure_future(inp.pop())
+        task.cancel()  # before it ever ran
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert len(ch) == 1
+        assert await asyncio.create_task(inp.pop()) == 1  # a pop may run as a task
+        waiting = asyncio.create_task(inp.pop())
+        await asyncio.sleep(0)
+        assert ch.statistics().waiting_poppers == 1
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await out.push(2)
+        assert len(ch) == 1 and ch.statistics().waiting_poppers == 0
+        pop = inp.pop()
+        assert await pop == 2
+        with pytest.raises(RuntimeError):
+            await pop  # a pop is awaited once, as a coroutine is
+        with pytest.raises(TimeoutError):
+            await inp.pop(timeout=0.01)
+        with pytest.raises(ValueError, match="timeout"):
+            await inp.pop(timeout=-1)
 
     asyncio.run(main())
 
