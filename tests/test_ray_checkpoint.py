@@ -93,6 +93,18 @@ def saved_number(db: Path) -> tuple[int, bool] | None:
     return None if row is None else (int(row[0]), bool(row[1]))
 
 
+def assert_no_actor_left() -> None:
+    import ray
+
+    def left() -> list[str]:
+        return [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["name"].startswith("mimo-")]
+
+    deadline = time.monotonic() + 10
+    while left() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert left() == []
+
+
 def actor_named(part: str) -> Any:
     import ray
 
@@ -190,6 +202,7 @@ def test_a_ray_run_whose_actor_died_resumes_from_its_checkpoint_exactly_once(
     assert out.read_text() == "".join(f"{line}\n" for line in expected())  # the file: byte for byte
     after = saved_number(db)
     assert after is not None and after[1] and after[0] > saved[0]
+    assert_no_actor_left()
 
 
 @pytest.mark.ray
@@ -206,6 +219,37 @@ def test_a_ray_run_whose_sink_died_resumes_without_writing_a_line_twice(
     assert report["to_file"].items_in["inp"] < N
     assert out.read_text() == "".join(f"{line}\n" for line in expected())
     assert got == expected()
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(120)
+def test_a_dsl_chain_runs_checkpointed_on_ray(ray_executor: RayExecutor, tmp_path: Path) -> None:
+    got: list[int] = []
+    db = tmp_path / "run.db"
+    (lib.range(500) | lib.collect(got)).run(executor=ray_executor, checkpoint=db, checkpoint_every=0.05)
+    assert got == list(range(500))
+    saved = saved_number(db)
+    assert saved is not None and saved[1]
+
+
+async def _keep_a_lambda(ins: Any, outs: Any, state: Any) -> None:
+    state["f"] = lambda x: x  # Ray ships it (cloudpickle); a checkpoint (pickle) cannot keep it
+    async for x in ins.inp:
+        await outs.out.push(x)
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(120)
+def test_a_state_that_cannot_be_pickled_fails_the_ray_run_naming_its_stream(
+    ray_executor: RayExecutor, tmp_path: Path
+) -> None:
+    wf = Workflow(capacity=8)
+    src = wf.add_stream(lib.range(N))
+    odd = wf.add_stream(Stream(ins=["inp"], outs=["out"], fn=_keep_a_lambda, name="odd"))
+    src.pipe(odd).pipe(wf.add_stream(counter())).pipe(wf.add_stream(lib.collect()))
+    with pytest.raises(CheckpointError, match="stream 'odd': its state cannot be saved in a checkpoint"):
+        wf.run(executor=ray_executor, checkpoint=tmp_path / "run.db", checkpoint_every=0.1)
+    assert_no_actor_left()
 
 
 # -- refused before Ray starts (no -m ray needed) ----------------------------------------
