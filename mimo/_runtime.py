@@ -19,6 +19,7 @@ import asyncio
 import contextvars
 import functools
 import logging
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -47,17 +48,42 @@ class _Side(WaitClock):
         self._all = clocks
         self._push = push
 
+    # _Clocks.turn and WaitClock.start/stop written out: a wait starts and
+    # stops both clocks, and these are two calls per wait instead of eight.
+
     def start(self, now: float | None = None) -> None:
         if now is None:
             now = time.perf_counter()
-        self._all.turn(self._push, 1, now)
-        super().start(now)
+        a = self._all
+        if a._pushes:
+            a._blocked += now - a._t
+        elif a._pops:
+            a._starved += now - a._t
+        a._t = now
+        if self._push:
+            a._pushes += 1
+        else:
+            a._pops += 1
+        if not self._on:
+            self._t0 = now
+        self._on += 1
 
     def stop(self, now: float | None = None) -> None:
         if now is None:
             now = time.perf_counter()
-        super().stop(now)
-        self._all.turn(self._push, -1, now)
+        self._on -= 1
+        if not self._on:
+            self.seconds += now - self._t0
+        a = self._all
+        if a._pushes:
+            a._blocked += now - a._t
+        elif a._pops:
+            a._starved += now - a._t
+        a._t = now
+        if self._push:
+            a._pushes -= 1
+        else:
+            a._pops -= 1
 
 
 class _Clocks(PortTimes):
@@ -133,6 +159,10 @@ class _StreamRun:
         return bool(self.connected) and all(not p.closed and not p.consumers for p in self.connected)
 
 
+#: How long the deadlock monitor waits before it looks again at a run that moved.
+_LOOK_AGAIN_S = 0.002
+
+
 class _Monitor:
     """Watches waits on channels to tell a deadlock from slow progress.
 
@@ -146,8 +176,12 @@ class _Monitor:
         self.stop = stop
         self.live: dict[asyncio.Task[Any], str] = {}
         self.waits: dict[asyncio.Future[None], tuple[asyncio.Task[Any] | None, Channel[Any], WaitKind]] = {}
-        #: How many waits each task has on (a task with none is not in it).
-        self.waiting: dict[asyncio.Task[Any] | None, int] = {}
+        # asyncio.current_task is written in Python up to 3.11: the dict it reads, read directly.
+        self._current_task: Callable[[], asyncio.Task[Any] | None] = (
+            functools.partial(asyncio.tasks._current_tasks.get, loop)  # type: ignore[attr-defined]
+            if sys.version_info < (3, 12)
+            else asyncio.current_task
+        )
         self.error: DeadlockError | None = None
         #: Tasks a stream's code started, each with the task that started it.
         self.children: dict[asyncio.Task[Any], asyncio.Task[Any] | None] = {}
@@ -161,23 +195,16 @@ class _Monitor:
         self._mark = 0  # ... when the pending look was asked for
 
     def wait_started(self, channel: Channel[Any], kind: WaitKind, fut: asyncio.Future[None]) -> None:
-        task = asyncio.current_task()
-        self.waits[fut] = (task, channel, kind)
-        waiting = self.waiting
-        waiting[task] = waiting.get(task, 0) + 1
-        if len(waiting) + len(self.delegating) >= len(self.live):
+        waits = self.waits
+        waits[fut] = (self._current_task(), channel, kind)
+        # Counts waits, not tasks: a task with two waits on makes the run look
+        # stuck sooner, and check() then looks at tasks.
+        if len(waits) + len(self.delegating) >= len(self.live):
             self.schedule()
 
     def wait_ended(self, channel: Channel[Any], kind: WaitKind, fut: asyncio.Future[None], seconds: float) -> None:
         self._moved += 1
-        entry = self.waits.pop(fut, None)
-        if entry is not None:
-            task = entry[0]
-            n = self.waiting.get(task, 0) - 1
-            if n > 0:
-                self.waiting[task] = n
-            else:
-                self.waiting.pop(task, None)
+        self.waits.pop(fut, None)
 
     def adopt(self, task: asyncio.Task[Any]) -> None:
         """A task that a stream started counts as part of it: while it can move, so can the run."""
@@ -197,15 +224,18 @@ class _Monitor:
                 del self.kids[parent]
         self.schedule()
 
-    def schedule(self) -> None:
+    def schedule(self, later: bool = False) -> None:
         if not self._scheduled:
             self._scheduled = True
             self._mark = self._moved
-            self.loop.call_soon(self.check)
+            if later:
+                self.loop.call_later(_LOOK_AGAIN_S, self.check)
+            else:
+                self.loop.call_soon(self.check)
 
     def _maybe_stuck(self) -> bool:
         # Every stuck live task has a wait on or delegates; fewer means one moves.
-        return len(self.waiting) + len(self.delegating) >= len(self.live)
+        return len(self.waits) + len(self.delegating) >= len(self.live)
 
     def check(self) -> None:
         self._scheduled = False
@@ -213,8 +243,11 @@ class _Monitor:
             return
         if self._moved != self._mark:
             # A task came out of a wait since the look was asked for: the run
-            # moves. Look again once the tasks woken meanwhile have run.
-            self.schedule()
+            # moves. Look again a little later: in a busy run every task is
+            # counted as waiting at each switch (the woken one has not run
+            # yet), and a look at every turn of the loop would cost a callback
+            # per wait. A deadlock is then found within a few milliseconds.
+            self.schedule(later=True)
             return
         stuck: dict[asyncio.Task[Any], tuple[Channel[Any], WaitKind] | None] = {}
         for f, (t, ch, kind) in self.waits.items():
