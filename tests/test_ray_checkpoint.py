@@ -252,6 +252,48 @@ def test_a_state_that_cannot_be_pickled_fails_the_ray_run_naming_its_stream(
     assert_no_actor_left()
 
 
+async def _die_once_checkpointed(ins: Any, outs: Any, state: Any) -> None:
+    # Its process exits (as a crash would) once two checkpoints are in the store, the first time only.
+    import os
+
+    seen = 0
+    async for x in ins.inp:
+        seen += 1
+        if seen % 50 == 0 and not os.path.exists(state["mark"]):
+            saved = saved_number(Path(state["db"]))
+            if saved is not None and saved[0] >= 2:
+                Path(state["mark"]).write_text("died")
+                os._exit(1)
+        await outs.out.push(x)
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(180)
+def test_a_ray_run_whose_actor_process_exits_resumes_exactly_once(ray_executor: RayExecutor, tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    out = tmp_path / "out.txt"
+
+    def flow(got: list[Any]) -> Workflow:
+        wf = Workflow(capacity=8)
+        src = wf.add_stream(lib.range(N))
+        mark = {"mark": str(tmp_path / "died"), "db": str(db)}
+        dies = Stream(ins=["inp"], outs=["out"], fn=_die_once_checkpointed, name="fragile", state=mark)
+        fragile = wf.add_stream(dies)
+        tag = wf.add_stream(tagger())
+        src.pipe(wf.add_stream(counter())).pipe(fragile).pipe(tag)
+        tag.pipe(wf.add_stream(lib.to_file(out)))
+        tag.pipe(wf.add_stream(lib.collect(got)))
+        return wf
+
+    with pytest.raises(StreamDiedError, match="stream 'fragile' died"):
+        flow([]).run(executor=ray_executor, checkpoint=db, checkpoint_every=0.2)
+    assert (tmp_path / "died").exists()
+    got: list[Any] = []
+    flow(got).run(executor=ray_executor, checkpoint=db, checkpoint_every=0.2)
+    assert got == expected()
+    assert out.read_text() == "".join(f"{line}\n" for line in expected())
+
+
 # -- refused before Ray starts (no -m ray needed) ----------------------------------------
 
 
