@@ -26,9 +26,6 @@ perf_counter = time.perf_counter
 _WAIT_ITEM: Final = Channel.wait_item
 _WAIT_ROOM: Final = Channel.wait_room
 
-#: Whether stepping an async generator is cheaper than making a coroutine (see InputPort.__aiter__).
-_ASYNC_GEN_FAST: Final = sys.version_info < (3, 12)
-
 #: A push into nothing lets other tasks run once in this many.
 _DISCARD_YIELD = 64
 P = TypeVar("P", "InputPort[Any]", "OutputPort[Any]")
@@ -215,38 +212,19 @@ class InputPort(Generic[T_co]):
             await self._wait()
 
     def __aiter__(self) -> AsyncIterator[T_co]:
-        # Up to 3.11 an async generator resumes one frame per item where
-        # ``__anext__`` would create a coroutine per item. From 3.12 each
-        # step of an async generator allocates a StopIteration for the item
-        # it yields, while a coroutine's return value is handed over without
-        # one, so ``__anext__`` is the cheaper. The generator reads Channel's
-        # fields, so a subclass (which may pop differently) is read through
-        # ``__anext__``.
-        return self._items() if _ASYNC_GEN_FAST and type(self._ch) is Channel else self
-
-    async def _items(self) -> AsyncIterator[T_co]:
-        ch = self._ch
-        try:
-            while True:
-                # Channel.pop_nowait inline (keep the two in step): a call per
-                # item is a sizeable share of a hop.
-                buf = ch._buf
-                if buf:
-                    item = buf.popleft()
-                    ch._popped += 1
-                    if ch._putters:
-                        ch._room_freed()
-                else:
-                    item = await self._pop_slow()
-                yield item
-        except EndOfStream:
-            return
+        # The port is its own iterator: ``__anext__`` makes one coroutine per
+        # item. An async generator would be no faster up to 3.11 and slower
+        # from 3.12 (each step allocates a StopIteration for the item), and a
+        # cancelled step would close it, where a cancelled ``__anext__`` takes
+        # no item and the loop may go on.
+        return self
 
     async def __anext__(self) -> T_co:
-        buf = self._ch._buf
-        if buf and self._fast:
-            # Channel._try_pop inline, as in _items.
-            ch = self._ch
+        ch = self._ch
+        buf = ch._buf
+        if self._fast and buf:
+            # Channel._try_pop inline (keep the two in step): a call per item
+            # is a sizeable share of a hop.
             item = buf.popleft()
             ch._popped += 1
             if ch._putters:
