@@ -653,12 +653,17 @@ static PySendResult
 next_forward(NextItemObject *self, PyObject *arg, PyObject **result)
 {
     PyObject *res = NULL;
-    PySendResult st = PyIter_Send(self->slow, arg, &res);
+    PyObject *slow = Py_NewRef(self->slow); /* held while it runs, whatever it does to us */
+    PySendResult st = PyIter_Send(slow, arg, &res);
     if (st == PYGEN_NEXT) {
+        Py_DECREF(slow);
         *result = res;
         return PYGEN_NEXT;
     }
-    Py_CLEAR(self->slow);
+    if (self->slow == slow) {
+        Py_CLEAR(self->slow);
+    }
+    Py_DECREF(slow);
     next_idle(self);
     next_done(self);
     if (st == PYGEN_RETURN) {
