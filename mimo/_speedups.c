@@ -580,10 +580,10 @@ static PyMethodDef push_def = {
 /* ======================================================================== */
 /* InputPort.__aiter__: ItemIter, whose __anext__ gives a NextItem.         */
 /*
- * As the pure-Python iteration (InputPort.__anext__ from 3.12) does: each
- * __anext__ is one pop, a cancelled one takes no item and leaves the port
- * readable, several may wait at once, and once the end was seen every next
- * one ends too. The state of a waiting pop is its NextItem's.
+ * As the pure-Python iteration (InputPort.__anext__) does: each __anext__ is
+ * one pop, a cancelled one takes no item and leaves the port readable,
+ * several may wait at once, and at the end each one ends. The state of a
+ * waiting pop is its NextItem's.
  */
 
 typedef struct {
@@ -591,7 +591,6 @@ typedef struct {
     PyObject *port;
     PyObject *ch;
     PyObject *next; /* a NextItem kept for reuse */
-    int done; /* the end was seen */
 } ItemIterObject;
 
 /* One pop: of an iteration (it set: the end is StopAsyncIteration) or of
@@ -608,12 +607,12 @@ typedef struct {
 static PyTypeObject ItemIter_Type;
 static PyTypeObject NextItem_Type;
 
-/* Of an iteration, an EndOfStream is its end: StopAsyncIteration, now and for every later pop. */
+/* Of an iteration, an EndOfStream is its end: StopAsyncIteration (a later
+ * next pops again, and ends again, as InputPort.__anext__ does). */
 static void
 it_fail(ItemIterObject *it)
 {
     if (it != NULL && PyErr_ExceptionMatches(EndOfStream)) {
-        it->done = 1;
         PyErr_Clear();
         PyErr_SetNone(PyExc_StopAsyncIteration);
     }
@@ -687,10 +686,6 @@ next_step(NextItemObject *self, PyObject *arg, PyObject **result)
     *result = NULL;
     if (ch == NULL) { /* a pop() already awaited (or cleared by the garbage collector) */
         PyErr_SetString(PyExc_RuntimeError, "cannot reuse an already awaited pop()");
-        return PYGEN_ERROR;
-    }
-    if (it != NULL && it->done) {
-        PyErr_SetNone(PyExc_StopAsyncIteration);
         return PYGEN_ERROR;
     }
     PyObject *buf = slot_get(ch, CH.buf, "_buf");
@@ -1024,7 +1019,6 @@ in_aiter(PyObject *port, PyObject *unused)
     it->port = Py_NewRef(port);
     it->ch = Py_NewRef(ch);
     it->next = NULL;
-    it->done = 0;
     PyObject_GC_Track(it);
     return (PyObject *)it;
 }
