@@ -41,7 +41,9 @@ def _compile_posix(source: Path, target: Path, work: Path) -> None:
         ldshared = cc + ldshared[1:]
     include = sysconfig.get_paths()["include"]
     obj = work / "_speedups.o"
-    flags = [*_config("CFLAGS"), *_config("CCSHARED"), "-O2"]
+    flags = [*_config("CFLAGS"), *_config("CCSHARED")]
+    if not any(f.startswith("-O") for f in flags):
+        flags.append("-O2")
     _run([*cc, *flags, f"-I{include}", "-c", str(source), "-o", str(obj)])
     _run([*ldshared, *_config("LDFLAGS"), str(obj), "-o", str(target)])
 
