@@ -1,9 +1,10 @@
 """Whether mimo's optional compiled core is in use.
 
 mimo's per-item fast paths (``OutputPort.push``, ``InputPort.pop`` and
-``async for`` over an ``InputPort``) have a C implementation, ``mimo._speedups``, built when mimo is
-installed on a machine with a C compiler. It is used when it imports; the
-pure-Python code is the fallback, with the same behaviour. Set the environment
+``async for`` over an ``InputPort``) have a C implementation,
+``mimo._speedups``, built when mimo is installed on a machine with a C
+compiler. It is used when it imports; the pure-Python code is the fallback,
+with the same behaviour. Set the environment
 variable ``MIMO_NO_EXTENSIONS=1`` (before mimo is imported) to use the
 pure-Python code anyway.
 
