@@ -12,6 +12,7 @@ Stream code runs in actors, so results come back through ``stream.state``
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sqlite3
 import time
@@ -290,6 +291,67 @@ def test_a_ray_run_whose_actor_process_exits_resumes_exactly_once(ray_executor: 
     assert (tmp_path / "died").exists()
     got: list[Any] = []
     flow(got).run(executor=ray_executor, checkpoint=db, checkpoint_every=0.2)
+    assert got == expected()
+    assert out.read_text() == "".join(f"{line}\n" for line in expected())
+
+
+_DRIVER = """
+import sys
+sys.path[:0] = [{root!r}, {tests!r}]
+from pathlib import Path
+from mimo.executors import RayExecutor
+from test_ray_checkpoint import graph
+ex = RayExecutor(init_options={{"num_cpus": 2, "_temp_dir": sys.argv[3]}})
+graph(Path(sys.argv[2]), []).run(executor=ex, checkpoint=sys.argv[1], checkpoint_every=0.2)
+"""
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(240)
+def test_a_ray_run_whose_driver_was_killed_resumes_exactly_once(ray_executor: RayExecutor, tmp_path: Path) -> None:
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    db = tmp_path / "run.db"
+    out = tmp_path / "out.txt"
+    script = tmp_path / "driver.py"
+    here = Path(__file__).resolve().parent
+    script.write_text(_DRIVER.format(root=str(here.parent), tests=str(here)))
+    # Short (Ray's socket paths are limited), and removed here: a killed driver leaves its Ray's files.
+    ray_dir = tempfile.mkdtemp(prefix="mimo-ck-", dir="/tmp")
+    # Its own process group, so that the local Ray it starts goes with it.
+    driver = subprocess.Popen(
+        [sys.executable, str(script), str(db), str(out), ray_dir],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert driver.poll() is None, driver.stderr.read().decode()[-3000:] if driver.stderr else ""
+            assert time.monotonic() < deadline, "the driver saved no checkpoint in time"
+            saved = saved_number(db) if db.exists() else None
+            if saved is not None and saved[0] >= 2:
+                break
+            time.sleep(0.05)
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait(30)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait(30)
+        if driver.stderr is not None:
+            driver.stderr.close()
+        shutil.rmtree(ray_dir, ignore_errors=True)
+    saved = saved_number(db)
+    assert saved is not None and not saved[1]
+    got: list[Any] = []
+    report = graph(out, got).run(executor=ray_executor, checkpoint=db, checkpoint_every=0.2)
+    assert report["count"].items_in["inp"] < N
     assert got == expected()
     assert out.read_text() == "".join(f"{line}\n" for line in expected())
 
