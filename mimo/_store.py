@@ -10,11 +10,13 @@ old checkpoint or the new one, never a mix. :class:`SQLiteStore` (stdlib
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import sqlite3
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class SQLiteStore:
         # A save runs in a worker thread; closing waits for it (closing under it would crash sqlite3).
         self._lock = threading.Lock()
         # Used from one worker thread at a time (the run's writes never overlap).
+        import sqlite3  # here: most runs take no checkpoint, and sqlite3 costs a few ms to import
+
         self._db: sqlite3.Connection | None = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS mimo_checkpoint ("
