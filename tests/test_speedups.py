@@ -12,6 +12,7 @@ import asyncio
 import gc
 import os
 import random
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -403,3 +404,24 @@ def test_without_the_variable_the_compiled_core_is_used_when_built() -> None:
     state = _python("import mimo, mimo.speedups as s; print(s.active, '|', s.reason)", MIMO_NO_EXTENSIONS="0")
     assert state == f"{built} | {reason}"
     assert _python("from mimo._cli import main; main(['--version'])") == f"mimo {mimo.__version__} ({reason})"
+
+
+@pytest.mark.timeout(120)
+def test_the_build_hook_compiles_the_core_or_says_why_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sys.path.insert(0, str(ROOT))
+    try:
+        import hatch_build
+    finally:
+        sys.path.remove(str(ROOT))
+    target = tmp_path / "_speedups.so"
+    monkeypatch.setenv("MIMO_NO_EXTENSIONS", "1")
+    assert hatch_build.build_speedups(ROOT, target) == "MIMO_NO_EXTENSIONS is set"
+    monkeypatch.delenv("MIMO_NO_EXTENSIONS")
+    monkeypatch.setenv("CC", "false")  # no working compiler: a reason, and nothing half-built left
+    why = hatch_build.build_speedups(ROOT, target)
+    assert why is not None and "false" in why
+    assert list(tmp_path.iterdir()) == []
+    if os.name != "nt" and shutil.which("cc"):
+        monkeypatch.setenv("CC", "cc")
+        assert hatch_build.build_speedups(ROOT, target) is None
+        assert target.stat().st_size > 0 and list(tmp_path.iterdir()) == [target]
