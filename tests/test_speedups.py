@@ -2,8 +2,8 @@
 
 See README.md ("Install": the optional compiled core) and mimo/speedups.py.
 Each behaviour test runs on both cores in this process (the ``core`` fixture
-switches ``OutputPort.push``, ``InputPort.__aiter__`` and the delivered-push
-object between them); CI also runs the whole suite once per core.
+switches ``OutputPort.push``, ``InputPort.pop``, ``InputPort.__aiter__`` and the
+delivered-push object between them); CI also runs the whole suite once per core.
 """
 
 from __future__ import annotations
