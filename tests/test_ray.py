@@ -783,7 +783,7 @@ def test_a_stream_asking_for_what_no_node_has_is_named_in_a_warning_then_fails_t
     monkeypatch.setattr(ray_module, "PLACE_WARN_S", 0.5)
     wf = Workflow()
     wf.add_stream(numbers(3)).pipe(Stream(ins=["inp"], fn=drain_marked, name="embed", state={"mark": "/dev/null"}))
-    ex = ray_with(options={"embed": {"num_gpus": 1}}, place_timeout_s=2.5)
+    ex = ray_with(options={"embed": {"num_gpus": 1}}, place_timeout_s=8.0)  # Ray reports pending asks late when loaded
     with pytest.warns(RuntimeWarning, match=r"stream 'embed' asks for \{'CPU': 1, 'GPU': 1\}.*no node has that much"):
         with pytest.raises(PlacementError, match="stream 'embed' asks for") as info:
             wf.run(executor=ex)
