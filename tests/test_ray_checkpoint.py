@@ -306,6 +306,44 @@ graph(Path(sys.argv[2]), []).run(executor=ex, checkpoint=sys.argv[1], checkpoint
 """
 
 
+def _uses(pid: str, path: str) -> bool:
+    """True if the process names ``path`` in its command line or holds a file under it open."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if path.encode() in f.read():
+                return True
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(path):
+                return True
+    except OSError:
+        pass  # gone meanwhile, or not ours to look at
+    return False
+
+
+def _kill_processes_of(ray_dir: str, wait_s: float = 30.0) -> int:
+    """SIGKILL every process of the Ray whose files are under ``ray_dir``; how many there were.
+
+    Ray starts its workers (the actors) outside the driver's process group; they log into the
+    session directory, so their open files name it.
+    """
+    import signal
+
+    found: set[int] = set()
+    deadline = time.monotonic() + wait_s
+    while True:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid() and _uses(p, ray_dir)]
+        if not pids:
+            return len(found)
+        found.update(pids)
+        assert time.monotonic() < deadline, f"processes of the killed driver's Ray still alive: {pids}"
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.1)
+
+
 @pytest.mark.ray
 @pytest.mark.timeout(240)
 def test_a_ray_run_whose_driver_was_killed_resumes_exactly_once(ray_executor: RayExecutor, tmp_path: Path) -> None:
@@ -346,6 +384,10 @@ def test_a_ray_run_whose_driver_was_killed_resumes_exactly_once(ray_executor: Ra
             driver.wait(30)
         if driver.stderr is not None:
             driver.stderr.close()
+        # Ray starts its workers (the actors) outside the driver's group: they would go on for a
+        # few seconds, writing the file the resumed run cuts back. A machine that dies takes them
+        # with it, so they go too, before anything resumes.
+        _kill_processes_of(ray_dir)
         shutil.rmtree(ray_dir, ignore_errors=True)
     saved = saved_number(db)
     assert saved is not None and not saved[1]
