@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from itertools import count
 from typing import Any, Generic, TypeVar, overload
 
 from mimo._checkpoint import position
@@ -408,41 +407,9 @@ def join(*args: Any, inputs: Any = None, key: Any, name: str | None = None) -> A
 
     @stream(ins=names, outs=["matched", "unmatched"], name="join")
     async def body(ins: Ins, outs: Outs) -> None:
-        if (pos := position()) is not None:
-            await _join_kept(list(ins), outs, calls, pos)
-            return
-        ports = list(ins)
-        # key -> for each input, its items waiting for a partner, with their arrival number
-        waiting: dict[Hashable, list[deque[tuple[int, Any]]]] = {}
-        arrivals = count()
-        out = outs.matched
-
-        async def pump(i: int, port: InputPort[Any]) -> None:
-            call = calls[i]
-            async for item in port:
-                k = await call(item)
-                slots = waiting.get(k)
-                if slots is None:
-                    slots = waiting[k] = [deque() for _ in ports]
-                slots[i].append((next(arrivals), item))
-                if all(slots):
-                    row = tuple(q.popleft()[1] for q in slots)
-                    if not any(slots):
-                        del waiting[k]
-                    await out.push(row)
-
-        try:
-            await run_together(*(pump(i, p) for i, p in enumerate(ports)))
-        except BaseExceptionGroup as eg:
-            # A key function's exception fails the run as itself, as everywhere in mimo.lib.
-            first: BaseException = eg
-            while isinstance(first, BaseExceptionGroup):
-                first = first.exceptions[0]
-            raise first from None
-        left = sorted((e for slots in waiting.values() for q in slots for e in q), key=lambda e: e[0])
-        waiting.clear()
-        for _, item in left:
-            await outs.unmatched.push(item)
+        # In a checkpointed run what it holds is in its position, saved at every checkpoint.
+        pos = position()
+        await _join(list(ins), outs, calls, {} if pos is None else pos)
 
     j = named(as_kind(JoinStream, body), name, "join")
     if ups:
@@ -450,8 +417,8 @@ def join(*args: Any, inputs: Any = None, key: Any, name: str | None = None) -> A
     return j
 
 
-async def _join_kept(ports: list[InputPort[Any]], outs: Outs, calls: list[Any], pos: dict[str, Any]) -> None:
-    """``join`` in a checkpointed run: everything it holds is in ``pos``, saved at every checkpoint.
+async def _join(ports: list[InputPort[Any]], outs: Outs, calls: list[Any], pos: dict[str, Any]) -> None:
+    """``join``'s work, with everything it holds in ``pos`` (its checkpointed position, or a plain dict).
 
     A checkpoint is taken at any input's pop, so besides the items waiting
     for a partner the position holds, per input, the item whose key is being

@@ -19,7 +19,6 @@ from mimo._ports import Ins, Outs
 from mimo._retry import Retry
 from mimo._stream import Stream
 from mimo.dsl import DslStream, In, Out, PortStream, StageStream, stream
-from mimo.lib._batching import batch_kept
 from mimo.lib._calls import check_per_item, is_async, per_item
 from mimo.lib._naming import fn_name, named
 
@@ -284,28 +283,31 @@ def flat_map(
 
 @stream(name="batch")
 async def _batch(inp: In[Any], out: Out[list[Any]], *, size: int, timeout: float | None) -> None:
-    if (pos := position()) is not None:  # a checkpointed run keeps the batch being built
-        await batch_kept(inp, out, size, timeout, pos)
-        return
+    # In a checkpointed run the list being built is in the position, saved at every checkpoint.
+    pos = position()
+    if pos is None:
+        pos = {}
     loop = asyncio.get_running_loop()
+    chunk: list[Any] = pos.setdefault("chunk", [])
     while True:
-        try:
-            chunk = await inp.pop_many(size)
-        except EndOfStream:
-            return
+        if not chunk:  # a resumed run may start with a half-built one
+            try:
+                chunk.extend(await inp.pop_many(size))
+            except EndOfStream:
+                return
+        # A resumed half-built list waits its timeout afresh: time is not part of a checkpoint.
         deadline = None if timeout is None else loop.time() + timeout
         while len(chunk) < size:
             try:
                 if deadline is None:
                     chunk.extend(await inp.pop_many(size - len(chunk)))
                 else:
-                    # A timed pop takes no item when it times out, and is
-                    # never mistaken for part of a deadlock.
                     left = max(deadline - loop.time(), 0.0)
                     chunk.extend(await inp.pop_many(size - len(chunk), timeout=left))
             except (EndOfStream, TimeoutError):
                 break
-        await out.push(chunk)
+        await out.push(list(chunk))  # a new list: the consumer may keep it
+        chunk.clear()
 
 
 def batch(size: int, *, timeout: float | None = None, name: str | None = None) -> StageStream[T, list[T]]:
