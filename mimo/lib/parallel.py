@@ -263,9 +263,13 @@ class _Window:
         results = done.result()
         if self.flatten:
             results = [r for rs in results for r in rs]
+        await self._deliver(done, results)
+        return True
+
+    async def _deliver(self, done: asyncio.Future[list[Any]], results: list[Any]) -> None:
+        """Push the results of the finished task ``done``."""
         for result in results:
             await self.out.push(result)
-        return True
 
     def _take(self) -> bool:
         """Take the next item (or the end) if it is at hand; False while waiting for one."""
@@ -384,25 +388,13 @@ class _KeptWindow(_Window):
                 break
         self._submit(entry, items)
 
-    async def _push_ready(self) -> bool:
-        if not self.pending:
-            return False
-        if self.ordered:
-            done = self.pending[0] if self.pending[0].done() else None
-        else:
-            done = next((f for f in self.pending if f.done()), None)
-        if done is None:
-            return False
-        self.pending.remove(done)
+    async def _deliver(self, done: asyncio.Future[list[Any]], results: list[Any]) -> None:
+        # Counting what is pushed, so that a resumed run skips what it had pushed.
         entry = self.entry.pop(done)
-        results = done.result()
-        if self.flatten:
-            results = [r for rs in results for r in rs]
         for r in results[entry[1] :]:
             await self.out.push(r)
             entry[1] += 1
         del self.flight[entry[2]]
-        return True
 
 
 def _apply(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
